@@ -1,0 +1,29 @@
+"""Thin HTTP handlers, one module per resource: parse, call the rules, shape the answer.
+
+Connexion has already checked every parameter and body against openapi.yaml
+and the token's scopes; `user` is the token's client id, i.e. the tenant.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from ..scheduling import Scheduling
+
+# Fields of a slot the documentation shows; internal ones (provider, location) stay inside.
+_SLOT_FIELDS = ("pd_appointment_uuid", "appointment_id", "appointment_type", "booked",
+                "provider_scheduler_uuid", "start_date", "end_date")
+
+
+def rules() -> Scheduling:
+    return current_app.config["SANDBOX_RULES"]
+
+
+def slot_view(slot: dict) -> dict:
+    """A slot or appointment as the documentation shows it."""
+    view = {name: slot[name] for name in _SLOT_FIELDS}
+    if slot.get("patient"):
+        view["patient"] = slot["patient"]
+    if slot.get("description") is not None:
+        view["description"] = slot["description"]
+    return view

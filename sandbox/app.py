@@ -1,0 +1,150 @@
+"""create_app(): the one place that wires contract, rules, store, auth and errors together."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import connexion
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionResponse
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from flask import current_app, jsonify, request
+from jsonschema import Draft4Validator
+from starlette.exceptions import HTTPException
+
+from . import datasets
+from .auth import AUTHORITY_SCOPE_KEY, Authority
+from .errors import SandboxError, error_json
+from .scheduling import Scheduling
+from .settings import Settings
+from .store import Store
+from .validation import SANDBOX_VALIDATORS
+
+log = logging.getLogger("pokitdok_sandbox")
+
+API_BASE = "/api/v4"
+SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+FORM = "application/x-www-form-urlencoded"
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+@Draft4Validator.FORMAT_CHECKER.checks("uuid")
+def _is_uuid(value) -> bool:
+    """Draft 4 has no uuid format; Connexion validates with Draft 4, so teach it one."""
+    return not isinstance(value, str) or bool(_UUID.match(value))
+
+
+def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
+    settings = settings or Settings.from_env()
+    store = Store(settings.db_path)
+    authority = Authority(store, settings)
+    rules = Scheduling(store, settings.seed)
+    with store.lock:
+        datasets.ensure_seeded(store, settings.demo_client_id, settings.seed)
+
+    app = connexion.FlaskApp(__name__)
+    app.add_api(
+        SPEC_PATH,
+        strict_validation=True,
+        validator_map=SANDBOX_VALIDATORS,
+        validate_responses=settings.validate_responses,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=True, swagger_ui_path="/ui"),
+    )
+    app.app.config.update(SANDBOX_SETTINGS=settings, SANDBOX_RULES=rules, SANDBOX_AUTHORITY=authority)
+    app.add_middleware(SandboxContext, position=MiddlewarePosition.BEFORE_EXCEPTION, authority=authority)
+    # The token endpoint lives outside the API base path, as on the original platform.
+    app.add_url_rule("/oauth2/token", "oauth2_token", _token_endpoint, methods=["POST"])
+    app.add_url_rule("/", "index", _index)
+    _add_error_handlers(app)
+    return app
+
+
+class SandboxContext:
+    """Outermost ASGI layer.
+
+    * Puts the app's authority in the scope for the token check (which runs outside Flask).
+    * Refuses control characters in the path: Connexion's router lets `%0A` fall
+      through to Flask outside any operation context, which ends in a 500.
+    """
+
+    def __init__(self, app, authority: Authority):
+        self.app = app
+        self.authority = authority
+
+    async def __call__(self, scope, receive, send):
+        scope[AUTHORITY_SCOPE_KEY] = self.authority
+        if scope["type"] == "http" and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in scope.get("path", "")):
+            body = error_json(400, "the path contains control characters", "path")
+            await send({"type": "http.response.start", "status": 400,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def _token_endpoint():
+    if request.mimetype != FORM:
+        raise SandboxError(415, f"the token endpoint takes {FORM}", "Content-Type")
+    authority: Authority = current_app.config["SANDBOX_AUTHORITY"]
+    token = authority.issue(request.form.to_dict(), request.headers.get("Authorization"))
+    return jsonify(token), 200, {"Cache-Control": "no-store"}
+
+
+def _index():
+    return jsonify({
+        "service": "pokitdok-sandbox",
+        "api": API_BASE,
+        "token_url": "/oauth2/token",
+        "contract": f"{API_BASE}/openapi.json",
+        "swagger_ui": f"{API_BASE}/ui/",
+    })
+
+
+# -- errors: every 4xx/5xx in the one declared shape ---------------------------
+
+_FIELD_SUFFIX = re.compile(r" - '(?P<field>[^']*)'$")
+_REQUIRED = re.compile(r"^'(?P<field>[^']+)' is a required property")
+
+
+def _response(status: int, message: str, field: str | None = None, code: str | None = None,
+              headers: dict | None = None) -> ConnexionResponse:
+    return ConnexionResponse(status_code=status, mimetype="application/json",
+                             body=error_json(status, message, field, code), headers=headers or {})
+
+
+def _add_error_handlers(app: connexion.FlaskApp) -> None:
+    def sandbox_error(_request, exc: SandboxError):
+        return _response(exc.status, exc.message, exc.field, exc.code)
+
+    def problem(_request, exc: ProblemException):
+        # jsonschema appends the failing schema after a blank line: keep the first part.
+        message = str(exc.detail or exc.title or "request refused").split("\n\n")[0]
+        field = None
+        match = _FIELD_SUFFIX.search(message)
+        if match:
+            field, message = match["field"] or None, message[: match.start()]
+        required = _REQUIRED.match(message)
+        if required:
+            field = f"{field}.{required['field']}" if field else required["field"]
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return _response(exc.status, message, field, headers=headers)
+
+    def http_error(_request, exc: HTTPException):
+        return _response(exc.status_code, str(exc.detail or "request refused"))
+
+    def undecodable(_request, exc: UnicodeDecodeError):
+        return _response(400, f"the request is not valid UTF-8 ({exc.reason})")
+
+    def unexpected(_request, exc: Exception):
+        log.error("unexpected error", exc_info=exc)
+        return _response(500, "the sandbox failed unexpectedly; this is a bug, please report it")
+
+    app.add_error_handler(SandboxError, sandbox_error)
+    app.add_error_handler(ProblemException, problem)
+    app.add_error_handler(HTTPException, http_error)
+    app.add_error_handler(UnicodeDecodeError, undecodable)
+    app.add_error_handler(Exception, unexpected)

@@ -1,0 +1,144 @@
+"""OAuth2 client credentials: clients, the token endpoint, and bearer-token checks.
+
+Each client id is a tenant with its own data set. The demo client exists from
+the start; with open registration an unknown client id registers itself on its
+first token request with the secret it presents (like moto's accounts), so
+parallel CI jobs can each pick a fresh id and never see each other's data.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from urllib.parse import unquote
+
+from flask import current_app
+
+from .errors import SandboxError
+
+ALL_SCOPES = ("user_schedule", "business_schedule")
+
+
+class OAuthError(SandboxError):
+    """RFC 6749 section 5.2 errors, in the sandbox's error shape (`error` is the RFC code)."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(status, message, field, code)
+
+
+def _secret_hash(secret: str, salt: str) -> str:
+    return hashlib.sha256(f"{salt}:{secret}".encode()).hexdigest()
+
+
+class Authority:
+    """Issues and checks tokens; clients and tokens persist in the store."""
+
+    def __init__(self, store, settings, clock=time.time):
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.ensure_client(settings.demo_client_id, settings.demo_client_secret)
+
+    def ensure_client(self, client_id: str, secret: str, scopes=ALL_SCOPES) -> dict:
+        with self.store.lock:
+            client = self.store.get_client(client_id)
+            if client is None:
+                salt = secrets.token_hex(8)
+                client = {"client_id": client_id, "salt": salt, "secret_hash": _secret_hash(secret, salt),
+                          "scopes": list(scopes)}
+                self.store.put_client(client)
+            return client
+
+    def authenticate(self, client_id: str, secret: str) -> dict:
+        with self.store.lock:
+            client = self.store.get_client(client_id)
+        if client is None and self.settings.open_registration:
+            client = self.ensure_client(client_id, secret)
+        expected = client["secret_hash"] if client else _secret_hash("", "unknown-client")
+        presented = _secret_hash(secret, client["salt"] if client else "unknown-client")
+        # Compare in constant time whether or not the client exists.
+        if not hmac.compare_digest(expected, presented) or client is None:
+            raise OAuthError(401, "invalid_client", "unknown client id or wrong client secret", "client_secret")
+        return client
+
+    def issue(self, form: dict, authorization: str | None) -> dict:
+        client_id, secret = _client_credentials(form, authorization)
+        grant_type = form.get("grant_type")
+        if grant_type != "client_credentials":
+            raise OAuthError(400, "unsupported_grant_type",
+                             f"grant_type must be client_credentials, not {grant_type!r}", "grant_type")
+        client = self.authenticate(client_id, secret)
+        requested = (form.get("scope") or "").replace(",", " ").split()
+        unknown = [s for s in requested if s not in client["scopes"]]
+        if unknown:
+            raise OAuthError(400, "invalid_scope", f"scope {' '.join(unknown)} is not available to this client",
+                             "scope")
+        scopes = requested or client["scopes"]
+        now = self.clock()
+        token = {
+            "access_token": secrets.token_urlsafe(32),
+            "client_id": client["client_id"],
+            "scopes": list(scopes),
+            "expires_at": now + self.settings.token_ttl_seconds,
+        }
+        with self.store.lock:
+            expired = [t["access_token"] for t in self.store.all_tokens() if t["expires_at"] <= now]
+            self.store.remove_tokens(expired)
+            self.store.put_token(token)
+        return {
+            "access_token": token["access_token"],
+            "token_type": "bearer",
+            "expires_in": self.settings.token_ttl_seconds,
+            "scope": " ".join(scopes),
+        }
+
+    def token_info(self, access_token: str) -> dict | None:
+        with self.store.lock:
+            token = self.store.get_token(access_token)
+        if token is None or token["expires_at"] <= self.clock():
+            return None
+        return {"sub": token["client_id"], "scope": token["scopes"]}
+
+
+def _client_credentials(form: dict, authorization: str | None) -> tuple[str, str]:
+    """Client id and secret from HTTP Basic (preferred) or from the form body."""
+    if authorization and authorization[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
+            client_id, secret = decoded.split(":", 1)
+        except (ValueError, UnicodeDecodeError):
+            raise OAuthError(401, "invalid_client", "malformed HTTP Basic credentials", "Authorization") from None
+        return unquote(client_id), unquote(secret)
+    client_id, secret = form.get("client_id"), form.get("client_secret")
+    if not client_id or secret is None:
+        raise OAuthError(401, "invalid_client",
+                         "send client_id and client_secret by HTTP Basic or in the form body", "client_id")
+    return client_id, secret
+
+
+def _authority() -> Authority:
+    return current_app.config["SANDBOX_AUTHORITY"]
+
+
+def issue_token(body=None, **_ignored):
+    """POST /oauth2/token, as routed by the contract."""
+    from flask import request
+
+    form = body if isinstance(body, dict) else request.form.to_dict()
+    return _authority().issue(form, request.headers.get("Authorization")), 200, {"Cache-Control": "no-store"}
+
+
+def token_info(access_token: str, request=None) -> dict | None:
+    """Connexion's x-tokenInfoFunc: None means 401; a missing scope then means 403.
+
+    It runs in the ASGI middleware, outside Flask's app context: the app's
+    authority travels in the request scope (see `app.SandboxContext`).
+    """
+    authority = request.scope.get(AUTHORITY_SCOPE_KEY) if request is not None else None
+    return authority.token_info(access_token) if authority is not None else None
+
+
+AUTHORITY_SCOPE_KEY = "pokitdok_sandbox.authority"

@@ -1,0 +1,258 @@
+"""The scheduling rules, readable top to bottom. No HTTP here, no storage details.
+
+Each public method works on one tenant's data set, holds the store lock for
+the whole check-then-change, and raises a `SandboxError` before changing
+anything when a rule refuses the request.
+
+Records (see `fixtures.generate` for their fields):
+  slot          an open slot (`booked` false) or a booked appointment
+  provider      with `provider_scheduler_uuid` and its office `locations`
+  patient       a PokitDok user; inside a slot the patient's id field is `_uuid`
+  registration  a patient registered with a provider
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from . import datasets, geo
+from .errors import BadRequest, Conflict, NotFound, Unprocessable
+from .store import Store, Tenant
+from .timefmt import format_datetime, parse_datetime
+
+
+@dataclass(frozen=True)
+class SlotQuery:
+    """Filters of GET /schedule/appointments/ (already type-checked by the contract)."""
+
+    patient_uuid: str | None = None
+    pd_provider_uuid: str | None = None
+    location: list | None = None
+    radius: str | None = None
+    appointment_type: str | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+
+
+class Scheduling:
+    def __init__(self, store: Store, defaults: datasets.SeedSettings | None = None):
+        self.store = store
+        self.defaults = defaults or datasets.SeedSettings()
+
+    def _tenant(self, tenant_id: str) -> Tenant:
+        """A tenant's data set, seeded with the defaults on first use."""
+        datasets.ensure_seeded(self.store, tenant_id, self.defaults)
+        return self.store.tenant(tenant_id)
+
+    # -- catalogue -----------------------------------------------------------
+    def list_schedulers(self, tenant_id: str) -> list[dict]:
+        with self.store.lock:
+            return self._tenant(tenant_id).all("schedulers")
+
+    def get_scheduler(self, tenant_id: str, scheduler_uuid: str) -> dict:
+        with self.store.lock:
+            return self._require(self._tenant(tenant_id), "schedulers", scheduler_uuid, "scheduler_uuid")
+
+    def list_appointment_types(self, tenant_id: str) -> list[dict]:
+        with self.store.lock:
+            return self._tenant(tenant_id).all("appointment_types")
+
+    def get_appointment_type(self, tenant_id: str, appointment_type_uuid: str) -> dict:
+        with self.store.lock:
+            return self._require(self._tenant(tenant_id), "appointment_types", appointment_type_uuid,
+                                 "appointment_type_uuid")
+
+    # -- patients ------------------------------------------------------------
+    def register_patient(self, tenant_id: str, pd_patient_uuid: str, pd_provider_uuid: str,
+                         location: list | None = None) -> dict:
+        """Register a PokitDok user with a provider. Idempotent; both must exist."""
+        if location is not None:
+            geo.check_location(location)
+        with self.store.lock:
+            tenant = self._tenant(tenant_id)
+            patient = self._require(tenant, "patients", pd_patient_uuid, "pd_patient_uuid")
+            self._require(tenant, "providers", pd_provider_uuid, "pd_provider_uuid")
+            registration_id = f"{patient['uuid']}:{pd_provider_uuid.lower()}"
+            if tenant.get("registrations", registration_id) is None:
+                tenant.insert("registrations", {
+                    "registration_id": registration_id,
+                    "pd_patient_uuid": patient["uuid"],
+                    "pd_provider_uuid": pd_provider_uuid.lower(),
+                    "location": list(location) if location is not None else None,
+                })
+            return patient
+
+    # -- slots ---------------------------------------------------------------
+    def create_slot(self, tenant_id: str, pd_provider_uuid: str, location: list, appointment_type: str,
+                    start_date: str, end_date: str) -> dict:
+        """Open a slot. Refused: unknown provider (404), unknown type code (422),
+        end not after start (400), overlap with the provider's slot at the same place (409)."""
+        place = list(geo.check_location(location))
+        start, end = _date_range(start_date, end_date)
+        with self.store.lock:
+            tenant = self._tenant(tenant_id)
+            provider = self._require(tenant, "providers", pd_provider_uuid, "pd_provider_uuid")
+            if not tenant.find("appointment_types", lambda t: t["type"] == appointment_type):
+                raise Unprocessable(f"appointment_type {appointment_type!r} is not a known appointment type code",
+                                    "appointment_type")
+            clash = self._overlapping_slot(tenant, provider["pd_provider_uuid"], place, start, end)
+            if clash is not None:
+                raise Conflict(
+                    f"the provider already has slot {clash['pd_appointment_uuid']} at this location from "
+                    f"{clash['start_date']} to {clash['end_date']}", "start_date")
+            slot = {
+                "pd_appointment_uuid": str(uuid.uuid4()),
+                "appointment_id": _new_appointment_id(),
+                "appointment_type": appointment_type,
+                "pd_provider_uuid": provider["pd_provider_uuid"],
+                "provider_scheduler_uuid": provider["provider_scheduler_uuid"],
+                "location": place,
+                "start_date": format_datetime(start),
+                "end_date": format_datetime(end),
+                "booked": False,
+                "patient": None,
+                "description": None,
+            }
+            tenant.insert("slots", slot)
+            return slot
+
+    def delete_slot(self, tenant_id: str, pd_appointment_uuid: str) -> dict:
+        """Delete an open slot. A booked one is a 409: cancel it first."""
+        with self.store.lock:
+            tenant = self._tenant(tenant_id)
+            slot = self._require(tenant, "slots", pd_appointment_uuid, "pd_appointment_uuid")
+            if slot["booked"]:
+                raise Conflict(f"slot {slot['pd_appointment_uuid']} is booked; cancel the appointment "
+                               "before deleting the slot", "pd_appointment_uuid")
+            tenant.remove("slots", slot["pd_appointment_uuid"])
+            return slot
+
+    # -- appointments ----------------------------------------------------------
+    def search(self, tenant_id: str, query: SlotQuery) -> list[dict]:
+        """A patient's booked appointments (patient_uuid), or open slots by provider
+        and/or location; narrowed by type and dates; ordered by start, then distance."""
+        if not (query.patient_uuid or query.pd_provider_uuid or query.location):
+            raise BadRequest("give patient_uuid (booked appointments) or pd_provider_uuid and/or location "
+                             "(open slots)", "patient_uuid")
+        if query.radius is not None and not query.location:
+            raise BadRequest("radius needs a location", "radius")
+        origin = geo.check_location(query.location) if query.location else None
+        radius = geo.parse_radius(query.radius)
+        start = parse_datetime(query.start_date, "start_date") if query.start_date else None
+        end = parse_datetime(query.end_date, "end_date") if query.end_date else None
+        if start and end and end <= start:
+            raise BadRequest("end_date must be after start_date", "end_date")
+        patient = query.patient_uuid.lower() if query.patient_uuid else None
+        provider = query.pd_provider_uuid.lower() if query.pd_provider_uuid else None
+
+        def wanted(slot: dict) -> bool:
+            if patient is not None:
+                if not slot["booked"] or slot["patient"]["_uuid"].lower() != patient:
+                    return False
+            elif slot["booked"]:
+                return False
+            if provider is not None and slot["pd_provider_uuid"] != provider:
+                return False
+            if query.appointment_type is not None and slot["appointment_type"] != query.appointment_type:
+                return False
+            if start is not None and parse_datetime(slot["start_date"], "start_date") < start:
+                return False
+            if end is not None and parse_datetime(slot["end_date"], "end_date") > end:
+                return False
+            return origin is None or geo.miles_between(origin, slot["location"]) <= radius
+
+        with self.store.lock:
+            found = self._tenant(tenant_id).find("slots", wanted)
+
+        def order(slot: dict):
+            distance = geo.miles_between(origin, slot["location"]) if origin else 0.0
+            return parse_datetime(slot["start_date"], "start_date"), distance
+
+        return sorted(found, key=order)
+
+    def get_appointment(self, tenant_id: str, pd_appointment_uuid: str) -> dict:
+        with self.store.lock:
+            return self._require(self._tenant(tenant_id), "slots", pd_appointment_uuid, "pd_appointment_uuid")
+
+    def update_appointment(self, tenant_id: str, pd_appointment_uuid: str, patient: dict | None = None,
+                           description: str | None = None) -> dict:
+        """With `patient`: book (409 if another patient holds it; same patient is idempotent).
+        With `description`: set it, booked or not."""
+        if patient is None and description is None:
+            raise BadRequest("give patient (to book) and/or description (to update)", "patient")
+        booking = _booking_patient(patient) if patient is not None else None
+        with self.store.lock:
+            tenant = self._tenant(tenant_id)
+            slot = self._require(tenant, "slots", pd_appointment_uuid, "pd_appointment_uuid")
+            if booking is not None:
+                holder = slot["patient"]["_uuid"].lower() if slot["booked"] else None
+                if holder is not None and holder != booking["_uuid"]:
+                    raise Conflict(f"slot {slot['pd_appointment_uuid']} is already booked by another patient",
+                                   "patient")
+                known = tenant.get("patients", booking["_uuid"]) or {}
+                slot["patient"] = {**{k: v for k, v in known.items() if k != "uuid"}, **booking}
+                slot["booked"] = True
+            if description is not None:
+                slot["description"] = description
+            tenant.replace("slots", slot)
+            return slot
+
+    def cancel_appointment(self, tenant_id: str, pd_appointment_uuid: str) -> dict:
+        """Cancel a booking: the slot is open again, without patient. An open slot is a 409."""
+        with self.store.lock:
+            tenant = self._tenant(tenant_id)
+            slot = self._require(tenant, "slots", pd_appointment_uuid, "pd_appointment_uuid")
+            if not slot["booked"]:
+                raise Conflict(f"slot {slot['pd_appointment_uuid']} is not booked; nothing to cancel",
+                               "pd_appointment_uuid")
+            slot["booked"] = False
+            slot["patient"] = None
+            tenant.replace("slots", slot)
+            return slot
+
+    # -- helpers -------------------------------------------------------------
+    @staticmethod
+    def _require(tenant: Tenant, kind: str, key: str, field: str) -> dict:
+        record = tenant.get(kind, key.lower())
+        if record is None:
+            noun = kind[:-1].replace("_", " ")
+            raise NotFound(f"no {noun} with {field} {key}", field)
+        return record
+
+    @staticmethod
+    def _overlapping_slot(tenant: Tenant, provider_uuid: str, place: list, start: datetime,
+                          end: datetime) -> dict | None:
+        def clashes(slot: dict) -> bool:
+            return (slot["pd_provider_uuid"] == provider_uuid and geo.same_place(slot["location"], place)
+                    and parse_datetime(slot["start_date"], "start_date") < end
+                    and start < parse_datetime(slot["end_date"], "end_date"))
+
+        found = tenant.find("slots", clashes)
+        return found[0] if found else None
+
+
+def _date_range(start_date: str, end_date: str) -> tuple[datetime, datetime]:
+    start = parse_datetime(start_date, "start_date")
+    end = parse_datetime(end_date, "end_date")
+    if end <= start:
+        raise BadRequest("end_date must be after start_date", "end_date")
+    return start, end
+
+
+def _booking_patient(patient: dict) -> dict:
+    """The booking patient with its id under `_uuid`; `uuid` is accepted as an alias."""
+    given = {k: v for k, v in patient.items() if k not in ("_uuid", "uuid")}
+    ids = {patient[k].lower() for k in ("_uuid", "uuid") if patient.get(k)}
+    if not ids:
+        raise BadRequest("patient needs its id as _uuid (or uuid)", "patient._uuid")
+    if len(ids) > 1:
+        raise BadRequest("patient _uuid and uuid disagree", "patient._uuid")
+    return {**given, "_uuid": ids.pop()}
+
+
+def _new_appointment_id() -> str:
+    return "".join(random.choices(string.ascii_uppercase, k=12))

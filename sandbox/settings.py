@@ -1,0 +1,37 @@
+"""Configuration of one sandbox server. Every field has a command-line flag and an env variable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .datasets import SeedSettings
+
+DEFAULT_DB = "pokitdok-sandbox.json"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Path of the TinyDB file; None keeps everything in memory (tests, throw-away runs).
+    db_path: str | None = DEFAULT_DB
+    token_ttl_seconds: int = 3600
+    demo_client_id: str = "sandbox-demo"
+    demo_client_secret: str = "sandbox-demo-secret"
+    # Unknown client ids register themselves on first token request (one tenant each).
+    open_registration: bool = True
+    seed: SeedSettings = field(default_factory=SeedSettings)
+    # Check every answer against the contract too (the test suite turns this on).
+    validate_responses: bool = False
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        env = os.environ
+        values = {
+            "db_path": env.get("POKITDOK_SANDBOX_DB", DEFAULT_DB),
+            "token_ttl_seconds": int(env.get("POKITDOK_SANDBOX_TOKEN_TTL", "3600")),
+            "demo_client_id": env.get("POKITDOK_SANDBOX_CLIENT_ID", "sandbox-demo"),
+            "demo_client_secret": env.get("POKITDOK_SANDBOX_CLIENT_SECRET", "sandbox-demo-secret"),
+            "open_registration": env.get("POKITDOK_SANDBOX_OPEN_REGISTRATION", "1") not in ("0", "false", "no"),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

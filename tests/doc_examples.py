@@ -1,0 +1,63 @@
+"""The curl examples of the seed document, parsed with their documented responses."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+SEED_DOC = Path(__file__).resolve().parent.parent / "docs" / "pokitdok-scheduling-v4.md"
+ORIGINAL_HOST = "https://platform.pokitdok.com"
+_CURL = re.compile(r"```shell\n(?P<body>\s*curl.*?)```", re.S)
+_RESPONSE = re.compile(r"> Response:\s*```\n(?P<body>.*?)```", re.S)
+
+
+@dataclass
+class DocExample:
+    title: str
+    method: str
+    path: str  # with the query string, host removed
+    body: dict | None
+    documented_response: object | None
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path.split('?')[0]}"
+
+
+def load_examples(doc: Path = SEED_DOC) -> list[DocExample]:
+    """Curl blocks, each with the first documented response that follows it.
+
+    Blocks are matched by their own patterns rather than by pairing fences:
+    the document has a stray fence after one C# example.
+    """
+    text = doc.read_text(encoding="utf-8")
+    curls = list(_CURL.finditer(text))
+    examples = []
+    for match in curls:
+        titles = re.findall(r"^> (Example .*)$", text[:match.start()], re.M)
+        examples.append((match.start(), _parse_curl(titles[-1] if titles else "", match["body"])))
+    for response in _RESPONSE.finditer(text):
+        before = [example for start, example in examples if start < response.start()]
+        if before and before[-1].documented_response is None:
+            before[-1].documented_response = json.loads(response["body"])
+    return [example for _, example in examples]
+
+
+def _parse_curl(title: str, command: str) -> DocExample:
+    # The document has one typo, "- H"; shlex then sees "-" and "H" as words.
+    words = shlex.split(command.replace("- H ", "-H ").replace("\\\n", " "))
+    method, body, url = "GET", None, None
+    for index, word in enumerate(words):
+        if word.startswith("-X") and len(word) > 2:
+            method = word[2:]
+        elif word == "-X":
+            method = words[index + 1]
+        elif word == "-d":
+            body = json.loads(words[index + 1])
+        elif word.startswith(ORIGINAL_HOST):
+            url = word
+    assert url, f"no URL in {command!r}"
+    return DocExample(title, method, url[len(ORIGINAL_HOST):], body, None)
