@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import logging
 import re
 from pathlib import Path
 
 import connexion
+import yaml
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionResponse
 from connexion.middleware import MiddlewarePosition
@@ -34,7 +37,8 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 @Draft4Validator.FORMAT_CHECKER.checks("uuid")
 def _is_uuid(value) -> bool:
     """Draft 4 has no uuid format; Connexion validates with Draft 4, so teach it one."""
-    return not isinstance(value, str) or bool(_UUID.match(value))
+    # fullmatch: `$` alone would also accept a trailing newline ("<uuid>\n").
+    return not isinstance(value, str) or bool(_UUID.fullmatch(value))
 
 
 def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
@@ -44,6 +48,11 @@ def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
     rules = Scheduling(store, settings.seed)
     with store.lock:
         datasets.ensure_seeded(store, settings.demo_client_id, settings.seed)
+        store.slot_index(settings.demo_client_id)
+    # The loaded records are long-lived: keep the cyclic GC from walking them on
+    # every full collection (pauses of 100+ ms at 100k slots otherwise).
+    gc.collect()
+    gc.freeze()
 
     app = connexion.FlaskApp(__name__)
     app.add_api(
@@ -108,6 +117,19 @@ def _index():
 
 _FIELD_SUFFIX = re.compile(r" - '(?P<field>[^']*)'$")
 _REQUIRED = re.compile(r"^'(?P<field>[^']+)' is a required property")
+_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+@functools.cache
+def _methods_by_path() -> list[tuple[re.Pattern, str]]:
+    """What a 405's Allow header lists for each path: every method the contract declares there."""
+    spec = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+    rules = [(re.compile("^/$"), "GET")]
+    for path, item in spec["paths"].items():
+        prefix = "" if item.get("servers") else API_BASE  # the token endpoint lives outside the base path
+        template = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(prefix + path))
+        rules.append((re.compile(f"^{template}$"), ", ".join(m.upper() for m in item if m in _HTTP_METHODS)))
+    return rules
 
 
 def _response(status: int, message: str, field: str | None = None, code: str | None = None,
@@ -134,7 +156,14 @@ def _add_error_handlers(app: connexion.FlaskApp) -> None:
         return _response(exc.status, message, field, headers=headers)
 
     def http_error(_request, exc: HTTPException):
-        return _response(exc.status_code, str(exc.detail or "request refused"))
+        # A 405 lists what the resource allows (RFC 9110): all the contract's methods for the
+        # path, not only those of the route that matched (or none, for the Flask-level token route).
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            path = _request.url.path
+            allowed = next((methods for pattern, methods in _methods_by_path() if pattern.match(path)), None)
+            headers["Allow"] = allowed or headers.get("Allow", "")
+        return _response(exc.status_code, str(exc.detail or "request refused"), headers=headers or None)
 
     def undecodable(_request, exc: UnicodeDecodeError):
         return _response(400, f"the request is not valid UTF-8 ({exc.reason})")

@@ -86,8 +86,7 @@ class Authority:
         }
         with self.store.lock:
             expired = [t["access_token"] for t in self.store.all_tokens() if t["expires_at"] <= now]
-            self.store.remove_tokens(expired)
-            self.store.put_token(token)
+            self.store.put_token(token, expired)
         return {
             "access_token": token["access_token"],
             "token_type": "bearer",

@@ -17,7 +17,7 @@ import random
 import string
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from . import datasets, geo
 from .errors import BadRequest, Conflict, NotFound, Unprocessable
@@ -166,7 +166,9 @@ class Scheduling:
             return origin is None or geo.miles_between(origin, slot["location"]) <= radius
 
         with self.store.lock:
-            found = self._tenant(tenant_id).find("slots", wanted)
+            tenant = self._tenant(tenant_id)
+            candidates = self._search_candidates(tenant, patient, provider, origin, radius, start, end)
+            found = [slot for slot in tenant.get_many("slots", candidates) if wanted(slot)]
 
         def order(slot: dict):
             distance = geo.miles_between(origin, slot["location"]) if origin else 0.0
@@ -216,6 +218,19 @@ class Scheduling:
 
     # -- helpers -------------------------------------------------------------
     @staticmethod
+    def _search_candidates(tenant: Tenant, patient, provider, origin, radius, start, end):
+        """Uuids of the slots a search can match, from the narrowest index (a superset)."""
+        index = tenant.slot_index
+        low = format_datetime(start) if start else None
+        high = format_datetime(end) if end else None
+        if patient is not None:
+            return index.of_patient(patient)
+        if provider is not None:
+            return index.of_provider(provider, low, high)
+        nearby = index.near(origin, radius, low, high)
+        return nearby if nearby is not None else index.starting_between(low, high)
+
+    @staticmethod
     def _require(tenant: Tenant, kind: str, key: str, field: str) -> dict:
         record = tenant.get(kind, key.lower())
         if record is None:
@@ -226,13 +241,19 @@ class Scheduling:
     @staticmethod
     def _overlapping_slot(tenant: Tenant, provider_uuid: str, place: list, start: datetime,
                           end: datetime) -> dict | None:
-        def clashes(slot: dict) -> bool:
-            return (slot["pd_provider_uuid"] == provider_uuid and geo.same_place(slot["location"], place)
+        index = tenant.slot_index
+        try:
+            earliest = start - timedelta(days=index.longest_days(provider_uuid))
+        except OverflowError:  # a start in year 1
+            earliest = datetime.min
+        candidates = index.overlap_candidates(provider_uuid, format_datetime(start), format_datetime(end),
+                                              format_datetime(earliest))
+        for slot in tenant.get_many("slots", candidates):
+            if (geo.same_place(slot["location"], place)
                     and parse_datetime(slot["start_date"], "start_date") < end
-                    and start < parse_datetime(slot["end_date"], "end_date"))
-
-        found = tenant.find("slots", clashes)
-        return found[0] if found else None
+                    and start < parse_datetime(slot["end_date"], "end_date")):
+                return slot
+        return None
 
 
 def _date_range(start_date: str, end_date: str) -> tuple[datetime, datetime]:

@@ -1,10 +1,11 @@
 """TinyDB persistence: one file, one set of tables per tenant, uuid-keyed records.
 
 Every record is stored under its own uuid as the TinyDB document id, so a
-lookup by uuid is a dict access, not a scan. The storage keeps the data in
-memory (TinyDB re-reads the whole file on every access otherwise) and replaces
-the file atomically on every write, so a crash leaves the previous or the new
-state on disk, never a half-written file.
+lookup by uuid is a dict access, not a scan. Reads go through TinyDB tables
+over data kept in memory; writes go through `Store.apply`, which appends the
+change to a durable journal instead of rewriting the file (see `journal.py`),
+so the cost of a request does not grow with the data. Slots also have
+secondary indexes (`slot_index.py`) for provider, patient, date and place.
 
 TinyDB is not thread-safe and Connexion runs handlers in a thread pool: every
 access goes through `Store.lock`. The rules module holds that lock across a
@@ -20,8 +21,11 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from tinydb import TinyDB
-from tinydb.storages import MemoryStorage, Storage
+from tinydb.storages import MemoryStorage
 from tinydb.table import Document, Table
+
+from .journal import JournaledJSONStorage, apply_change
+from .slot_index import SlotIndex
 
 # The key field of each kind of record.
 KINDS = {
@@ -44,33 +48,6 @@ class StoreError(Exception):
     """The database file cannot be used (corrupt, foreign, unwritable)."""
 
 
-class AtomicJSONStorage(Storage):
-    """JSON file storage read once, kept in memory, replaced atomically on write."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self._data: dict | None = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-
-    def read(self) -> dict | None:
-        if self._data is None and self.path.exists() and self.path.stat().st_size:
-            self._data = _load_database(self.path)
-        return self._data
-
-    def write(self, data: dict) -> None:
-        self._data = data
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, separators=(",", ":"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
-        _fsync_directory(self.path.parent)
-
-    def close(self) -> None:
-        pass
-
-
 def _load_database(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -87,19 +64,6 @@ def _load_database(path: Path) -> dict:
     return data
 
 
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class UuidTable(Table):
     """A TinyDB table whose document ids are the records' own uuids."""
 
@@ -111,6 +75,16 @@ class UuidTable(Table):
 
 class SandboxDB(TinyDB):
     table_class = UuidTable
+
+
+class MemoryJournal(MemoryStorage):
+    """In-memory storage with the journal's `apply` (for tests and throw-away runs)."""
+
+    def apply(self, changes) -> None:
+        if self.memory is None:
+            self.memory = {}
+        for change in changes:
+            apply_change(self.memory, list(change))
 
 
 class Tenant:
@@ -134,19 +108,35 @@ class Tenant:
         return [dict(doc) for doc in self._table(kind) if predicate(doc)]
 
     def insert(self, kind: str, record: dict) -> None:
-        self._table(kind).insert(Document(record, doc_id=record[KINDS[kind]]))
+        key = record[KINDS[kind]]
+        if self.get(kind, key) is not None:
+            raise ValueError(f"{kind} {key} exists already")
+        self._store.apply([("put", table_name(self.id, kind), key, record)])
+        if kind == "slots":
+            self.slot_index.add(record)
 
     def replace(self, kind: str, record: dict) -> None:
         key = record[KINDS[kind]]
-
-        def overwrite(doc: dict) -> None:
-            doc.clear()
-            doc.update(record)
-
-        self._table(kind).update(overwrite, doc_ids=[key])
+        old = self.get(kind, key)
+        self._store.apply([("put", table_name(self.id, kind), key, record)])
+        if kind == "slots":
+            if old is not None:
+                self.slot_index.remove(old)
+            self.slot_index.add(record)
 
     def remove(self, kind: str, key: str) -> None:
-        self._table(kind).remove(doc_ids=[key])
+        old = self.get(kind, key)
+        self._store.apply([("del", table_name(self.id, kind), key)])
+        if kind == "slots" and old is not None:
+            self.slot_index.remove(old)
+
+    def get_many(self, kind: str, keys) -> list[dict]:
+        table = self._table(kind)
+        return [dict(doc) for doc in (table.get(doc_id=key) for key in keys) if doc is not None]
+
+    @property
+    def slot_index(self) -> SlotIndex:
+        return self._store.slot_index(self.id)
 
     def count(self, kind: str) -> int:
         return len(self._table(kind))
@@ -163,16 +153,30 @@ class Store:
         """`path` None keeps everything in memory (tests, throw-away runs)."""
         self.lock = threading.RLock()
         self.path = Path(path) if path is not None else None
+        self._slot_indexes: dict[str, SlotIndex] = {}
         if self.path is None:
-            self.db = SandboxDB(storage=MemoryStorage)
+            self.db = SandboxDB(storage=MemoryJournal)
         else:
             if self.path.is_dir():
                 raise StoreError(f"{self.path} is a directory, not a database file")
-            self.db = SandboxDB(self.path, storage=AtomicJSONStorage)
+            self.db = SandboxDB(self.path, storage=JournaledJSONStorage, load=_load_database)
         with self.lock:
             meta = self.db.table(_META_TABLE)
             if meta.get(doc_id="format") is None:
                 meta.insert(Document({"name": FORMAT_MARK, "version": FORMAT_VERSION}, doc_id="format"))
+
+    def apply(self, changes: list[tuple]) -> None:
+        """Make changes durable: appended to the journal, never a whole-file rewrite."""
+        self.db.storage.apply(changes)
+        for name in {change[1] for change in changes}:
+            self.db.table(name).clear_cache()
+
+    def slot_index(self, tenant_id: str) -> SlotIndex:
+        index = self._slot_indexes.get(tenant_id)
+        if index is None:
+            index = SlotIndex(self.tenant(tenant_id).all("slots"))
+            self._slot_indexes[tenant_id] = index
+        return index
 
     # -- settings kept in the file -----------------------------------------
     def meta(self, key: str) -> dict | None:
@@ -180,9 +184,7 @@ class Store:
         return dict(doc) if doc is not None else None
 
     def put_meta(self, key: str, record: dict) -> None:
-        table = self.db.table(_META_TABLE)
-        table.remove(doc_ids=[key]) if table.contains(doc_id=key) else None
-        table.insert(Document(record, doc_id=key))
+        self.apply([("put", _META_TABLE, key, record)])
 
     # -- tenants ---------------------------------------------------------
     def tenant(self, tenant_id: str) -> Tenant:
@@ -196,16 +198,12 @@ class Store:
         return [str(doc.doc_id) for doc in self.db.table(_TENANTS_TABLE).all()]
 
     def put_dataset(self, tenant_id: str, settings: dict, dataset: dict[str, Iterable[dict]]) -> None:
-        """Replace a tenant's whole data set in one durable write."""
-        tables = dict(self.db.storage.read() or {})
-        for kind, key_field in KINDS.items():
-            tables[table_name(tenant_id, kind)] = {r[key_field]: r for r in dataset.get(kind, ())}
-        tenants = dict(tables.get(_TENANTS_TABLE, {}))
-        tenants[tenant_id] = dict(settings)
-        tables[_TENANTS_TABLE] = tenants
-        self.db.storage.write(tables)
-        for name in [*(table_name(tenant_id, kind) for kind in KINDS), _TENANTS_TABLE]:
-            self.db.table(name).clear_cache()
+        """Replace a tenant's whole data set in one durable change."""
+        changes = [("table", table_name(tenant_id, kind), {r[key_field]: r for r in dataset.get(kind, ())})
+                   for kind, key_field in KINDS.items()]
+        changes.append(("put", _TENANTS_TABLE, tenant_id, dict(settings)))
+        self.apply(changes)
+        self._slot_indexes.pop(tenant_id, None)
 
     # -- OAuth clients and tokens ------------------------------------------
     def get_client(self, client_id: str) -> dict | None:
@@ -213,18 +211,16 @@ class Store:
         return dict(doc) if doc is not None else None
 
     def put_client(self, record: dict) -> None:
-        self.db.table(_CLIENTS_TABLE).insert(Document(record, doc_id=record["client_id"]))
+        self.apply([("put", _CLIENTS_TABLE, record["client_id"], record)])
 
     def get_token(self, access_token: str) -> dict | None:
         doc = self.db.table(_TOKENS_TABLE).get(doc_id=access_token)
         return dict(doc) if doc is not None else None
 
-    def put_token(self, record: dict) -> None:
-        self.db.table(_TOKENS_TABLE).insert(Document(record, doc_id=record["access_token"]))
-
-    def remove_tokens(self, keys: list[str]) -> None:
-        if keys:
-            self.db.table(_TOKENS_TABLE).remove(doc_ids=keys)
+    def put_token(self, record: dict, expired: list[str] = ()) -> None:
+        """Store a token, dropping expired ones in the same change."""
+        self.apply([*(("del", _TOKENS_TABLE, key) for key in expired),
+                    ("put", _TOKENS_TABLE, record["access_token"], record)])
 
     def all_tokens(self) -> list[dict]:
         return [dict(doc) for doc in self.db.table(_TOKENS_TABLE).all()]
