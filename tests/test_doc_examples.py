@@ -2,8 +2,9 @@
 
 import pytest
 
+from contract_tests.doc_examples import load_examples
+
 from .conftest import bearer, get_token
-from .doc_examples import load_examples
 
 EXAMPLES = load_examples()
 

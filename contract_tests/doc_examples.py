@@ -1,4 +1,7 @@
-"""The curl examples of the seed document, parsed with their documented responses."""
+"""The curl examples of the seed document, parsed with their documented responses.
+
+The document ships inside the kit (`contract_tests/data/`), so an installed kit replays it too.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-SEED_DOC = Path(__file__).resolve().parent.parent / "docs" / "pokitdok-scheduling-v4.md"
+SEED_DOC = Path(__file__).resolve().parent / "data" / "pokitdok-scheduling-v4.md"
 ORIGINAL_HOST = "https://platform.pokitdok.com"
 _CURL = re.compile(r"```shell\n(?P<body>\s*curl.*?)```", re.S)
 _RESPONSE = re.compile(r"> Response:\s*```\n(?P<body>.*?)```", re.S)
@@ -25,6 +28,11 @@ class DocExample:
     @property
     def id(self) -> str:
         return f"{self.method} {self.path.split('?')[0]}"
+
+    @property
+    def changes_state(self) -> bool:
+        """Creates, books, updates, cancels or deletes (registering a patient is idempotent)."""
+        return self.method != "GET" and not self.path.startswith("/api/v4/schedule/patient/")
 
 
 def load_examples(doc: Path = SEED_DOC) -> list[DocExample]:
@@ -61,3 +69,34 @@ def _parse_curl(title: str, command: str) -> DocExample:
             url = word
     assert url, f"no URL in {command!r}"
     return DocExample(title, method, url[len(ORIGINAL_HOST):], body, None)
+
+
+def same_shape(actual, documented, where: str = "response") -> list[str]:
+    """Where `actual` differs in shape from the documented answer: every documented key must be
+    there with a value of the same JSON type, recursively (extra keys are fine)."""
+    problems: list[str] = []
+    if isinstance(documented, list):
+        if not isinstance(actual, list) or not actual:
+            return [f"{where}: expected a non-empty list, got {_short(actual)}"]
+        for item in actual:
+            problems += same_shape(item, documented[0], f"{where}[]")
+    elif isinstance(documented, dict):
+        if not isinstance(actual, dict):
+            return [f"{where}: expected an object, got {_short(actual)}"]
+        for key, value in documented.items():
+            if key not in actual:
+                problems.append(f"{where}: missing documented field {key!r}")
+            else:
+                problems += same_shape(actual[key], value, f"{where}.{key}")
+    elif type(actual) is not type(documented) and not (_is_number(actual) and _is_number(documented)):
+        problems.append(f"{where}: {_short(actual)} is not like the documented {_short(documented)}")
+    return problems
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) < 80 else text[:77] + "..."

@@ -1,0 +1,78 @@
+"""POST /schedule/patient/: register an existing PokitDok user with a provider."""
+
+import pytest
+
+from fixtures import doc_examples as doc
+from fixtures import generate_dataset
+
+from .helpers import PATIENT, PEG, PROVIDER, UNKNOWN_UUID, assert_error
+
+PEG_RECORD = next(p for p in doc.PATIENTS if p["uuid"] == PEG)
+
+
+def _register(client, headers, **body):
+    return client.post(PATIENT, headers=headers, json=body)
+
+
+def test_registration_answers_the_patient_record(client, auth):
+    answer = _register(client, auth, pd_patient_uuid=PEG, pd_provider_uuid=PROVIDER, location=[32.78811, -79.932364])
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == PEG_RECORD
+    assert "_uuid" not in answer.json()
+
+
+def test_registration_without_location(client, auth):
+    answer = _register(client, auth, pd_patient_uuid=PEG, pd_provider_uuid=PROVIDER)
+    assert answer.status_code == 200
+    assert answer.json()["uuid"] == PEG
+
+
+def test_registration_is_idempotent(client, auth):
+    first = _register(client, auth, pd_patient_uuid=PEG, pd_provider_uuid=PROVIDER)
+    second = _register(client, auth, pd_patient_uuid=PEG.upper(), pd_provider_uuid=PROVIDER.upper())
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json()
+
+
+def test_a_generated_patient_with_a_generated_provider(client, auth):
+    data = generate_dataset()
+    patient, provider = data["patients"][-1], data["providers"][-1]
+    answer = _register(client, auth, pd_patient_uuid=patient["uuid"], pd_provider_uuid=provider["pd_provider_uuid"])
+    assert answer.status_code == 200
+    assert answer.json() == patient
+
+
+def test_unknown_patient_is_404(client, auth):
+    assert_error(_register(client, auth, pd_patient_uuid=UNKNOWN_UUID, pd_provider_uuid=PROVIDER), 404,
+                 "pd_patient_uuid")
+
+
+def test_unknown_provider_is_404(client, auth):
+    assert_error(_register(client, auth, pd_patient_uuid=PEG, pd_provider_uuid=UNKNOWN_UUID), 404,
+                 "pd_provider_uuid")
+
+
+def test_a_provider_uuid_is_not_a_patient_uuid(client, auth):
+    assert_error(_register(client, auth, pd_patient_uuid=PROVIDER, pd_provider_uuid=PROVIDER), 404,
+                 "pd_patient_uuid")
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"pd_provider_uuid": PROVIDER}, "pd_patient_uuid"),
+    ({"pd_patient_uuid": PEG}, "pd_provider_uuid"),
+    ({"pd_patient_uuid": "peg", "pd_provider_uuid": PROVIDER}, "pd_patient_uuid"),
+    ({"pd_patient_uuid": PEG + "\n", "pd_provider_uuid": PROVIDER}, "pd_patient_uuid"),
+    ({"pd_patient_uuid": PEG, "pd_provider_uuid": PROVIDER + "\n"}, "pd_provider_uuid"),
+    ({"pd_patient_uuid": PEG, "pd_provider_uuid": PROVIDER, "location": [91, 0]}, "location"),
+    ({"pd_patient_uuid": PEG, "pd_provider_uuid": PROVIDER, "location": [0]}, None),
+    ({"pd_patient_uuid": PEG, "pd_provider_uuid": PROVIDER, "nickname": "Peggy"}, None),
+])
+def test_malformed_registration_is_400(client, auth, body, field):
+    answer = assert_error(client.post(PATIENT, headers=auth, json=body), 400)
+    if field is not None:
+        assert answer["field"] == field
+
+
+def test_registration_takes_json_only(client, auth):
+    answer = client.post(PATIENT, headers=auth, data={"pd_patient_uuid": PEG, "pd_provider_uuid": PROVIDER})
+    assert_error(answer, 415)

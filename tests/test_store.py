@@ -1,0 +1,123 @@
+"""The TinyDB file: durable across restarts, refuses files that are not its own, leaves no litter."""
+
+import json
+
+import pytest
+
+from fixtures import doc_examples as doc
+from sandbox.app import create_app
+from sandbox.store import StoreError
+
+from .conftest import bearer, get_token, make_settings
+from .helpers import APPOINTMENTS, PEG, SLOTS, book, create_slot, get_one, world_view
+
+
+def _app(path):
+    return create_app(make_settings(db_path=str(path)))
+
+
+def _session(path, credentials=None):
+    app = _app(path)
+    client = app.test_client()
+    headers = bearer(get_token(client) if credentials is None else get_token(client, credentials))
+    return client, headers
+
+
+def test_a_booking_survives_a_restart(tmp_path):
+    db = tmp_path / "db.json"
+    client, headers = _session(db)
+    slot = create_slot(client, headers)
+    booked = book(client, headers, slot["pd_appointment_uuid"], PEG).json()
+    assert client.delete(f"{SLOTS}{doc.DELETABLE_SLOT}", headers=headers).status_code == 200
+    view = world_view(client, headers)
+
+    client, headers = _session(db)  # a second server on the same file
+    assert get_one(client, headers, slot["pd_appointment_uuid"]) == booked
+    assert client.get(f"{APPOINTMENTS}{doc.DELETABLE_SLOT}", headers=headers).status_code == 404
+    assert world_view(client, headers) == view
+
+
+def test_clients_tokens_and_tenants_survive_a_restart(tmp_path):
+    db = tmp_path / "db.json"
+    client, headers = _session(db, ("ci-job", "s3cret"))
+    slot = create_slot(client, headers)
+
+    client2 = _app(db).test_client()
+    # The old token is still valid on the new server and sees the same tenant.
+    assert get_one(client2, headers, slot["pd_appointment_uuid"]) == slot
+    # The client registered itself: the secret is remembered.
+    assert client2.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                        auth=("ci-job", "wrong")).status_code == 401
+    assert get_token(client2, ("ci-job", "s3cret"))
+
+
+def test_the_file_is_json_and_marked_as_ours(tmp_path):
+    db = tmp_path / "db.json"
+    client, headers = _session(db)
+    create_slot(client, headers)
+    data = json.loads(db.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    assert "pokitdok-sandbox" in json.dumps(data.get("_meta"))
+
+
+@pytest.mark.parametrize("content", [
+    b"{not json",
+    b'{"x": 1}',
+    b"[1, 2, 3]",
+    b"null",
+    b'{"_meta": {"format": {"name": "something-else", "version": 1}}}',
+    b"\xff\xfe\x00garbage",
+])
+def test_a_file_that_is_not_ours_is_refused_and_left_alone(tmp_path, content):
+    db = tmp_path / "db.json"
+    db.write_bytes(content)
+    with pytest.raises(StoreError) as refused:
+        _app(db)
+    assert str(db) in str(refused.value)
+    assert db.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["db.json"]
+
+
+def test_a_newer_format_version_is_refused(tmp_path):
+    db = tmp_path / "db.json"
+    content = b'{"_meta": {"format": {"name": "pokitdok-sandbox", "version": 999}}}'
+    db.write_bytes(content)
+    with pytest.raises(StoreError) as refused:
+        _app(db)
+    assert str(db) in str(refused.value)
+    assert db.read_bytes() == content
+
+
+def test_a_directory_is_refused(tmp_path):
+    with pytest.raises(StoreError):
+        _app(tmp_path)
+
+
+def test_a_missing_directory_is_created(tmp_path):
+    db = tmp_path / "deeper" / "still" / "db.json"
+    client, headers = _session(db)
+    assert client.get("/api/v4/schedule/schedulers/", headers=headers).status_code == 200
+    assert db.exists()
+
+
+def test_writes_leave_no_temporary_files(tmp_path):
+    db = tmp_path / "db.json"
+    client, headers = _session(db)
+    slot = create_slot(client, headers)
+    book(client, headers, slot["pd_appointment_uuid"], PEG)
+    client.delete(f"{APPOINTMENTS}{slot['pd_appointment_uuid']}", headers=headers)
+    client.delete(f"{SLOTS}{slot['pd_appointment_uuid']}", headers=headers)
+    client.post("/api/v4/sandbox/seed", headers=headers, json={"seed": 2, "slots": 10})
+    client.post("/api/v4/sandbox/reset", headers=headers)
+    litter = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp") or p.name.startswith(".")]
+    assert litter == []
+    assert db.exists()
+    json.loads(db.read_text(encoding="utf-8"))  # always a whole, valid file
+
+
+def test_in_memory_sandboxes_share_nothing():
+    first, second = create_app(make_settings()), create_app(make_settings())
+    with first.test_client() as one, second.test_client() as two:
+        slot = create_slot(one, bearer(get_token(one)))
+        assert two.get(f"{APPOINTMENTS}{slot['pd_appointment_uuid']}",
+                       headers=bearer(get_token(two))).status_code == 404
