@@ -19,8 +19,9 @@ from jsonschema import Draft4Validator
 from starlette.exceptions import HTTPException
 
 from . import datasets
-from .auth import AUTHORITY_SCOPE_KEY, Authority
+from .auth import Authority
 from .errors import SandboxError, error_json
+from .guard import RequestGuard
 from .scheduling import Scheduling
 from .settings import Settings
 from .store import Store
@@ -45,9 +46,10 @@ def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
     settings = settings or Settings.from_env()
     store = Store(settings.db_path)
     authority = Authority(store, settings)
-    rules = Scheduling(store, settings.seed)
+    seed_defaults = datasets.remembered_defaults(store, settings.seed)
+    rules = Scheduling(store, seed_defaults)
     with store.lock:
-        datasets.ensure_seeded(store, settings.demo_client_id, settings.seed)
+        datasets.ensure_seeded(store, settings.demo_client_id, seed_defaults)
         store.slot_index(settings.demo_client_id)
     # The loaded records are long-lived: keep the cyclic GC from walking them on
     # every full collection (pauses of 100+ ms at 100k slots otherwise).
@@ -63,36 +65,13 @@ def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
         swagger_ui_options=SwaggerUIOptions(swagger_ui=True, swagger_ui_path="/ui"),
     )
     app.app.config.update(SANDBOX_SETTINGS=settings, SANDBOX_RULES=rules, SANDBOX_AUTHORITY=authority)
-    app.add_middleware(SandboxContext, position=MiddlewarePosition.BEFORE_EXCEPTION, authority=authority)
+    app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, authority=authority,
+                       max_body_bytes=settings.max_body_bytes)
     # The token endpoint lives outside the API base path, as on the original platform.
     app.add_url_rule("/oauth2/token", "oauth2_token", _token_endpoint, methods=["POST"])
     app.add_url_rule("/", "index", _index)
     _add_error_handlers(app)
     return app
-
-
-class SandboxContext:
-    """Outermost ASGI layer.
-
-    * Puts the app's authority in the scope for the token check (which runs outside Flask).
-    * Refuses control characters in the path: Connexion's router lets `%0A` fall
-      through to Flask outside any operation context, which ends in a 500.
-    """
-
-    def __init__(self, app, authority: Authority):
-        self.app = app
-        self.authority = authority
-
-    async def __call__(self, scope, receive, send):
-        scope[AUTHORITY_SCOPE_KEY] = self.authority
-        if scope["type"] == "http" and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in scope.get("path", "")):
-            body = error_json(400, "the path contains control characters", "path")
-            await send({"type": "http.response.start", "status": 400,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
-            return
-        await self.app(scope, receive, send)
 
 
 def _token_endpoint():

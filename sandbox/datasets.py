@@ -13,11 +13,27 @@ from fixtures import DEFAULT_PROVIDERS, DEFAULT_SEED, DEFAULT_SLOTS, generate_da
 from .store import Store
 
 
+# Where `pokitdok-sandbox seed` leaves its settings, as the default for new tenants.
+SEED_DEFAULTS_KEY = "seed_defaults"
+
+
 @dataclass(frozen=True)
 class SeedSettings:
     seed: int = DEFAULT_SEED
     providers: int = DEFAULT_PROVIDERS
     slots: int = DEFAULT_SLOTS
+
+
+def remembered_defaults(store: Store, fallback: SeedSettings) -> SeedSettings:
+    """The seed settings the database file was last seeded with, else `fallback`."""
+    with store.lock:
+        remembered = store.meta(SEED_DEFAULTS_KEY)
+    return SeedSettings(**remembered) if remembered else fallback
+
+
+def remember_defaults(store: Store, settings: SeedSettings) -> None:
+    with store.lock:
+        store.put_meta(SEED_DEFAULTS_KEY, asdict(settings))
 
 
 def seed_tenant(store: Store, tenant_id: str, settings: SeedSettings) -> dict:

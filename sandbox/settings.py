@@ -20,6 +20,11 @@ class Settings:
     # Unknown client ids register themselves on first token request (one tenant each).
     open_registration: bool = True
     seed: SeedSettings = field(default_factory=SeedSettings)
+    # When set, /sandbox/reset and /sandbox/seed also need this in X-Sandbox-Admin-Token
+    # (`serve` sets one whenever it listens beyond loopback).
+    admin_token: str | None = None
+    # Larger request bodies are refused with 413 before they are read.
+    max_body_bytes: int = 256 * 1024
     # Check every answer against the contract too (the test suite turns this on).
     validate_responses: bool = False
 
@@ -32,6 +37,7 @@ class Settings:
             "demo_client_id": env.get("POKITDOK_SANDBOX_CLIENT_ID", "sandbox-demo"),
             "demo_client_secret": env.get("POKITDOK_SANDBOX_CLIENT_SECRET", "sandbox-demo-secret"),
             "open_registration": env.get("POKITDOK_SANDBOX_OPEN_REGISTRATION", "1") not in ("0", "false", "no"),
+            "admin_token": env.get("POKITDOK_SANDBOX_ADMIN_TOKEN") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

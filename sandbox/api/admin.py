@@ -1,15 +1,37 @@
-"""Sandbox administration: reset or re-seed the caller's own data set."""
+"""Sandbox administration: reset or re-seed the caller's own data set.
 
+When the server has an admin token (always, when it listens beyond loopback),
+these also need it in the X-Sandbox-Admin-Token header.
+"""
+
+import hmac
 from dataclasses import replace
 
+from flask import current_app, request
+
 from .. import datasets
+from ..errors import SandboxError
 from . import rules
+
+ADMIN_HEADER = "X-Sandbox-Admin-Token"
+
+
+def _require_admin() -> None:
+    expected = current_app.config["SANDBOX_SETTINGS"].admin_token
+    if expected is None:
+        return
+    presented = request.headers.get(ADMIN_HEADER, "")
+    if not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise SandboxError(403, f"this server needs its admin token in {ADMIN_HEADER} for sandbox administration",
+                           ADMIN_HEADER)
 
 
 def reset_tenant(user):
+    _require_admin()
     return datasets.reset_tenant(rules().store, user, rules().defaults)
 
 
 def seed_tenant(user, body=None):
+    _require_admin()
     settings = replace(rules().defaults, **(body or {}))
     return datasets.seed_tenant(rules().store, user, settings)

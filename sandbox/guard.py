@@ -1,0 +1,87 @@
+"""The outermost ASGI layer: refuses what must never reach Connexion, in the error shape.
+
+* control characters in the path (Connexion's router lets `%0A` fall through
+  to Flask outside any operation context, which ends in a 500);
+* query strings and bodies over their limits (400 and 413), checked before
+  anything is read into memory (a chunked body is read up to the limit, then
+  passed on with a Content-Length, which Connexion needs to see a body at all);
+* and it puts the app's authority in the scope for the token check, which
+  Connexion runs outside Flask's application context.
+"""
+
+from __future__ import annotations
+
+from .auth import AUTHORITY_SCOPE_KEY
+from .errors import error_json
+
+MAX_QUERY_BYTES = 16 * 1024
+
+
+class RequestGuard:
+    def __init__(self, app, authority, max_body_bytes: int):
+        self.app = app
+        self.authority = authority
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope, receive, send):
+        scope[AUTHORITY_SCOPE_KEY] = self.authority
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in scope.get("path", "")):
+            await _refuse(send, 400, "the path contains control characters", "path")
+            return
+        if len(scope.get("query_string", b"")) > MAX_QUERY_BYTES:
+            await _refuse(send, 400, f"the query string is longer than {MAX_QUERY_BYTES} bytes", "query")
+            return
+        headers = dict(scope.get("headers", ()))
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.max_body_bytes:
+                await _refuse(send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
+                return
+        elif b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+            # Connexion reads a body without Content-Length as no body: buffer it here, within the limit.
+            body = await self._read_chunked(receive)
+            if body is None:
+                await _refuse(send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
+                return
+            scope = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k != b"transfer-encoding"]
+                         + [(b"content-length", str(len(body)).encode())])
+            receive = _replay(body, receive)
+        await self.app(scope, receive, send)
+
+    async def _read_chunked(self, receive) -> bytes | None:
+        """The whole chunked body, or None once it passes the limit."""
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+
+def _replay(body: bytes, receive):
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _refuse(send, status: int, message: str, field: str) -> None:
+    body = error_json(status, message, field)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

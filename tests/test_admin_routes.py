@@ -1,0 +1,41 @@
+"""Sandbox administration over HTTP: reset/seed of the caller's tenant, and the admin token."""
+
+import re
+
+import httpx
+from sandbox.app import create_app
+
+from .conftest import bearer, get_token, make_settings
+from .live_server import live_server
+
+
+def test_with_an_admin_token_reset_and_seed_need_it():
+    app = create_app(make_settings(admin_token="s3cret"))
+    with app.test_client() as client:
+        headers = bearer(get_token(client))
+        for path in ("/api/v4/sandbox/reset", "/api/v4/sandbox/seed"):
+            refused = client.post(path, headers=headers)
+            assert refused.status_code == 403
+            assert refused.json()["field"] == "X-Sandbox-Admin-Token"
+            wrong = client.post(path, headers={**headers, "X-Sandbox-Admin-Token": "guess"})
+            assert wrong.status_code == 403
+            allowed = client.post(path, headers={**headers, "X-Sandbox-Admin-Token": "s3cret"})
+            assert allowed.status_code == 200, allowed.text
+            assert allowed.json()["slots"] > 0
+
+
+def test_without_an_admin_token_any_valid_token_resets_its_own_tenant(client, auth):
+    assert client.post("/api/v4/sandbox/reset", headers=auth).status_code == 200
+    assert client.post("/api/v4/sandbox/reset").status_code == 401
+
+
+def test_listening_beyond_loopback_generates_and_requires_an_admin_token(tmp_path):
+    with live_server(tmp_path / "db.json", "--host", "0.0.0.0") as server:
+        banner = b""
+        while b"admin token" not in banner:
+            banner += server.process.stdout.readline()
+        admin = re.search(rb"admin token\s+(\S+)", banner).group(1).decode()
+        headers = {"Authorization": f"Bearer {server.token()}"}
+        assert httpx.post(f"{server.api}/sandbox/reset", headers=headers).status_code == 403
+        allowed = httpx.post(f"{server.api}/sandbox/reset", headers={**headers, "X-Sandbox-Admin-Token": admin})
+        assert allowed.status_code == 200
