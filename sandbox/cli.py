@@ -1,18 +1,19 @@
-"""pokitdok-sandbox serve | reset | seed."""
+"""pokitdok-sandbox serve | reset | seed | contract."""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import secrets
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
+
+from contract_tests import runner as contract_runner
 
 from . import datasets
 from .datasets import SeedSettings
 from .settings import DEFAULT_DB, Settings
 from .store import Store, StoreError
-
-SEED_DEFAULTS_KEY = "seed_defaults"
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pokitdok-sandbox", description=__doc__)
@@ -24,6 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     _db_option(serve)
     serve.add_argument("--token-ttl", type=int, default=None, help="access token lifetime in seconds (3600)")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="server processes; the embedded TinyDB store is single-process, so only 1")
+    serve.add_argument("--admin-token", default=None,
+                       help="needed in X-Sandbox-Admin-Token for /sandbox/reset and /sandbox/seed "
+                            "(env POKITDOK_SANDBOX_ADMIN_TOKEN; generated when listening beyond loopback)")
 
     reset = commands.add_parser("reset", help="put every tenant back to its seeded state")
     _db_option(reset)
@@ -34,9 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument("--providers", type=int, default=None, help="generated providers (20)")
     seed.add_argument("--slots", type=int, default=None, help="generated slots (200)")
 
+    contract = commands.add_parser("contract", help="run the contract test kit against a server "
+                                   "(default: an in-process sandbox); see docs/contract-kit.md")
+    contract_runner.add_arguments(contract)
+
     args = parser.parse_args(argv)
     try:
-        return {"serve": _serve, "reset": _reset, "seed": _seed}[args.command](args)
+        return {"serve": _serve, "reset": _reset, "seed": _seed, "contract": contract_runner.run_from_args}[
+            args.command](args)
     except StoreError as exc:
         print(f"pokitdok-sandbox: {exc}", file=sys.stderr)
         return 2
@@ -45,11 +56,6 @@ def main(argv: list[str] | None = None) -> int:
 def _db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default=None, metavar="PATH",
                         help=f"TinyDB file (env POKITDOK_SANDBOX_DB, default ./{DEFAULT_DB})")
-
-
-def stored_seed_settings(store: Store, fallback: SeedSettings) -> SeedSettings:
-    remembered = store.meta(SEED_DEFAULTS_KEY)
-    return SeedSettings(**remembered) if remembered else fallback
 
 
 def _open(args) -> tuple[Settings, Store]:
@@ -62,14 +68,30 @@ def _serve(args) -> int:
 
     from .app import create_app
 
-    settings = Settings.from_env(db_path=args.db, token_ttl_seconds=args.token_ttl)
-    store_seed = stored_seed_settings(Store(settings.db_path), settings.seed)
-    settings = Settings.from_env(db_path=args.db, token_ttl_seconds=args.token_ttl, seed=store_seed)
+    if args.workers != 1:
+        print("pokitdok-sandbox: the embedded TinyDB store is single-process; serve it with --workers 1 "
+              "(one process handles requests concurrently on threads)", file=sys.stderr)
+        return 2
+    settings = Settings.from_env(db_path=args.db, token_ttl_seconds=args.token_ttl, admin_token=args.admin_token)
+    if settings.admin_token is None and not _is_loopback(args.host):
+        settings = replace(settings, admin_token=secrets.token_urlsafe(24))
     app = create_app(settings)
     base = f"http://{args.host}:{args.port}"
     print(_banner(base, settings), flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    # h11's default 16 KiB line limit would answer a long query string with a bare
+    # text 400; let it through so the sandbox refuses it in its own error shape.
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                h11_max_incomplete_event_size=1024 * 1024)
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _banner(base: str, settings: Settings) -> str:
@@ -79,6 +101,8 @@ def _banner(base: str, settings: Settings) -> str:
         f"  token URL     {base}/oauth2/token",
         f"  Swagger UI    {base}/api/v4/ui/",
         f"  demo client   id {settings.demo_client_id}  secret {settings.demo_client_secret}",
+        *([f"  admin token   {settings.admin_token}  (X-Sandbox-Admin-Token for /sandbox/reset and /sandbox/seed)"]
+          if settings.admin_token else []),
         "  try:",
         f"    TOKEN=$(curl -s -u {settings.demo_client_id}:{settings.demo_client_secret} "
         f"-d grant_type=client_credentials {base}/oauth2/token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
@@ -88,7 +112,7 @@ def _banner(base: str, settings: Settings) -> str:
 
 def _reset(args) -> int:
     settings, store = _open(args)
-    defaults = stored_seed_settings(store, settings.seed)
+    defaults = datasets.remembered_defaults(store, settings.seed)
     tenants = store.tenant_ids() or [settings.demo_client_id]
     for tenant_id in tenants:
         summary = datasets.reset_tenant(store, tenant_id, defaults)
@@ -98,7 +122,7 @@ def _reset(args) -> int:
 
 def _seed(args) -> int:
     settings, store = _open(args)
-    current = stored_seed_settings(store, settings.seed)
+    current = datasets.remembered_defaults(store, settings.seed)
     chosen = SeedSettings(
         seed=current.seed if args.seed is None else args.seed,
         providers=current.providers if args.providers is None else args.providers,
@@ -107,7 +131,7 @@ def _seed(args) -> int:
     if min(asdict(chosen).values()) < 0:
         print("pokitdok-sandbox: --seed, --providers and --slots must not be negative", file=sys.stderr)
         return 2
-    store.put_meta(SEED_DEFAULTS_KEY, asdict(chosen))
+    datasets.remember_defaults(store, chosen)
     for tenant_id in sorted(set(store.tenant_ids()) | {settings.demo_client_id}):
         summary = datasets.seed_tenant(store, tenant_id, chosen)
         print(f"seeded {tenant_id} with seed {chosen.seed}: {summary['providers']} providers, "

@@ -1,0 +1,225 @@
+"""pytest side of the kit: options, the run fixture, and the readable summary.
+
+`contract_tests/conftest.py` imports everything here, so `pytest contract_tests --base-url ...`
+and `pokitdok-sandbox contract --base-url ...` run the same suite with the same options.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from . import contract
+from .contract import Api, Run
+from .options import OPTIONS, KitOptions, from_values
+from .report import ContractViolation, Finding, excerpt
+from .target import KitError, Target
+
+__all__ = ["pytest_addoption", "pytest_configure", "pytest_unconfigure", "pytest_sessionstart",
+           "pytest_sessionfinish", "pytest_collection_modifyitems", "pytest_runtest_call", "pytest_exception_interact",
+           "pytest_runtest_makereport", "pytest_terminal_summary", "contract_run", "target", "api", "patients"]
+
+_OPTIONS_KEY = pytest.StashKey[KitOptions]()
+_RUN_KEY = pytest.StashKey[Run]()
+_FAILED_KEY = pytest.StashKey[dict]()
+_LEFTOVERS_KEY = pytest.StashKey[list]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("pokitdok-contract", "PokitDok scheduling contract kit")
+    for flags, dest, help_text, metavar in OPTIONS:
+        group.addoption(flags, dest=f"contract_{dest}", default=None, metavar=metavar, help=help_text,
+                        action="append" if dest == "patients" else "store")
+
+
+def pytest_configure(config):
+    provided = [plugin for plugin in config.pluginmanager.get_plugins() if hasattr(plugin, "kit_options")]
+    if provided:  # the runner's Python API (e.g. an ASGI app to test in-process)
+        options = provided[0].kit_options
+    else:
+        try:
+            options = from_values({dest: config.getoption(f"contract_{dest}") for _f, dest, _h, _m in OPTIONS})
+        except ValueError as exc:
+            raise pytest.UsageError(f"contract kit: {exc}") from None
+    if not Path(options.spec).is_file():
+        raise pytest.UsageError(f"contract kit: no contract at {options.spec} (pass --spec)")
+    config.stash[_OPTIONS_KEY] = options
+    config.stash[_FAILED_KEY] = {}
+    contract.COLLECTION_SPEC = options.spec
+
+
+def pytest_unconfigure(config):
+    if _RUN_KEY in config.stash and contract.RUN is config.stash[_RUN_KEY]:
+        contract.RUN = None
+
+
+def pytest_sessionstart(session):
+    """Resolve the target and the tenant before collection: the coverage phase of Schemathesis
+    generates (and authenticates) its explicit examples while the tests are collected."""
+    config = session.config
+    if _OPTIONS_KEY not in config.stash:
+        return
+    options = config.stash[_OPTIONS_KEY]
+    try:
+        target = Target(options)
+    except KitError as exc:
+        pytest.exit(f"contract kit: {exc}", returncode=3)
+    seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
+    contract.configure_schema(contract.get_schema(options.spec), options, seed)
+    run = Run(options=options, target=target, seed=seed)
+    contract.RUN = run
+    config.stash[_RUN_KEY] = run
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"contract kit: {target.describe()}; seed {seed}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove every slot the run created (cancelling bookings first)."""
+    config = session.config
+    run = config.stash.get(_RUN_KEY, None)
+    if run is None:
+        return
+    try:
+        config.stash[_LEFTOVERS_KEY] = run.target.cleanup()
+    finally:
+        run.target.close()
+
+
+@pytest.fixture(scope="session")
+def contract_run(request) -> Run:
+    """The run: target resolved, tenant chosen, seed fixed (see pytest_sessionstart)."""
+    return request.config.stash[_RUN_KEY]
+
+
+@pytest.fixture(scope="session")
+def target(contract_run) -> Target:
+    return contract_run.target
+
+
+@pytest.fixture(scope="session")
+def api(contract_run) -> Api:
+    return Api(contract_run)
+
+
+@pytest.fixture(scope="session")
+def patients(contract_run) -> tuple[str, str]:
+    """Two different patients who book (documented ones unless --patient-uuid is given)."""
+    return contract_run.options.patients
+
+
+def pytest_collection_modifyitems(items):
+    # Schemathesis names its per-operation items `test[GET /path]` but, on pytest 9, leaves the
+    # operation out of the node id: put it back, so JUnit and -k see one test per operation.
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        if label and not item.nodeid.endswith("]"):
+            item._nodeid = f"{item.nodeid}[{label}]"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    if contract.RUN is not None:
+        contract.RUN.current_test = item.nodeid
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed:
+        failures = item.config.stash[_FAILED_KEY]
+        error = call.excinfo.value if call.excinfo is not None else None
+        if isinstance(error, ContractViolation):
+            finding = error.finding(item.nodeid)
+            if contract.RUN is not None and not error.recorded:
+                contract.RUN.findings.add(finding)
+            report.longrepr = error.render()
+            report.user_properties += [("operation", finding.operation), ("check", finding.check),
+                                       ("request", finding.curl)]
+        failures[item.nodeid] = excerpt(_first_line(error) if error is not None else str(report.longrepr), 400)
+    return report
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_exception_interact(node, call, report):
+    """Schemathesis' own report (checks, answer, curl) rather than an exception-group traceback;
+    after Schemathesis' hook, which sets a traceback."""
+    error = call.excinfo.value if call.excinfo is not None else None
+    groups = _schemathesis_groups(error) if error is not None else []
+    if groups:
+        notes = [note for note in getattr(error, "__notes__", []) if note.strip()]
+        report.longrepr = "\n".join([group.message.rstrip() for group in groups] + ([""] + notes if notes else []))
+
+
+def _schemathesis_groups(error: BaseException) -> list:
+    """Schemathesis failure groups in an error (Hypothesis may wrap them, e.g. when flaky)."""
+    from schemathesis.core.failures import FailureGroup
+
+    if isinstance(error, FailureGroup):
+        return [error]
+    if isinstance(error, BaseExceptionGroup):
+        return [group for inner in error.exceptions for group in _schemathesis_groups(inner)]
+    return []
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _RUN_KEY not in config.stash:
+        return
+    run = config.stash[_RUN_KEY]
+    text = summary(run, config.stash[_FAILED_KEY], config.stash.get(_LEFTOVERS_KEY, []))
+    terminalreporter.write_sep("=", "contract kit summary", red=bool(config.stash[_FAILED_KEY]),
+                               green=not config.stash[_FAILED_KEY])
+    terminalreporter.write_line(text)
+    if run.options.summary_path:
+        Path(run.options.summary_path).write_text(text + "\n", encoding="utf-8")
+        terminalreporter.write_line(f"(summary written to {run.options.summary_path})")
+
+
+def collected_result(config):
+    """The outcome of a session, for `runner.run()`."""
+    from .runner import KitResult
+
+    run = config.stash.get(_RUN_KEY, None)
+    failed = dict(config.stash.get(_FAILED_KEY, {}))
+    if run is None:
+        return KitResult(exit_code=-1, failed=failed)
+    return KitResult(exit_code=-1, failed=failed, findings=run.findings.for_tests(set(failed)),
+                     summary=summary(run, failed, config.stash.get(_LEFTOVERS_KEY, [])), seed=run.seed)
+
+
+def summary(run: Run, failed: dict[str, str], leftovers: list[str]) -> str:
+    """Every broken check: operation, check, expected vs actual, and the request as curl."""
+    lines = [run.target.describe(), f"seed {run.seed} (rerun with --seed {run.seed} to replay the same data)"]
+    if run.statuses:
+        lines.append(f"generated requests: {sum(run.statuses.values())}")
+        by_operation: dict[str, list[str]] = {}
+        for (operation, status), count in sorted(run.statuses.items()):
+            by_operation.setdefault(operation, []).append(f"{status}x{count}")
+        lines += [f"  {operation:<55} {' '.join(counts)}" for operation, counts in by_operation.items()]
+    if leftovers:
+        lines.append(f"WARNING: {len(leftovers)} slot(s) the run created could not be removed: "
+                     + ", ".join(leftovers[:10]))
+    if not failed:
+        lines.append("No contract violations found.")
+        return "\n".join(lines)
+    findings = run.findings.for_tests(set(failed))
+    groups: dict[tuple, list[Finding]] = {}
+    for finding in findings:  # one entry per violation, however many tests ran into it
+        groups.setdefault((finding.operation, finding.check, finding.expected), []).append(finding)
+    lines.append(f"{len(failed)} failing test(s), {len(groups)} distinct violation(s):")
+    explained = set()
+    for same in groups.values():
+        lines += ["", same[0].render(tests=[finding.test for finding in same])]
+        explained.update(finding.test for finding in same)
+    for test, message in failed.items():
+        if test not in explained:
+            lines += ["", Finding(test=test, operation="-", check="test error", expected="the test to pass",
+                                  actual=message).render()]
+    return "\n".join(lines)

@@ -1,0 +1,283 @@
+"""The implementation under test: where it is, how the kit gets tokens, which tenant it works in,
+and the records it creates (and removes again at the end).
+
+Isolation
+---------
+Every run first asks the token endpoint for a token of a client id nobody has used,
+`contract-<run id>`, with the given secret. A target that registers unknown clients (the
+sandbox does: each client id is its own data set) answers 200 and the run works in that
+fresh tenant; the documentation examples get a second fresh tenant (`contract-<run id>-docs`)
+so they start from the documented records. A target that refuses (401) is shared: the run
+uses the given client and only ever changes records it created itself.
+
+Bookable data on an unknown server
+----------------------------------
+The API cannot list providers, so the kit creates its own slots: for `--provider-uuid`
+(default: the documented provider), at `--location` (default: the documented one), with
+`--appointment-type` or, without it, AT1 if the target lists it, else the first type it lists.
+Slot times are far in the future (a random hour in the years 2300-2899) and consecutive slots of
+a run are two hours apart, so runs sharing a server do not overlap each other's slots.
+Every slot the run creates is cancelled (if booked) and deleted when the run ends.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from .options import DOC_APPOINTMENT_TYPE, KitOptions
+from .report import ContractViolation
+
+ALL_SCOPES = None  # a token request without `scope` gets every scope of the client
+IN_PROCESS_ORIGIN = "http://testserver"
+SLOT_MINUTES = 30
+
+
+class KitError(Exception):
+    """The run cannot start: unreachable target, refused credentials, bad options."""
+
+
+@dataclass
+class Tenant:
+    client_id: str
+    client_secret: str
+    fresh: bool  # a data set of its own (True) or shared with others (False)
+    tokens: dict = field(default_factory=dict)  # scope -> (token, expires at)
+    created_slots: dict = field(default_factory=dict)  # pd_appointment_uuid -> None, in creation order
+
+    @property
+    def label(self) -> str:
+        return f"{self.client_id} ({'own tenant' if self.fresh else 'shared tenant'})"
+
+
+class Target:
+    def __init__(self, options: KitOptions):
+        self.options = options
+        self.run_id = uuid.uuid4().hex[:12]
+        self._clock = _SlotClock()
+        self.issued_starts: set[str] = set()  # start_date of every slot body the kit made
+        self._app_client = None
+        if options.app is not None or options.base_url is None:
+            self.app = options.app if options.app is not None else in_process_sandbox()
+            from schemathesis.python import asgi
+
+            self._app_client = asgi.get_client(self.app)
+            self._app_client.__enter__()
+            self.session: requests.Session = self._app_client
+            self.base_url = options.base_url or f"{IN_PROCESS_ORIGIN}/api/v4"
+            self.where = "in-process " + ("application" if options.app is not None else "sandbox (in memory)")
+        else:
+            self.app = None
+            self.session = requests.Session()
+            self.base_url = options.base_url
+            self.where = options.base_url
+        parts = urlsplit(self.base_url)
+        if not parts.scheme or not parts.netloc:
+            raise KitError(f"--base-url {self.base_url!r} is not an absolute URL (e.g. http://127.0.0.1:8000/api/v4)")
+        self.origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+        self.token_url = options.token_url or f"{self.origin}/oauth2/token"
+        self.isolation = options.isolation  # "auto" until the first tenant is chosen
+        self._shared: Tenant | None = None
+        self.tenants: list[Tenant] = []
+        self.main = self.tenant("main")
+        self.appointment_type = options.appointment_type or self._discover_appointment_type()
+
+    # -- tenants and tokens -----------------------------------------------------
+    def tenant(self, label: str) -> Tenant:
+        """A tenant for one part of the run: fresh when the target allows, else the shared client."""
+        if self.isolation != "shared":
+            client_id = f"contract-{self.run_id}" + ("" if label == "main" else f"-{label}")
+            tenant = Tenant(client_id, self.options.client_secret, fresh=True)
+            answer = self._token_response(tenant, None)
+            if answer.status_code == 200:
+                self.isolation = "tenant"
+                self.tenants.append(tenant)
+                tenant.tokens[None] = _token_entry(answer)
+                return tenant
+            if self.isolation == "tenant":
+                raise KitError(f"the target does not register the new client {client_id!r} "
+                               f"({answer.status_code} {answer.text[:200]}); run with --isolation shared")
+            self.isolation = "shared"
+        if self._shared is None:
+            shared = Tenant(self.options.client_id, self.options.client_secret, fresh=False)
+            answer = self._token_response(shared, None)
+            if answer.status_code != 200:
+                raise KitError(f"the token endpoint {self.token_url} refused client {shared.client_id!r}: "
+                               f"{answer.status_code} {answer.text[:300]}")
+            shared.tokens[None] = _token_entry(answer)
+            self._shared = shared
+            self.tenants.append(shared)
+        return self._shared
+
+    def token(self, tenant: Tenant | None = None, scope: str | None = ALL_SCOPES) -> str:
+        tenant = tenant or self.main
+        cached = tenant.tokens.get(scope)
+        if cached and cached[1] - time.monotonic() > 60:
+            return cached[0]
+        answer = self._token_response(tenant, scope)
+        if answer.status_code != 200:
+            raise ContractViolation(
+                "token endpoint issues tokens", f"200 with a bearer token for scope {scope or '(all)'}", answer,
+                operation="POST /oauth2/token")
+        tenant.tokens[scope] = _token_entry(answer)
+        return tenant.tokens[scope][0]
+
+    def token_request(self, form: dict, auth=None, **kwargs) -> requests.Response:
+        return self._send("POST", self.token_url, data=form, auth=auth, **kwargs)
+
+    def _token_response(self, tenant: Tenant, scope: str | None) -> requests.Response:
+        form = {"grant_type": "client_credentials"}
+        if scope:
+            form["scope"] = scope
+        try:
+            return self.token_request(form, auth=(tenant.client_id, tenant.client_secret))
+        except requests.RequestException as exc:
+            raise KitError(f"cannot reach the token endpoint {self.token_url}: {exc}") from None
+
+    # -- requests -----------------------------------------------------------------
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def request(self, method: str, path: str, *, tenant: Tenant | None = None, scope: str | None = ALL_SCOPES,
+                token: str | None = None, auth: bool = True, **kwargs) -> requests.Response:
+        """A request to the API; `auth=False` sends no token, `token=` a given one."""
+        headers = dict(kwargs.pop("headers", None) or {})
+        if auth:
+            headers["Authorization"] = f"Bearer {token if token is not None else self.token(tenant, scope)}"
+        return self._send(method, self.url(path), headers=headers, **kwargs)
+
+    def _send(self, method: str, url: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", self.options.timeout)
+        return self.session.request(method, url, **kwargs)
+
+    # -- the kit's own slots ----------------------------------------------------------
+    def slot_body(self, start: datetime | None = None, minutes: int = SLOT_MINUTES) -> dict:
+        """A valid, non-overlapping slot for the kit's provider, far in the future."""
+        start = start or self._clock.next()
+        self.issued_starts.add(start.isoformat())
+        return {
+            "pd_provider_uuid": self.options.provider_uuid,
+            "location": list(self.options.location),
+            "appointment_type": self.appointment_type,
+            "start_date": start.isoformat(),
+            "end_date": (start + timedelta(minutes=minutes)).isoformat(),
+        }
+
+    def next_slot_start(self) -> datetime:
+        return self._clock.next()
+
+    def record_slot(self, tenant: Tenant, slot_uuid: str) -> None:
+        tenant.created_slots[str(slot_uuid).lower()] = None
+
+    def owns(self, slot_uuid: str) -> bool:
+        key = str(slot_uuid).lower()
+        return any(key in tenant.created_slots for tenant in self.tenants)
+
+    def create_slot(self, tenant: Tenant | None = None, body: dict | None = None) -> dict:
+        """Create one of the kit's slots (201 expected); it is deleted again when the run ends."""
+        tenant = tenant or self.main
+        body = body or self.slot_body()
+        answer = self.request("POST", "/schedule/slots/", tenant=tenant, json=body)
+        slot = _json(answer)
+        if isinstance(slot, dict) and isinstance(slot.get("pd_appointment_uuid"), str):
+            self.record_slot(tenant, slot["pd_appointment_uuid"])
+        if answer.status_code != 201 or not isinstance(slot, dict) or "pd_appointment_uuid" not in slot:
+            hint = ""
+            if answer.status_code == 404:
+                hint = (f"is provider {self.options.provider_uuid} known to the target? "
+                        "Pass one it knows with --provider-uuid")
+            elif answer.status_code == 422:
+                hint = f"pass an appointment type code the target knows with --appointment-type"
+            raise ContractViolation("create an open slot", "201 with the open slot (pd_appointment_uuid, booked "
+                                    "false)", answer, operation="POST /schedule/slots/", detail=hint)
+        return slot
+
+    def cleanup(self) -> list[str]:
+        """Cancel and delete every slot the run created; answers what could not be removed."""
+        leftovers = []
+        for tenant in self.tenants:
+            for slot_uuid in list(tenant.created_slots):
+                try:
+                    if not self._remove_slot(tenant, slot_uuid):
+                        leftovers.append(f"{slot_uuid} ({tenant.client_id})")
+                except (requests.RequestException, ContractViolation) as exc:
+                    leftovers.append(f"{slot_uuid} ({tenant.client_id}): {exc}".splitlines()[0])
+                tenant.created_slots.pop(slot_uuid, None)
+        return leftovers
+
+    def _remove_slot(self, tenant: Tenant, slot_uuid: str) -> bool:
+        found = self.request("GET", f"/schedule/appointments/{slot_uuid}", tenant=tenant)
+        if found.status_code == 404:
+            return True
+        records = _json(found)
+        record = records[0] if isinstance(records, list) and records else records
+        if isinstance(record, dict) and record.get("booked"):
+            self.request("DELETE", f"/schedule/appointments/{slot_uuid}", tenant=tenant)
+        gone = self.request("DELETE", f"/schedule/slots/{slot_uuid}", tenant=tenant)
+        return gone.status_code in (200, 204, 404)
+
+    def close(self) -> None:
+        if self._app_client is not None:
+            self._app_client.__exit__(None, None, None)
+            self._app_client = None
+
+    # -- discovery ----------------------------------------------------------------------
+    def _discover_appointment_type(self) -> str:
+        try:
+            answer = self.request("GET", "/schedule/appointmenttypes/")
+            codes = [item.get("type") for item in _json(answer) or [] if isinstance(item, dict)]
+        except (requests.RequestException, TypeError, AttributeError):
+            return DOC_APPOINTMENT_TYPE
+        codes = [code for code in codes if isinstance(code, str) and code]
+        if DOC_APPOINTMENT_TYPE in codes or not codes:
+            return DOC_APPOINTMENT_TYPE
+        return codes[0]
+
+    def describe(self) -> str:
+        return (f"target {self.where} (token URL {self.token_url}); isolation: {self.isolation}, "
+                f"tenant {self.main.client_id}; slots for provider {self.options.provider_uuid} "
+                f"at {list(self.options.location)}, type {self.appointment_type}")
+
+
+def in_process_sandbox():
+    """A fresh sandbox in memory: nothing to start, nothing left behind."""
+    from sandbox.app import create_app
+    from sandbox.settings import Settings
+
+    return create_app(Settings(db_path=None))
+
+
+class _SlotClock:
+    """Far-future, random, non-overlapping slot start times (two hours apart within a run)."""
+
+    def __init__(self):
+        rng = random.SystemRandom()
+        self._next = datetime(rng.randrange(2300, 2900), 1, 1) + timedelta(hours=rng.randrange(0, 364 * 24 - 2000))
+
+    def next(self) -> datetime:
+        start, self._next = self._next, self._next + timedelta(hours=2)
+        return start
+
+
+def _token_entry(answer: requests.Response) -> tuple[str, float]:
+    body = _json(answer) or {}
+    token = body.get("access_token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        raise ContractViolation("token endpoint issues tokens", "200 with an access_token", answer,
+                                operation="POST /oauth2/token")
+    expires_in = body.get("expires_in")
+    lifetime = expires_in if isinstance(expires_in, (int, float)) and expires_in > 0 else 3600
+    return token, time.monotonic() + lifetime
+
+
+def _json(answer: requests.Response):
+    try:
+        return answer.json()
+    except ValueError:
+        return None

@@ -1,0 +1,45 @@
+"""Property-based: every operation of the contract with generated valid and invalid data, and
+stateful scenarios that follow the contract's links (create slot -> get / book -> cancel -> delete
+-> get 404).
+
+Checks: not_a_server_error, status_code_conformance, content_type_conformance,
+response_headers_conformance, response_schema_conformance, negative_data_rejection (invalid data
+is refused with 4xx), positive_data_acceptance (valid data is not refused with 400, except where
+the contract's prose rules say so), ignored_auth (requests without or with a bad token are refused),
+unsupported_method and allow_header_conformance (undeclared methods answer 405 with Allow),
+ensure_resource_availability (stateful), and the kit's deleted_slot_is_gone (a deleted slot
+answers 404). use_after_free is off: DELETE on an appointment cancels the booking, the slot stays.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from contract_tests import contract
+
+SCHEMA = contract.get_schema(contract.COLLECTION_SPEC)
+
+
+@SCHEMA.parametrize()
+def test_operation_honours_the_contract(case, contract_run):
+    base_url = contract_run.base_url_for(case.operation)
+    if base_url is None:
+        pytest.skip("the token URL does not end in /oauth2/token; its own tests cover it (test_auth.py)")
+    case.call_and_validate(session=contract_run.target.session, base_url=base_url,
+                           additional_checks=contract.KIT_CHECKS)
+
+
+def test_stateful_workflows_through_the_contract_links(contract_run):
+    run = contract_run
+
+    class Workflows(SCHEMA.as_state_machine()):
+        def get_call_kwargs(self, case):
+            return {"session": run.target.session, "base_url": run.base_url_for(case.operation)}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            super().validate_response(response, case, additional_checks=contract.KIT_CHECKS, **kwargs)
+
+    Workflows._hypothesis_internal_use_seed = run.seed
+    Workflows.run(settings=settings(max_examples=run.options.max_examples, stateful_step_count=8, deadline=None,
+                                    database=None, suppress_health_check=list(HealthCheck)))

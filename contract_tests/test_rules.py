@@ -1,0 +1,176 @@
+"""The scheduling rules of the contract, over HTTP only: any correct implementation passes.
+
+Every slot here is the kit's own (far-future, random time, the kit's provider) and is removed
+at the end of the run; every answer is also checked against the contract's schemas.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from contract_tests.contract import APPOINTMENT, APPOINTMENTS, SLOT, SLOTS, expect_status, expect_that, parse_datetime
+from contract_tests.workflow import Steps, answer_json, patient_body, patient_of
+
+
+@pytest.fixture
+def steps(api) -> Steps:
+    return Steps(api)
+
+
+def test_a_new_slot_is_open_and_answers_what_was_asked(steps, target):
+    body = target.slot_body()
+    slot = steps.create_slot(body)
+    rule = "a created slot is the one asked for"
+    for key in ("start_date", "end_date"):
+        expect_that(parse_datetime(slot.get(key)) == parse_datetime(body[key]), steps.api, None, rule,
+                    f"{key} {body[key]}", "POST", SLOTS, actual=f"{key} {slot.get(key)!r}")
+    expect_that(slot.get("appointment_type") == body["appointment_type"], steps.api, None, rule,
+                f"appointment_type {body['appointment_type']}", "POST", SLOTS,
+                actual=f"appointment_type {slot.get('appointment_type')!r}")
+    record = steps.get_record(slot["pd_appointment_uuid"], "a created slot can be read back")
+    expect_that(record.get("booked") is False, steps.api, None, "a created slot can be read back", "booked false",
+                "GET", APPOINTMENT, actual=f"booked {record.get('booked')!r}")
+
+
+def test_double_booking_by_another_patient_is_refused_with_409(steps, patients):
+    first, second = patients
+    slot = steps.create_slot()["pd_appointment_uuid"]
+    steps.book(slot, first)
+    answer = steps.update(slot, patient_body(second))
+    expect_status(steps.api, answer, 409, "double booking is refused", "PUT", APPOINTMENT,
+                  "the slot is booked by another patient")
+    record = steps.get_record(slot, "a refused booking changes nothing")
+    expect_that(patient_of(record) == first.lower(), steps.api, None, "a refused booking changes nothing",
+                f"still booked by {first}", "GET", APPOINTMENT, actual=f"patient {patient_of(record)}")
+
+
+def test_booking_again_for_the_same_patient_is_idempotent(steps, patients):
+    slot = steps.create_slot()["pd_appointment_uuid"]
+    steps.book(slot, patients[0])
+    steps.book(slot, patients[0], rule="re-booking by the same patient answers 200 (idempotent)")
+
+
+def test_cancelling_reopens_the_slot_for_anyone(steps, patients):
+    first, second = patients
+    slot = steps.create_slot()["pd_appointment_uuid"]
+    steps.book(slot, first)
+    answer = steps.cancel(slot)
+    rule = "cancelling reopens the slot"
+    expect_status(steps.api, answer, 200, rule, "DELETE", APPOINTMENT, "the slot, open again")
+    cancelled = answer_json(answer, steps.api, "DELETE", APPOINTMENT)
+    expect_that(cancelled.get("booked") is False and not cancelled.get("patient"), steps.api, answer, rule,
+                "booked false and no patient", "DELETE", APPOINTMENT)
+    record = steps.get_record(slot, rule)
+    expect_that(record.get("booked") is False and not record.get("patient"), steps.api, None, rule,
+                "GET shows the slot open", "GET", APPOINTMENT, actual=str(record))
+    steps.book(slot, second, rule="a reopened slot can be booked by another patient")
+
+
+def test_cancelling_an_open_slot_is_refused_with_409(steps):
+    slot = steps.create_slot()["pd_appointment_uuid"]
+    expect_status(steps.api, steps.cancel(slot), 409, "only a booked appointment can be cancelled", "DELETE",
+                  APPOINTMENT, "the slot is not booked")
+
+
+def test_a_booked_slot_cannot_be_deleted(steps, patients):
+    slot = steps.create_slot()["pd_appointment_uuid"]
+    steps.book(slot, patients[0])
+    expect_status(steps.api, steps.delete_slot(slot), 409, "a booked slot cannot be deleted", "DELETE", SLOT,
+                  "cancel it first")
+    record = steps.get_record(slot, "a refused delete changes nothing")
+    expect_that(record.get("booked") is True, steps.api, None, "a refused delete changes nothing",
+                "the slot still exists, booked", "GET", APPOINTMENT, actual=str(record))
+
+
+def test_a_deleted_slot_is_gone(steps):
+    slot = steps.create_slot()["pd_appointment_uuid"]
+    expect_status(steps.api, steps.delete_slot(slot), 200, "an open slot can be deleted", "DELETE", SLOT)
+    expect_status(steps.api, steps.get(slot), 404, "a deleted slot is gone", "GET", APPOINTMENT)
+    expect_status(steps.api, steps.delete_slot(slot), 404, "a deleted slot is gone", "DELETE", SLOT)
+
+
+def test_an_overlapping_slot_is_refused_with_409(steps, target):
+    start = target.next_slot_start()
+    steps.create_slot(target.slot_body(start, minutes=60))
+    answer = steps.create_slot_answer(target.slot_body(start + timedelta(minutes=30), minutes=60))
+    expect_status(steps.api, answer, 409, "a slot may not overlap another slot of the provider at the location",
+                  "POST", SLOTS, "it overlaps the slot created just before")
+
+
+def test_patient_queries_return_only_that_patients_bookings(steps, patients):
+    first, second = patients
+    mine, theirs = steps.create_slot()["pd_appointment_uuid"], steps.create_slot()["pd_appointment_uuid"]
+    steps.book(mine, first)
+    steps.book(theirs, second)
+    answer = steps.search({"patient_uuid": first})
+    rule = "a patient query returns that patient's bookings only"
+    expect_status(steps.api, answer, 200, rule, "GET", APPOINTMENTS)
+    found = answer_json(answer, steps.api, "GET", APPOINTMENTS)
+    ids = {str(item.get("pd_appointment_uuid", "")).lower() for item in found}
+    expect_that(mine.lower() in ids, steps.api, answer, rule, f"includes the booking {mine}", "GET", APPOINTMENTS)
+    expect_that(theirs.lower() not in ids, steps.api, answer, rule, f"not the other patient's booking {theirs}",
+                "GET", APPOINTMENTS)
+    strangers = [item for item in found if item.get("booked") is not True or patient_of(item) != first.lower()]
+    expect_that(not strangers, steps.api, answer, rule, f"every item booked by {first}", "GET", APPOINTMENTS,
+                actual=f"{len(strangers)} item(s) of other patients or open slots, e.g. {strangers[:1]}")
+
+
+def test_open_slot_queries_list_open_slots_only(steps, target, patients):
+    start = target.next_slot_start()
+    slot = steps.create_slot(target.slot_body(start))["pd_appointment_uuid"]
+    window = {"pd_provider_uuid": target.options.provider_uuid,
+              "start_date": (start - timedelta(minutes=1)).isoformat(),
+              "end_date": (start + timedelta(hours=1)).isoformat()}
+    rule = "a provider query lists the provider's open slots"
+    answer = steps.search(window)
+    expect_status(steps.api, answer, 200, rule, "GET", APPOINTMENTS)
+    ids = {str(item.get("pd_appointment_uuid", "")).lower() for item in answer_json(answer, steps.api, "GET",
+                                                                                    APPOINTMENTS)}
+    expect_that(slot.lower() in ids, steps.api, answer, rule, f"includes the open slot {slot}", "GET", APPOINTMENTS)
+    steps.book(slot, patients[0])
+    answer = steps.search(window)
+    ids = {str(item.get("pd_appointment_uuid", "")).lower() for item in answer_json(answer, steps.api, "GET",
+                                                                                    APPOINTMENTS)}
+    expect_that(slot.lower() not in ids, steps.api, answer, "a booked slot is no longer listed as open",
+                f"no {slot} once booked", "GET", APPOINTMENTS)
+
+
+def test_a_description_update_keeps_the_booking(steps, patients):
+    slot = steps.create_slot()["pd_appointment_uuid"]
+    steps.book(slot, patients[0])
+    answer = steps.update(slot, {"description": "Contract kit check-up"})
+    rule = "a description update changes the description only"
+    expect_status(steps.api, answer, 200, rule, "PUT", APPOINTMENT)
+    updated = answer_json(answer, steps.api, "PUT", APPOINTMENT)
+    expect_that(updated.get("description") == "Contract kit check-up" and updated.get("booked") is True
+                and patient_of(updated) == patients[0].lower(), steps.api, answer, rule,
+                "the new description, still booked by the same patient", "PUT", APPOINTMENT)
+
+
+@pytest.mark.parametrize("change, status, rule", [
+    ({"swap_dates": True}, 400, "end_date must be after start_date"),
+    ({"appointment_type": "NO-SUCH-TYPE"}, 422, "appointment_type must be a known appointment type code"),
+    ({"pd_provider_uuid": "random"}, 404, "the provider must exist"),
+], ids=["end-before-start", "unknown-type", "unknown-provider"])
+def test_invalid_slots_are_refused(steps, target, change, status, rule):
+    body, change = target.slot_body(), dict(change)
+    if change.pop("swap_dates", False):
+        body["start_date"], body["end_date"] = body["end_date"], body["start_date"]
+    if change.get("pd_provider_uuid") == "random":
+        change["pd_provider_uuid"] = str(uuid.uuid4())
+    body.update(change)
+    expect_status(steps.api, steps.create_slot_answer(body), status, rule, "POST", SLOTS)
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_unknown_appointments_are_404(steps, method):
+    unknown = str(uuid.uuid4())
+    answer = {"GET": lambda: steps.get(unknown),
+              "PUT": lambda: steps.update(unknown, {"description": "nobody's"}),
+              "DELETE": lambda: steps.cancel(unknown)}[method]()
+    expect_status(steps.api, answer, 404, "an unknown appointment is 404", method, APPOINTMENT)
+    if method == "DELETE":
+        expect_status(steps.api, steps.delete_slot(unknown), 404, "an unknown slot is 404", "DELETE", SLOT)
