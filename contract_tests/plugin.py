@@ -18,13 +18,15 @@ from .report import ContractViolation, Finding, excerpt
 from .target import KitError, Target
 
 __all__ = ["pytest_addoption", "pytest_configure", "pytest_unconfigure", "pytest_sessionstart",
-           "pytest_sessionfinish", "pytest_collection_modifyitems", "pytest_runtest_call", "pytest_exception_interact",
-           "pytest_runtest_makereport", "pytest_terminal_summary", "contract_run", "target", "api", "patients"]
+           "pytest_sessionfinish", "pytest_collection_modifyitems", "pytest_runtest_call",
+           "pytest_exception_interact", "pytest_runtest_makereport", "pytest_terminal_summary",
+           "contract_run", "target", "api", "patients"]
 
 _OPTIONS_KEY = pytest.StashKey[KitOptions]()
 _RUN_KEY = pytest.StashKey[Run]()
 _FAILED_KEY = pytest.StashKey[dict]()
 _LEFTOVERS_KEY = pytest.StashKey[list]()
+_OUTER_RUN_KEY = pytest.StashKey[object]()
 
 
 def pytest_addoption(parser):
@@ -51,8 +53,9 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    # Put back the run this session interrupted, if any (a kit run started from inside another).
     if _RUN_KEY in config.stash and contract.RUN is config.stash[_RUN_KEY]:
-        contract.RUN = None
+        contract.RUN = config.stash.get(_OUTER_RUN_KEY, None)
 
 
 def pytest_sessionstart(session):
@@ -69,6 +72,7 @@ def pytest_sessionstart(session):
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
     contract.configure_schema(contract.get_schema(options.spec), options, seed)
     run = Run(options=options, target=target, seed=seed)
+    config.stash[_OUTER_RUN_KEY] = contract.RUN
     contract.RUN = run
     config.stash[_RUN_KEY] = run
     reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -115,7 +119,12 @@ def pytest_collection_modifyitems(items):
     # operation out of the node id: put it back, so JUnit and -k see one test per operation.
     for item in items:
         label = getattr(item, "operation_label", None)
-        if label and not item.nodeid.endswith("]"):
+        if not label or item.nodeid.endswith("]"):
+            continue
+        node_id = getattr(item, "_id", None)
+        if hasattr(node_id, "with_params"):  # pytest >= 9: structured node ids
+            item._id = node_id.with_params(label)
+        else:
             item._nodeid = f"{item.nodeid}[{label}]"
 
 
@@ -136,8 +145,9 @@ def pytest_runtest_makereport(item, call):
             if contract.RUN is not None and not error.recorded:
                 contract.RUN.findings.add(finding)
             report.longrepr = error.render()
-            report.user_properties += [("operation", finding.operation), ("check", finding.check),
-                                       ("request", finding.curl)]
+            # JUnit writes the properties of the teardown report, which copies the item's.
+            item.user_properties += [("operation", finding.operation), ("check", finding.check),
+                                     ("request", finding.curl)]
         failures[item.nodeid] = excerpt(_first_line(error) if error is not None else str(report.longrepr), 400)
     return report
 

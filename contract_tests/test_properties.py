@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.errors import FlakyStrategyDefinition
 
 from contract_tests import contract
 
@@ -41,5 +42,10 @@ def test_stateful_workflows_through_the_contract_links(contract_run):
             super().validate_response(response, case, additional_checks=contract.KIT_CHECKS, **kwargs)
 
     Workflows._hypothesis_internal_use_seed = run.seed
-    Workflows.run(settings=settings(max_examples=run.options.max_examples, stateful_step_count=8, deadline=None,
-                                    database=None, suppress_health_check=list(HealthCheck)))
+    try:
+        Workflows.run(settings=settings(max_examples=run.options.max_examples, stateful_step_count=8,
+                                        deadline=None, database=None, suppress_health_check=list(HealthCheck)))
+    except FlakyStrategyDefinition:
+        pytest.fail("the target answered the same sequence of requests differently when it was replayed "
+                    f"(every scenario works on slots it creates itself); rerun with --seed {run.seed}",
+                    pytrace=False)

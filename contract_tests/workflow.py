@@ -32,6 +32,11 @@ class Steps:
         slot = answer_json(answer, self.api, "POST", SLOTS)
         if isinstance(slot, dict) and isinstance(slot.get("pd_appointment_uuid"), str):
             self.target.record_slot(self.tenant, slot["pd_appointment_uuid"])
+        if answer.status_code in (404, 422):  # the target does not know the kit's provider or type
+            option = "--provider-uuid" if answer.status_code == 404 else "--appointment-type"
+            raise ContractViolation(rule, "201 (the open slot)", answer, operation=self.api.label("POST", SLOTS),
+                                    detail=f"does the target know {body.get('pd_provider_uuid')} / "
+                                           f"{body.get('appointment_type')}? Pass one it knows with {option}")
         expect_status(self.api, answer, 201, rule, "POST", SLOTS, "the open slot")
         self.api.conforms("POST", SLOTS, answer, body=body)
         expect_that(slot.get("booked") is False and not slot.get("patient"), self.api, answer, rule,
