@@ -18,10 +18,12 @@ from flask import current_app, jsonify, request
 from jsonschema import Draft4Validator
 from starlette.exceptions import HTTPException
 
-from . import datasets
+from . import console, datasets
 from .auth import Authority
 from .errors import SandboxError, error_json
+from .faults import FaultInjector, FaultRules
 from .guard import RequestGuard
+from .request_journal import JournalRecorder, RequestJournal, TenantTap
 from .scheduling import Scheduling
 from .settings import Settings
 from .store import Store
@@ -65,11 +67,23 @@ def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
         swagger_ui_options=SwaggerUIOptions(swagger_ui=True, swagger_ui_path="/ui"),
     )
     app.app.config.update(SANDBOX_SETTINGS=settings, SANDBOX_RULES=rules, SANDBOX_AUTHORITY=authority)
+    # Sandbox additions (docs/sandbox-extras.md): the request journal (outermost, so it also sees
+    # the guard's refusals; noting the operation after routing) and fault injection (after routing
+    # and the token check).
+    faults, request_journal = FaultRules(), RequestJournal()
+    app.app.config.update(SANDBOX_FAULTS=faults, SANDBOX_REQUEST_JOURNAL=request_journal,
+                          SANDBOX_RESET_HOOKS=[faults.clear, request_journal.clear])
+    app.add_middleware(JournalRecorder, position=MiddlewarePosition.BEFORE_EXCEPTION, journal=request_journal,
+                       authority=authority, base_path=API_BASE)
+    app.add_middleware(TenantTap, position=MiddlewarePosition.BEFORE_SECURITY)
+    app.add_middleware(FaultInjector, position=MiddlewarePosition.BEFORE_VALIDATION, rules=faults,
+                       spec_path=SPEC_PATH)
     app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, authority=authority,
                        max_body_bytes=settings.max_body_bytes)
     # The token endpoint lives outside the API base path, as on the original platform.
     app.add_url_rule("/oauth2/token", "oauth2_token", _token_endpoint, methods=["POST"])
     app.add_url_rule("/", "index", _index)
+    console.register(app)
     _add_error_handlers(app)
     return app
 
@@ -89,6 +103,7 @@ def _index():
         "token_url": "/oauth2/token",
         "contract": f"{API_BASE}/openapi.json",
         "swagger_ui": f"{API_BASE}/ui/",
+        "console": "/console",
     })
 
 

@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1,
                        help="server processes; the embedded TinyDB store is single-process, so only 1")
     serve.add_argument("--admin-token", default=None,
-                       help="needed in X-Sandbox-Admin-Token for /sandbox/reset and /sandbox/seed "
+                       help="needed in X-Sandbox-Admin-Token for /sandbox/reset, /sandbox/seed and the other "
+                            "sandbox changes (fault rules, clearing the request journal) "
                             "(env POKITDOK_SANDBOX_ADMIN_TOKEN; generated when listening beyond loopback)")
 
     reset = commands.add_parser("reset", help="put every tenant back to its seeded state")
@@ -100,8 +101,10 @@ def _banner(base: str, settings: Settings) -> str:
         f"  API base      {base}/api/v4",
         f"  token URL     {base}/oauth2/token",
         f"  Swagger UI    {base}/api/v4/ui/",
+        f"  console       {base}/console",
         f"  demo client   id {settings.demo_client_id}  secret {settings.demo_client_secret}",
-        *([f"  admin token   {settings.admin_token}  (X-Sandbox-Admin-Token for /sandbox/reset and /sandbox/seed)"]
+        *([f"  admin token   {settings.admin_token}  (X-Sandbox-Admin-Token for /sandbox/reset, /sandbox/seed "
+                f"and the other sandbox changes)"]
           if settings.admin_token else []),
         "  try:",
         f"    TOKEN=$(curl -s -u {settings.demo_client_id}:{settings.demo_client_secret} "

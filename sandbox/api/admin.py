@@ -28,7 +28,11 @@ def _require_admin() -> None:
 
 def reset_tenant(user):
     _require_admin()
-    return datasets.reset_tenant(rules().store, user, rules().defaults)
+    summary = datasets.reset_tenant(rules().store, user, rules().defaults)
+    # Whatever else the app keeps per tenant (fault rules, request journal) starts afresh too.
+    for forget in current_app.config.get("SANDBOX_RESET_HOOKS", ()):
+        forget(user)
+    return summary
 
 
 def seed_tenant(user, body=None):

@@ -1,0 +1,66 @@
+"""Read-only views of a tenant's data set that the documented API has no operation for.
+
+The documented API lists open slots of a provider or near a place, and the bookings
+of one patient; it has no way to list providers, or every slot with its bookings.
+The sandbox console needs both (GET /api/v4/sandbox/providers and /sandbox/slots).
+Reading only: no rule lives here.
+"""
+
+from __future__ import annotations
+
+from . import datasets
+from .store import Store
+from .timefmt import normalise
+
+# Fields of a slot the sandbox views show: the documented ones plus where and with whom.
+_SLOT_FIELDS = ("pd_appointment_uuid", "appointment_id", "appointment_type", "booked", "pd_provider_uuid",
+                "provider_scheduler_uuid", "location", "start_date", "end_date")
+_PROVIDER_FIELDS = ("pd_provider_uuid", "name", "specialty", "scheduler_uuid", "provider_scheduler_uuid",
+                    "locations")
+
+
+def _tenant(store: Store, tenant_id: str, defaults: datasets.SeedSettings):
+    """The tenant's data set, seeded on first use (as the rules do). Call with the lock held."""
+    datasets.ensure_seeded(store, tenant_id, defaults)
+    return store.tenant(tenant_id)
+
+
+def providers(store: Store, tenant_id: str, defaults: datasets.SeedSettings) -> list[dict]:
+    """The tenant's providers with their office locations, by name."""
+    with store.lock:
+        records = _tenant(store, tenant_id, defaults).all("providers")
+    views = [{name: record[name] for name in _PROVIDER_FIELDS if name in record} for record in records]
+    return sorted(views, key=lambda p: (p.get("name", ""), p["pd_provider_uuid"]))
+
+
+def slots(store: Store, tenant_id: str, defaults: datasets.SeedSettings, *, pd_provider_uuid: str | None = None,
+          start_date: str | None = None, end_date: str | None = None, booked: bool | None = None,
+          limit: int = 500) -> dict:
+    """Every slot, open or booked, starting in [start_date, end_date], by start date.
+
+    Answers the `limit` first and how many matched in all.
+    """
+    # Stored dates are ISO strings in one form, which sort like the dates they stand for.
+    low = normalise(start_date, "start_date") if start_date else None
+    high = normalise(end_date, "end_date") if end_date else None
+    provider = pd_provider_uuid.lower() if pd_provider_uuid else None
+
+    def wanted(slot: dict) -> bool:
+        return ((provider is None or slot["pd_provider_uuid"].lower() == provider)
+                and (booked is None or bool(slot["booked"]) == booked)
+                and (low is None or slot["start_date"] >= low)
+                and (high is None or slot["start_date"] <= high))
+
+    with store.lock:
+        found = _tenant(store, tenant_id, defaults).find("slots", wanted)
+    found.sort(key=lambda s: (s["start_date"], s["pd_appointment_uuid"]))
+    return {"total": len(found), "slots": [_slot_view(slot) for slot in found[:limit]]}
+
+
+def _slot_view(slot: dict) -> dict:
+    view = {name: slot[name] for name in _SLOT_FIELDS if name in slot}
+    if slot.get("patient"):
+        view["patient"] = slot["patient"]
+    if slot.get("description") is not None:
+        view["description"] = slot["description"]
+    return view
