@@ -22,7 +22,7 @@ from . import console, datasets
 from .auth import Authority
 from .errors import SandboxError, error_json
 from .faults import FaultInjector, FaultRules
-from .guard import RequestGuard
+from .guard import MergeSlashes, RequestGuard
 from .request_journal import JournalRecorder, RequestJournal, TenantTap
 from .scheduling import Scheduling
 from .settings import Settings
@@ -73,6 +73,8 @@ def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
     faults, request_journal = FaultRules(), RequestJournal()
     app.app.config.update(SANDBOX_FAULTS=faults, SANDBOX_REQUEST_JOURNAL=request_journal,
                           SANDBOX_RESET_HOOKS=[faults.clear, request_journal.clear])
+    # Outermost of all: `//api/v4/...` (a base URL with a trailing slash) is `/api/v4/...`.
+    app.add_middleware(MergeSlashes, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(JournalRecorder, position=MiddlewarePosition.BEFORE_EXCEPTION, journal=request_journal,
                        authority=authority, base_path=API_BASE)
     app.add_middleware(TenantTap, position=MiddlewarePosition.BEFORE_SECURITY)

@@ -1,4 +1,5 @@
-"""The outermost ASGI layer: refuses what must never reach Connexion, in the error shape.
+"""The outermost ASGI layers: paths with repeated slashes merged (`MergeSlashes`), then
+`RequestGuard`, which refuses what must never reach Connexion, in the error shape:
 
 * control characters in the path (Connexion's router lets `%0A` fall through
   to Flask outside any operation context, which ends in a 500);
@@ -11,10 +12,34 @@
 
 from __future__ import annotations
 
+import re
+
 from .auth import AUTHORITY_SCOPE_KEY
 from .errors import error_json
 
 MAX_QUERY_BYTES = 16 * 1024
+_SLASHES = re.compile(r"/{2,}")
+_RAW_SLASHES = re.compile(rb"/{2,}")
+
+
+class MergeSlashes:
+    """Repeated slashes in the path count as one, ahead of everything else.
+
+    A client given its base URL with a trailing slash (`http://127.0.0.1:8000/`) asks
+    for `//api/v4/...`: Connexion's router misses such a path while Flask's merges the
+    slashes and matches, which ends outside any operation context (a 500). Merged here,
+    the request is routed, checked and journaled like any other.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and "//" in scope.get("path", ""):
+            raw = scope.get("raw_path")
+            scope = dict(scope, path=_SLASHES.sub("/", scope["path"]),
+                         raw_path=_RAW_SLASHES.sub(b"/", raw) if raw is not None else None)
+        await self.app(scope, receive, send)
 
 
 class RequestGuard:
