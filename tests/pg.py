@@ -55,6 +55,8 @@ class SessionDatabase:
         return self
 
     def wipe(self) -> None:
+        if self._conn.broken or self._conn.closed:  # a test cut the database's connections
+            self._conn = psycopg.connect(self.url, autocommit=True)
         self._conn.execute(f"TRUNCATE {', '.join(f'{SCHEMA}.{t}' for t in TABLES)}")
 
     def drop(self) -> None:

@@ -238,3 +238,24 @@ def test_the_database_refuses_overlapping_slots_itself(pg_url):
     elsewhere = {**clash, "location": [PROVIDER_MAIN_OFFICE[0] + 0.001, PROVIDER_MAIN_OFFICE[1]]}
     with store.transaction("raw") as tenant:
         assert tenant.insert("slots", elsewhere)
+
+
+def test_a_lost_database_connection_is_a_503_and_the_next_request_works(pg_url):
+    from sandbox.app import create_app
+    from sandbox.settings import Settings
+
+    from .conftest import bearer, get_token
+    from .helpers import APPOINTMENTS, assert_error
+
+    app = create_app(Settings(db_path=None, store_url=pg_url, validate_responses=True))
+    with app.test_client() as client:
+        headers = bearer(get_token(client))
+        assert client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers).status_code == 200
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = current_database() AND application_name = 'pokitdok-sandbox'")
+        answers = [client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers) for _ in range(2 * 10 + 2)]
+    assert_error(answers[0], 503)
+    assert "PostgreSQL" in answers[0].json()["message"] and "unavailable" in answers[0].json()["message"]
+    assert {a.status_code for a in answers} <= {200, 503}
+    assert answers[-1].status_code == 200

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from .base import KINDS, Store, StoreError, TenantData
+from .base import KINDS, Store, StoreError, StoreUnavailable, TenantData
 
-__all__ = ["KINDS", "Store", "StoreError", "TenantData", "is_postgres_url", "open_store", "redact"]
+__all__ = ["KINDS", "Store", "StoreError", "StoreUnavailable", "TenantData", "is_postgres_url", "open_store", "redact"]
 
 
 def is_postgres_url(location: str | None) -> bool:

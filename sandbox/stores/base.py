@@ -21,6 +21,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Iterable
 
+from ..errors import SandboxError
+
 # The key field of each kind of record.
 KINDS = {
     "schedulers": "scheduler_uuid",
@@ -35,6 +37,13 @@ FORMAT_MARK = "pokitdok-sandbox"
 
 class StoreError(Exception):
     """The store cannot be used (unreachable, corrupt, foreign, unwritable)."""
+
+
+class StoreUnavailable(SandboxError, StoreError):
+    """The store went away while serving: a 503 in the error shape for a request, a message for a command."""
+
+    def __init__(self, message: str):
+        super().__init__(503, message, None, "store_unavailable")
 
 
 class TenantData(ABC):

@@ -1,8 +1,10 @@
 """The shared store: one PostgreSQL database for many server processes and replicas.
 
 Every process keeps a small connection pool; nothing is cached that another
-process could change, except the set of tenants known to exist (tenants are
-never deleted). A transaction of the rules is one database transaction:
+process could change: only the tenants known to exist (tenants are never
+deleted) and access tokens already seen (a token never changes; it is only
+dropped once expired, which the caller checks). A transaction of the rules is
+one database transaction:
 
   * booking, cancelling, updating and deleting a slot read it `FOR UPDATE`, so
     concurrent changes of one slot queue behind each other and the second sees
@@ -33,11 +35,12 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import Conflict
 from ..slot_index import cell_of, cells_near
-from .base import KINDS, Store, StoreError, TenantData
+from .base import KINDS, Store, StoreError, StoreUnavailable, TenantData
 from .pg_schema import SCHEMA, migrate
 
 POOL_SIZE = 10
 CONNECT_TIMEOUT = 5
+TOKEN_CACHE_SIZE = 10_000
 _CELL_STRIDE = 4000  # longitude buckets span 3600: (lat bucket, lon bucket) -> one bigint
 _SLOT_COLUMNS = "tenant, uuid, provider, patient, booked, start_at, end_at, place_lat, place_lon, cell, doc"
 
@@ -190,6 +193,7 @@ class PostgresStore(Store):
         self.url = url
         self.description = redact(url)
         self._known_tenants: set[str] = set()
+        self._tokens: dict[str, dict] = {}
         if migrate:
             self.migrate()
         self._pool = _pool(url, self.description)
@@ -201,16 +205,20 @@ class PostgresStore(Store):
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection in autocommit: one statement is one round trip; see `transaction`."""
         try:
             with self._pool.connection() as conn:
                 yield conn
         except PoolTimeout:
-            raise StoreError(f"no connection to PostgreSQL at {self.description} within "
-                             f"{self._pool.timeout:.0f}s") from None
+            raise StoreUnavailable(f"no connection to PostgreSQL at {self.description} within "
+                                   f"{self._pool.timeout:.0f}s") from None
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"PostgreSQL at {self.description} is unavailable: "
+                                   f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no answer'}") from None
 
     @contextmanager
     def transaction(self, tenant_id: str) -> Iterator[PgTenant]:
-        with self._connection() as conn:  # commits on a normal exit, rolls back on an exception
+        with self._connection() as conn, conn.transaction():  # commits, or rolls back on an exception
             yield PgTenant(conn, tenant_id)
 
     def _one(self, sql: str, params: tuple):
@@ -246,7 +254,7 @@ class PostgresStore(Store):
 
     def put_dataset(self, tenant_id: str, settings: dict, dataset: dict[str, Iterable[dict]],
                     if_new: bool = False) -> bool:
-        with self._connection() as conn:
+        with self._connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("tenant", tenant_id),))
             if if_new and conn.execute("SELECT 1 FROM tenants WHERE tenant = %s", (tenant_id,)).fetchone():
                 return False
@@ -284,10 +292,17 @@ class PostgresStore(Store):
                                            (record["client_id"],)).fetchone()[0])
 
     def get_token(self, access_token: str) -> dict | None:
-        return self._one("SELECT doc FROM tokens WHERE access_token = %s", (access_token,))
+        token = self._tokens.get(access_token)
+        if token is None:
+            token = self._one("SELECT doc FROM tokens WHERE access_token = %s", (access_token,))
+            if token is not None:
+                if len(self._tokens) >= TOKEN_CACHE_SIZE:
+                    self._tokens.clear()
+                self._tokens[access_token] = token
+        return dict(token) if token is not None else None
 
     def put_token(self, record: dict, now: float) -> None:
-        with self._connection() as conn:
+        with self._connection() as conn, conn.transaction():
             conn.execute("DELETE FROM tokens WHERE expires_at <= %s", (now,))
             conn.execute("INSERT INTO tokens (access_token, expires_at, doc) VALUES (%s, %s, %s)",
                          (record["access_token"], record["expires_at"], _dump(record)))
@@ -306,7 +321,8 @@ def _pool(url: str, where: str) -> ConnectionPool:
         pool = _pools.get(url)
         if pool is None:
             pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=False, name="pokitdok-sandbox",
-                                  kwargs={"options": f"-c search_path={SCHEMA}", "connect_timeout": CONNECT_TIMEOUT})
+                                  kwargs={"options": f"-c search_path={SCHEMA}", "connect_timeout": CONNECT_TIMEOUT,
+                                          "autocommit": True, "application_name": "pokitdok-sandbox"})
             try:
                 pool.open(wait=True, timeout=CONNECT_TIMEOUT * 2)
             except PoolTimeout:
