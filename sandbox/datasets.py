@@ -46,9 +46,11 @@ def reset_tenant(store: Store, tenant_id: str, defaults: SeedSettings) -> dict:
 
 
 def ensure_seeded(store: Store, tenant_id: str, defaults: SeedSettings) -> None:
-    """Seed a tenant seen for the first time (once, even when several processes see it at once)."""
+    """Seed a tenant seen for the first time (once, even when several processes see it at once),
+    with the defaults `pokitdok-sandbox seed` last left in the store, else `defaults`."""
     if not store.tenant_exists(tenant_id):
-        store.put_dataset(tenant_id, asdict(defaults), generate_dataset(**asdict(defaults)), if_new=True)
+        settings = asdict(remembered_defaults(store, defaults))
+        store.put_dataset(tenant_id, settings, generate_dataset(**settings), if_new=True)
 
 
 def summary(store: Store, tenant_id: str) -> dict:
