@@ -320,7 +320,9 @@ def _pool(url: str, where: str) -> ConnectionPool:
     with _pools_lock:
         pool = _pools.get(url)
         if pool is None:
+            # `check`: a connection cut by a database restart is replaced when taken, not answered as a 503.
             pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=False, name="pokitdok-sandbox",
+                                  check=ConnectionPool.check_connection,
                                   kwargs={"options": f"-c search_path={SCHEMA}", "connect_timeout": CONNECT_TIMEOUT,
                                           "autocommit": True, "application_name": "pokitdok-sandbox"})
             try:
