@@ -88,11 +88,15 @@ def _open(args) -> tuple[Settings, Store]:
 
 
 def _migrate(args) -> int:
-    settings, store = _open(args)
-    if is_postgres_url(settings.store_url):
-        print(f"PostgreSQL at {store.description}: schema version {store.migrate()}, up to date")
-    else:
-        print(f"TinyDB file {store.description}: nothing to migrate")
+    settings = _settings(args)
+    if not is_postgres_url(settings.store_url):
+        path = settings.store_url or settings.db_path
+        if path is not None and os.path.exists(path):
+            open_store(settings).close()  # refuses a file that is not a sandbox database
+        print(f"TinyDB file {path}: nothing to migrate (the file format has one version)")
+        return 0
+    store = open_store(settings)
+    print(f"PostgreSQL at {store.description}: schema version {store.migrate()}, up to date")
     store.close()
     return 0
 

@@ -290,3 +290,21 @@ def test_worker_processes_keep_the_serving_options(team_server):
     client = _client_for(team_server, "query")
     answer = client.get("/schedule/appointments/", params={"appointment_type": "A" * 30000})
     assert answer.status_code == 400 and answer.json()["field"] == "query"
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://sandbox:s3cret@db:5432/sandbox", "postgresql://sandbox:***@db:5432/sandbox"),
+    ("postgres://sandbox@db/sandbox?password=s3cret&sslmode=require",
+     "postgres://sandbox@db/sandbox?password=***&sslmode=require"),
+    ("postgresql://db/sandbox", "postgresql://db/sandbox"),
+])
+def test_urls_are_shown_without_their_password(url, shown):
+    from sandbox.stores import redact
+
+    assert redact(url) == shown
+
+
+def test_migrate_on_tinydb_has_nothing_to_do_and_creates_nothing(tmp_path, capsys):
+    assert main(["migrate", "--db", str(tmp_path / "db.json")]) == 0
+    assert "nothing to migrate" in capsys.readouterr().out
+    assert not list(tmp_path.iterdir())
