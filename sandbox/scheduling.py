@@ -47,27 +47,28 @@ class Scheduling:
         self.defaults = defaults or datasets.SeedSettings()
 
     @contextmanager
-    def _transaction(self, tenant_id: str) -> Iterator[TenantData]:
-        """A tenant's data set, seeded with the defaults on first use, in one transaction."""
+    def _transaction(self, tenant_id: str, readonly: bool = False) -> Iterator[TenantData]:
+        """A tenant's data set, seeded with the defaults on first use, in one transaction
+        (`readonly`: for one query that changes nothing)."""
         datasets.ensure_seeded(self.store, tenant_id, self.defaults)
-        with self.store.transaction(tenant_id) as tenant:
+        with self.store.transaction(tenant_id, readonly=readonly) as tenant:
             yield tenant
 
     # -- catalogue -----------------------------------------------------------
     def list_schedulers(self, tenant_id: str) -> list[dict]:
-        with self._transaction(tenant_id) as tenant:
+        with self._transaction(tenant_id, readonly=True) as tenant:
             return tenant.all("schedulers")
 
     def get_scheduler(self, tenant_id: str, scheduler_uuid: str) -> dict:
-        with self._transaction(tenant_id) as tenant:
+        with self._transaction(tenant_id, readonly=True) as tenant:
             return self._require(tenant, "schedulers", scheduler_uuid, "scheduler_uuid")
 
     def list_appointment_types(self, tenant_id: str) -> list[dict]:
-        with self._transaction(tenant_id) as tenant:
+        with self._transaction(tenant_id, readonly=True) as tenant:
             return tenant.all("appointment_types")
 
     def get_appointment_type(self, tenant_id: str, appointment_type_uuid: str) -> dict:
-        with self._transaction(tenant_id) as tenant:
+        with self._transaction(tenant_id, readonly=True) as tenant:
             return self._require(tenant, "appointment_types", appointment_type_uuid, "appointment_type_uuid")
 
     # -- patients ------------------------------------------------------------
@@ -167,7 +168,7 @@ class Scheduling:
                 return False
             return origin is None or geo.miles_between(origin, slot["location"]) <= radius
 
-        with self._transaction(tenant_id) as tenant:
+        with self._transaction(tenant_id, readonly=True) as tenant:
             candidates = self._search_candidates(tenant, patient, provider, origin, radius, start, end)
         found = [slot for slot in candidates if wanted(slot)]
 
@@ -178,7 +179,7 @@ class Scheduling:
         return sorted(found, key=order)
 
     def get_appointment(self, tenant_id: str, pd_appointment_uuid: str) -> dict:
-        with self._transaction(tenant_id) as tenant:
+        with self._transaction(tenant_id, readonly=True) as tenant:
             return self._require(tenant, "slots", pd_appointment_uuid, "pd_appointment_uuid")
 
     def update_appointment(self, tenant_id: str, pd_appointment_uuid: str, patient: dict | None = None,

@@ -111,8 +111,9 @@ class Store(ABC):
     multi_process: bool = False
 
     @abstractmethod
-    def transaction(self, tenant_id: str) -> AbstractContextManager[TenantData]:
-        """One atomic unit of work on a tenant's data set."""
+    def transaction(self, tenant_id: str, readonly: bool = False) -> AbstractContextManager[TenantData]:
+        """One atomic unit of work on a tenant's data set. `readonly`: the block only reads, with one
+        query (a backend may then skip transaction bookkeeping)."""
 
     # -- settings kept in the store ------------------------------------------------
     @abstractmethod

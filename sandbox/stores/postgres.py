@@ -217,9 +217,13 @@ class PostgresStore(Store):
                                    f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no answer'}") from None
 
     @contextmanager
-    def transaction(self, tenant_id: str) -> Iterator[PgTenant]:
-        with self._connection() as conn, conn.transaction():  # commits, or rolls back on an exception
-            yield PgTenant(conn, tenant_id)
+    def transaction(self, tenant_id: str, readonly: bool = False) -> Iterator[PgTenant]:
+        with self._connection() as conn:
+            if readonly:  # one query, atomic by itself: no BEGIN and COMMIT round trips
+                yield PgTenant(conn, tenant_id)
+                return
+            with conn.transaction():  # commits, or rolls back on an exception
+                yield PgTenant(conn, tenant_id)
 
     def _one(self, sql: str, params: tuple):
         with self._connection() as conn:

@@ -190,7 +190,7 @@ class TinyDBStore(Store):
                 meta.insert(Document({"name": FORMAT_MARK, "version": FORMAT_VERSION}, doc_id="format"))
 
     @contextmanager
-    def transaction(self, tenant_id: str) -> Iterator[TinyTenant]:
+    def transaction(self, tenant_id: str, readonly: bool = False) -> Iterator[TinyTenant]:
         with self.lock:
             yield TinyTenant(self, tenant_id)
 
