@@ -143,6 +143,22 @@ def test_new_clients_registering_at_once_on_several_workers_get_one_tenant(team_
         assert seen.status_code == 200
 
 
+def test_a_new_tenant_first_used_on_several_workers_at_once_gets_one_whole_data_set(team_server):
+    from fixtures import generate_dataset
+
+    client = _client_for(team_server, "first-use")
+    barrier = threading.Barrier(20)
+
+    def first_request(_):
+        barrier.wait()
+        return client.get(f"/schedule/appointments/{OPEN_SLOT}").status_code
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        assert set(pool.map(lambda n: first_request(n), range(20))) == {200}
+    view = client.get("/sandbox/slots", params={"limit": 1}).json()
+    assert view["total"] == len(generate_dataset()["slots"])
+
+
 # -- the commands -------------------------------------------------------------------------
 
 def test_migrate_creates_the_schema_and_is_idempotent(pg_database, capsys):
