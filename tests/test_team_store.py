@@ -159,6 +159,14 @@ def test_a_new_tenant_first_used_on_several_workers_at_once_gets_one_whole_data_
     assert view["total"] == len(generate_dataset()["slots"])
 
 
+def test_the_contract_kit_passes_against_the_multi_worker_server(team_server):
+    from contract_tests.options import KitOptions
+    from contract_tests.runner import run
+
+    result = run(KitOptions(base_url=team_server.api, max_examples=5, seed=20240611), quiet=True)
+    assert result.passed, result.summary
+
+
 # -- the commands -------------------------------------------------------------------------
 
 def test_migrate_creates_the_schema_and_is_idempotent(pg_database, capsys):
