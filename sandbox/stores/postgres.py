@@ -115,12 +115,12 @@ class PgTenant(TenantData):
                 (self.id, kind, record[KINDS[kind]], _dump(record)))
             return inserted.rowcount == 1
         try:
-            with self._conn.transaction():  # a savepoint: a refused insert leaves the transaction usable
-                inserted = self._conn.execute(
-                    f"INSERT INTO slots ({_SLOT_COLUMNS}) VALUES ({', '.join(['%s'] * 11)}) "
-                    "ON CONFLICT (tenant, uuid) DO NOTHING", slot_row(self.id, record))
+            inserted = self._conn.execute(
+                f"INSERT INTO slots ({_SLOT_COLUMNS}) VALUES ({', '.join(['%s'] * 11)}) "
+                "ON CONFLICT (tenant, uuid) DO NOTHING", slot_row(self.id, record))
         except pg_errors.ExclusionViolation:
             # Only reachable when a writer skipped `lock_calendar`: the constraint still holds.
+            # The Conflict ends the transaction (rolled back), as every refusal does.
             raise Conflict(f"the provider already has a slot at this location between {record['start_date']} "
                            f"and {record['end_date']}", "start_date") from None
         return inserted.rowcount == 1
