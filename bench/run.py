@@ -1,15 +1,18 @@
 """Benchmark: the sandbox beside its alternatives, and at growing data sizes, in one run.
 
     python bench/run.py [--duration 8] [--connections 8] [--sizes 1000,10000,100000] [--no-prism]
+                        [--pg postgresql://postgres@127.0.0.1:5432/postgres | --no-pg]
 
-Every server runs on loopback with one worker and takes the same request mix
-from wrk (one thread; the server gets the other core):
+Every server runs on loopback and takes the same request mix from wrk (one
+thread; the server gets the other cores); one worker unless a row says otherwise:
   * reads:  list open slots by provider and by location over one day, get by uuid;
   * writes: book an open slot, cancel a booking made a few requests earlier.
 
 Part 1 compares, at 1k slots, the sandbox with a bare ASGI app answering a
 static body (the ceiling) and Stoplight Prism mocking the same openapi.yaml.
-Part 2 runs the sandbox at each size and reports p50/p99 of reads and writes.
+Part 2 runs the sandbox at each size and reports p50/p99 of reads and writes,
+on TinyDB and, in a throw-away database of the --pg server, on PostgreSQL
+with 1 and 4 workers.
 Results are ratios measured side by side in one run: the machine is shared
 and noisy, so absolute numbers move between runs; the ratios much less.
 
@@ -48,6 +51,10 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000,10000,100000", help="slots per tenant for part 2")
     parser.add_argument("--no-prism", action="store_true", help="skip Prism (no npm)")
     parser.add_argument("--output", type=Path, default=None, help="also write the report (Markdown) here")
+    parser.add_argument("--pg", default=os.environ.get("POKITDOK_SANDBOX_TEST_PG",
+                                                       "postgresql://postgres@127.0.0.1:5432/postgres"),
+                        help="PostgreSQL server for the PostgreSQL rows (a database is created and dropped)")
+    parser.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL rows")
     args = parser.parse_args()
 
     wrk = ensure_wrk()
@@ -55,17 +62,26 @@ def main() -> int:
     sizes = [int(size) for size in args.sizes.split(",")]
     lines = [f"# Benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "", machine_description(), ""]
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, pg_database(None if args.no_pg else args.pg) as pg:
         tmp = Path(tmp)
+        stores = {"TinyDB": (None, 1)}
+        if pg:
+            stores.update({"PostgreSQL": (pg, 1), "PostgreSQL, 4 workers": (pg, 4)})
         run = lambda port, mix, token: run_wrk(wrk, port, mix, token, args.duration, args.connections)  # noqa: E731
 
         # Part 1: the sandbox against the ceiling and Prism, read mix, 1k slots.
         db = tmp / "compare.json"
         seed(db, 1000)
+        reads = write_read_mix(tmp / "reads.tsv", 1000)
         with sandbox_server(db) as port:
             token = get_token(port)
-            reads = write_read_mix(tmp / "reads.tsv", 1000)
             rows = {"sandbox (Connexion + TinyDB, full validation)": run(port, reads, token)}
+        if pg:
+            seed(pg, 1000)
+            for workers in (1, 4):
+                with sandbox_server(pg, workers) as port:
+                    rows[f"sandbox on PostgreSQL, {workers} worker{'s' if workers > 1 else ''}"] = run(
+                        port, reads, get_token(port))
         with ceiling_server() as port:
             rows["bare ASGI, static JSON (ceiling)"] = run(port, reads, "static")
         if prism:
@@ -74,37 +90,41 @@ def main() -> int:
                 unprefixed = tmp / "reads-prism.tsv"
                 unprefixed.write_text(reads.read_text().replace("\t/api/v4/", "\t/"))
                 rows["Stoplight Prism mock of openapi.yaml"] = run(port, unprefixed, "any-token")
-        lines += ["## Read mix at 1k slots, one worker each", "", *table(rows, ("req/s", "p50 ms", "p99 ms", "non-2xx")), ""]
+        lines += ["## Read mix at 1k slots, one worker each unless said", "", *table(rows, ("req/s", "p50 ms", "p99 ms", "non-2xx")), ""]
         sandbox_rps = rows["sandbox (Connexion + TinyDB, full validation)"]["rps"]
         lines.append(f"- sandbox / ceiling throughput: {sandbox_rps / rows['bare ASGI, static JSON (ceiling)']['rps']:.2f}")
         if prism:
             lines.append(f"- sandbox / Prism throughput: {sandbox_rps / rows['Stoplight Prism mock of openapi.yaml']['rps']:.2f}")
         lines.append("")
 
-        # Part 2: the sandbox at each size.
+        # Part 2: the sandbox at each size, on each store.
         scaled = {}
-        for size in sizes:
-            db = tmp / f"size-{size}.json"
-            seeding = seed(db, size)
-            with sandbox_server(db) as port:
-                token = get_token(port)
-                reads = write_read_mix(tmp / f"reads-{size}.tsv", size)
-                writes = write_write_mix(tmp / f"writes-{size}.tsv", size, port, token)
-                scaled[size] = {"reads": run(port, reads, token), "writes": run(port, writes, token),
-                                "seed_s": seeding}
+        for name, (pg_url, workers) in stores.items():
+            for size in sizes:
+                store = pg_url or tmp / f"size-{size}.json"
+                # One seeding per size and store (the 4-worker rows reuse the 1-worker data set).
+                seeding = scaled[("PostgreSQL", size)]["seed_s"] if workers > 1 else seed(store, size)
+                with sandbox_server(store, workers) as port:
+                    token = get_token(port)
+                    reads = write_read_mix(tmp / f"reads-{size}.tsv", size)
+                    writes = write_write_mix(tmp / f"writes-{name}-{size}.tsv", size, port, token)
+                    scaled[(name, size)] = {"reads": run(port, reads, token), "writes": run(port, writes, token),
+                                            "seed_s": seeding}
         lines += ["## The sandbox as data grows (slots in the tenant)", "",
-                  "| slots | seed s | reads req/s | reads p50 ms | reads p99 ms | writes req/s | writes p50 ms | writes p99 ms | non-2xx |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for size, result in scaled.items():
+                  "| store | slots | seed s | reads req/s | reads p50 ms | reads p99 ms | writes req/s | writes p50 ms | writes p99 ms | non-2xx |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for (name, size), result in scaled.items():
             r, w = result["reads"], result["writes"]
-            lines.append(f"| {size:,} | {result['seed_s']:.1f} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
-                         f"{w['rps']:.0f} | {w['p50']:.1f} | {w['p99']:.1f} | {r['non_2xx'] + w['non_2xx']} |")
+            lines.append(f"| {name} | {size:,} | {result['seed_s']:.1f} | {r['rps']:.0f} | {r['p50']:.1f} | "
+                         f"{r['p99']:.1f} | {w['rps']:.0f} | {w['p50']:.1f} | {w['p99']:.1f} | "
+                         f"{r['non_2xx'] + w['non_2xx']} |")
         if len(sizes) > 1:
-            small, large = scaled[sizes[0]], scaled[sizes[-1]]
             lines += ["", f"Ratios {sizes[-1]:,} / {sizes[0]:,} slots (target: at most 1.5):"]
-            for mix in ("reads", "writes"):
-                lines.append(f"- {mix}: p50 {large[mix]['p50'] / small[mix]['p50']:.2f}, "
-                             f"p99 {large[mix]['p99'] / small[mix]['p99']:.2f}")
+            for name in stores:
+                small, large = scaled[(name, sizes[0])], scaled[(name, sizes[-1])]
+                for mix in ("reads", "writes"):
+                    lines.append(f"- {name}, {mix}: p50 {large[mix]['p50'] / small[mix]['p50']:.2f}, "
+                                 f"p99 {large[mix]['p99'] / small[mix]['p99']:.2f}")
 
     report = "\n".join(lines) + "\n"
     print(report)
@@ -146,7 +166,7 @@ def machine_description() -> str:
     memory = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
                    if line.startswith("MemTotal")), "0")
     return (f"Machine: {os.cpu_count()} cores ({cpu}), {int(memory) // 1024 // 1024} GiB, "
-            f"Python {sys.version.split()[0]}; wrk with 1 thread; each server with 1 worker on loopback.")
+            f"Python {sys.version.split()[0]}; wrk with 1 thread; each server on loopback, 1 worker unless a row says otherwise.")
 
 
 def free_port() -> int:
@@ -182,10 +202,38 @@ def serving(command: list[str], port: int, **kwargs):
             process.kill()
 
 
-def sandbox_server(db: Path):
+def store_option(store: Path | str) -> list[str]:
+    return ["--store", store] if str(store).startswith("postgresql:") else ["--db", str(store)]
+
+
+def sandbox_server(store: Path | str, workers: int = 1):
     port = free_port()
-    return serving([sys.executable, "-m", "sandbox.cli", "serve", "--db", str(db), "--port", str(port),
-                    "--log-level", "warning"], port, cwd=ROOT)
+    return serving([sys.executable, "-m", "sandbox.cli", "serve", *store_option(store), "--port", str(port),
+                    "--workers", str(workers), "--log-level", "warning"], port, cwd=ROOT)
+
+
+@contextmanager
+def pg_database(server_url: str | None):
+    """A throw-away database on the PostgreSQL server (None: no PostgreSQL rows)."""
+    if server_url is None:
+        yield None
+        return
+    import psycopg
+    from urllib.parse import urlsplit, urlunsplit
+
+    name = f"pokitdok_sandbox_bench_{random.randrange(16 ** 8):08x}"
+    try:
+        with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        print(f"PostgreSQL unavailable ({str(exc).strip().splitlines()[0]}): skipping its rows", file=sys.stderr)
+        yield None
+        return
+    try:
+        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def ceiling_server():
@@ -199,9 +247,9 @@ def prism_server(prism: Path):
     return serving([str(prism), "mock", str(ROOT / "openapi.yaml"), "-h", "127.0.0.1", "-p", str(port)], port)
 
 
-def seed(db: Path, slots: int) -> float:
+def seed(store: Path | str, slots: int) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "sandbox.cli", "seed", "--db", str(db), "--slots", str(slots)],
+    subprocess.run([sys.executable, "-m", "sandbox.cli", "seed", *store_option(store), "--slots", str(slots)],
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
 

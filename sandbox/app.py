@@ -26,7 +26,7 @@ from .guard import MergeSlashes, RequestGuard
 from .request_journal import JournalRecorder, RequestJournal, TenantTap
 from .scheduling import Scheduling
 from .settings import Settings
-from .store import Store
+from .stores import open_store
 from .validation import SANDBOX_VALIDATORS
 
 log = logging.getLogger("pokitdok_sandbox")
@@ -46,13 +46,12 @@ def _is_uuid(value) -> bool:
 
 def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
     settings = settings or Settings.from_env()
-    store = Store(settings.db_path)
+    store = open_store(settings)
     authority = Authority(store, settings)
     seed_defaults = datasets.remembered_defaults(store, settings.seed)
     rules = Scheduling(store, seed_defaults)
-    with store.lock:
-        datasets.ensure_seeded(store, settings.demo_client_id, seed_defaults)
-        store.slot_index(settings.demo_client_id)
+    datasets.ensure_seeded(store, settings.demo_client_id, seed_defaults)
+    store.warm_up(settings.demo_client_id)
     # The loaded records are long-lived: keep the cyclic GC from walking them on
     # every full collection (pauses of 100+ ms at 100k slots otherwise).
     gc.collect()
@@ -88,6 +87,11 @@ def create_app(settings: Settings | None = None) -> connexion.FlaskApp:
     console.register(app)
     _add_error_handlers(app)
     return app
+
+
+def create_app_from_env() -> connexion.FlaskApp:
+    """The app of one worker process of `serve --workers N` (settings from the environment)."""
+    return create_app(Settings.from_env())
 
 
 def _token_endpoint():

@@ -43,18 +43,16 @@ class Authority:
         self.ensure_client(settings.demo_client_id, settings.demo_client_secret)
 
     def ensure_client(self, client_id: str, secret: str, scopes=ALL_SCOPES) -> dict:
-        with self.store.lock:
-            client = self.store.get_client(client_id)
-            if client is None:
-                salt = secrets.token_hex(8)
-                client = {"client_id": client_id, "salt": salt, "secret_hash": _secret_hash(secret, salt),
-                          "scopes": list(scopes)}
-                self.store.put_client(client)
-            return client
+        client = self.store.get_client(client_id)
+        if client is None:
+            salt = secrets.token_hex(8)
+            # Two processes registering one id at once: the first one stored wins, for both.
+            client = self.store.add_client({"client_id": client_id, "salt": salt,
+                                            "secret_hash": _secret_hash(secret, salt), "scopes": list(scopes)})
+        return client
 
     def authenticate(self, client_id: str, secret: str) -> dict:
-        with self.store.lock:
-            client = self.store.get_client(client_id)
+        client = self.store.get_client(client_id)
         if client is None and self.settings.open_registration:
             client = self.ensure_client(client_id, secret)
         expected = client["secret_hash"] if client else _secret_hash("", "unknown-client")
@@ -84,9 +82,7 @@ class Authority:
             "scopes": list(scopes),
             "expires_at": now + self.settings.token_ttl_seconds,
         }
-        with self.store.lock:
-            expired = [t["access_token"] for t in self.store.all_tokens() if t["expires_at"] <= now]
-            self.store.put_token(token, expired)
+        self.store.put_token(token, now)
         return {
             "access_token": token["access_token"],
             "token_type": "bearer",
@@ -95,8 +91,7 @@ class Authority:
         }
 
     def token_info(self, access_token: str) -> dict | None:
-        with self.store.lock:
-            token = self.store.get_token(access_token)
+        token = self.store.get_token(access_token)
         if token is None or token["expires_at"] <= self.clock():
             return None
         return {"sub": token["client_id"], "scope": token["scopes"]}

@@ -1,9 +1,10 @@
-"""pokitdok-sandbox serve | reset | seed | contract."""
+"""pokitdok-sandbox serve | reset | seed | migrate | contract."""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import secrets
 import sys
 from dataclasses import asdict, replace
@@ -13,7 +14,8 @@ from contract_tests import runner as contract_runner
 from . import datasets
 from .datasets import SeedSettings
 from .settings import DEFAULT_DB, Settings
-from .store import Store, StoreError
+from .stores import Store, StoreError, is_postgres_url, open_store, redact
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pokitdok-sandbox", description=__doc__)
@@ -26,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--token-ttl", type=int, default=None, help="access token lifetime in seconds (3600)")
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--workers", type=int, default=1,
-                       help="server processes; the embedded TinyDB store is single-process, so only 1")
+                       help="server processes (PostgreSQL store only; the embedded TinyDB store is "
+                            "single-process)")
     serve.add_argument("--admin-token", default=None,
                        help="needed in X-Sandbox-Admin-Token for /sandbox/reset, /sandbox/seed and the other "
                             "sandbox changes (fault rules, clearing the request journal) "
@@ -41,27 +44,61 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument("--providers", type=int, default=None, help="generated providers (20)")
     seed.add_argument("--slots", type=int, default=None, help="generated slots (200)")
 
+    migrate = commands.add_parser("migrate", help="create or update the PostgreSQL schema (serve also does it)")
+    _db_option(migrate)
+
     contract = commands.add_parser("contract", help="run the contract test kit against a server "
                                    "(default: an in-process sandbox); see docs/contract-kit.md")
     contract_runner.add_arguments(contract)
 
     args = parser.parse_args(argv)
     try:
-        return {"serve": _serve, "reset": _reset, "seed": _seed, "contract": contract_runner.run_from_args}[
-            args.command](args)
+        return {"serve": _serve, "reset": _reset, "seed": _seed, "migrate": _migrate,
+                "contract": contract_runner.run_from_args}[args.command](args)
     except StoreError as exc:
         print(f"pokitdok-sandbox: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] != "psycopg":
+            raise
+        # The database went away or refused a statement mid-command: say so, without a traceback.
+        where = redact(getattr(args, "store", None) or "") or "the PostgreSQL store"
+        print(f"pokitdok-sandbox: PostgreSQL at {where} failed: {str(exc).strip().splitlines()[0]}",
+              file=sys.stderr)
         return 2
 
 
 def _db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default=None, metavar="PATH",
                         help=f"TinyDB file (env POKITDOK_SANDBOX_DB, default ./{DEFAULT_DB})")
+    parser.add_argument("--store", default=None, metavar="URL",
+                        help="postgresql://user[:password]@host[:port]/database for a store shared by several "
+                             "processes, or a TinyDB path (env POKITDOK_SANDBOX_STORE; wins over --db)")
+
+
+def _settings(args, **overrides) -> Settings:
+    settings = Settings.from_env(db_path=args.db, store_url=args.store, **overrides)
+    args.store = settings.store_url  # for error messages
+    return settings
 
 
 def _open(args) -> tuple[Settings, Store]:
-    settings = Settings.from_env(db_path=args.db)
-    return settings, Store(settings.db_path)
+    settings = _settings(args)
+    return settings, open_store(settings)
+
+
+def _migrate(args) -> int:
+    settings = _settings(args)
+    if not is_postgres_url(settings.store_url):
+        path = settings.store_url or settings.db_path
+        if path is not None and os.path.exists(path):
+            open_store(settings).close()  # refuses a file that is not a sandbox database
+        print(f"TinyDB file {path}: nothing to migrate (the file format has one version)")
+        return 0
+    store = open_store(settings)
+    print(f"PostgreSQL at {store.description}: schema version {store.migrate()}, up to date")
+    store.close()
+    return 0
 
 
 def _serve(args) -> int:
@@ -69,20 +106,33 @@ def _serve(args) -> int:
 
     from .app import create_app
 
-    if args.workers != 1:
-        print("pokitdok-sandbox: the embedded TinyDB store is single-process; serve it with --workers 1 "
-              "(one process handles requests concurrently on threads)", file=sys.stderr)
+    settings = _settings(args, token_ttl_seconds=args.token_ttl, admin_token=args.admin_token)
+    if args.workers < 1:
+        print("pokitdok-sandbox: --workers must be at least 1", file=sys.stderr)
         return 2
-    settings = Settings.from_env(db_path=args.db, token_ttl_seconds=args.token_ttl, admin_token=args.admin_token)
+    if args.workers > 1 and not is_postgres_url(settings.store_url):
+        print("pokitdok-sandbox: the embedded TinyDB store is single-process; serve it with --workers 1 "
+              "(one process handles requests concurrently on threads), or give a PostgreSQL store "
+              "(--store postgresql://...) to run several workers", file=sys.stderr)
+        return 2
     if settings.admin_token is None and not _is_loopback(args.host):
         settings = replace(settings, admin_token=secrets.token_urlsafe(24))
+    # The schema, the demo tenant and the demo client exist before any worker starts.
     app = create_app(settings)
     base = f"http://{args.host}:{args.port}"
-    print(_banner(base, settings), flush=True)
+    print(_banner(base, settings, args.workers), flush=True)
     # h11's default 16 KiB line limit would answer a long query string with a bare
     # text 400; let it through so the sandbox refuses it in its own error shape.
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                h11_max_incomplete_event_size=1024 * 1024)
+    options = dict(host=args.host, port=args.port, log_level=args.log_level,
+                   h11_max_incomplete_event_size=1024 * 1024)
+    if args.workers == 1:
+        uvicorn.run(app, **options)
+        return 0
+    # Worker processes build their own app from the environment (uvicorn needs an import string).
+    app.app.config["SANDBOX_RULES"].store.close()
+    del app
+    os.environ.update(settings.to_env())
+    uvicorn.run("sandbox.app:create_app_from_env", factory=True, workers=args.workers, **options)
     return 0
 
 
@@ -95,9 +145,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _banner(base: str, settings: Settings) -> str:
+def _banner(base: str, settings: Settings, workers: int = 1) -> str:
+    processes = f", {workers} worker processes" if workers > 1 else ""
     return "\n".join([
-        f"pokitdok-sandbox on {base}  (database: {settings.db_path})",
+        f"pokitdok-sandbox on {base}  (store: {settings.store_description}{processes})",
         f"  API base      {base}/api/v4",
         f"  token URL     {base}/oauth2/token",
         f"  Swagger UI    {base}/api/v4/ui/",

@@ -9,8 +9,8 @@ Reading only: no rule lives here.
 from __future__ import annotations
 
 from . import datasets
-from .store import Store
-from .timefmt import normalise
+from .stores import Store
+from .timefmt import parse_datetime
 
 # Fields of a slot the sandbox views show: the documented ones plus where and with whom.
 _SLOT_FIELDS = ("pd_appointment_uuid", "appointment_id", "appointment_type", "booked", "pd_provider_uuid",
@@ -19,16 +19,16 @@ _PROVIDER_FIELDS = ("pd_provider_uuid", "name", "specialty", "scheduler_uuid", "
                     "locations")
 
 
-def _tenant(store: Store, tenant_id: str, defaults: datasets.SeedSettings):
-    """The tenant's data set, seeded on first use (as the rules do). Call with the lock held."""
+def _transaction(store: Store, tenant_id: str, defaults: datasets.SeedSettings):
+    """The tenant's data set, seeded on first use (as the rules do)."""
     datasets.ensure_seeded(store, tenant_id, defaults)
-    return store.tenant(tenant_id)
+    return store.transaction(tenant_id)
 
 
 def providers(store: Store, tenant_id: str, defaults: datasets.SeedSettings) -> list[dict]:
     """The tenant's providers with their office locations, by name."""
-    with store.lock:
-        records = _tenant(store, tenant_id, defaults).all("providers")
+    with _transaction(store, tenant_id, defaults) as tenant:
+        records = tenant.all("providers")
     views = [{name: record[name] for name in _PROVIDER_FIELDS if name in record} for record in records]
     return sorted(views, key=lambda p: (p.get("name", ""), p["pd_provider_uuid"]))
 
@@ -40,19 +40,21 @@ def slots(store: Store, tenant_id: str, defaults: datasets.SeedSettings, *, pd_p
 
     Answers the `limit` first and how many matched in all.
     """
-    # Stored dates are ISO strings in one form, which sort like the dates they stand for.
-    low = normalise(start_date, "start_date") if start_date else None
-    high = normalise(end_date, "end_date") if end_date else None
+    low = parse_datetime(start_date, "start_date") if start_date else None
+    high = parse_datetime(end_date, "end_date") if end_date else None
     provider = pd_provider_uuid.lower() if pd_provider_uuid else None
 
     def wanted(slot: dict) -> bool:
+        start = parse_datetime(slot["start_date"], "start_date")
         return ((provider is None or slot["pd_provider_uuid"].lower() == provider)
                 and (booked is None or bool(slot["booked"]) == booked)
-                and (low is None or slot["start_date"] >= low)
-                and (high is None or slot["start_date"] <= high))
+                and (low is None or start >= low)
+                and (high is None or start <= high))
 
-    with store.lock:
-        found = _tenant(store, tenant_id, defaults).find("slots", wanted)
+    with _transaction(store, tenant_id, defaults) as tenant:
+        candidates = (tenant.slots_of_provider(provider, low, high) if provider is not None
+                      else tenant.slots_starting_between(low, high))
+    found = [slot for slot in candidates if wanted(slot)]
     found.sort(key=lambda s: (s["start_date"], s["pd_appointment_uuid"]))
     return {"total": len(found), "slots": [_slot_view(slot) for slot in found[:limit]]}
 

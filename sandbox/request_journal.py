@@ -32,6 +32,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from .errors import SandboxError
+
 DEFAULT_CAPACITY = 200
 # Tenants whose journals are kept; the least recently active one is forgotten beyond this.
 MAX_TENANTS = 1000
@@ -183,7 +185,10 @@ class JournalRecorder:
             if name == b"authorization":
                 kind, _, token = value.decode("latin-1").partition(" ")
                 if kind.lower() == "bearer" and token.strip():
-                    info = self.authority.token_info(token.strip())
+                    try:
+                        info = self.authority.token_info(token.strip())
+                    except SandboxError:  # the store is unavailable: the answer said so already
+                        return None
                     return info["sub"] if info else None
         return None
 

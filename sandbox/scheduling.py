@@ -1,8 +1,9 @@
 """The scheduling rules, readable top to bottom. No HTTP here, no storage details.
 
-Each public method works on one tenant's data set, holds the store lock for
-the whole check-then-change, and raises a `SandboxError` before changing
-anything when a rule refuses the request.
+Each public method works on one tenant's data set inside one store
+transaction (`stores.base`), from the first check to the last change, and
+raises a `SandboxError` before changing anything when a rule refuses the
+request. Which backend holds the data is not this module's business.
 
 Records (see `fixtures.generate` for their fields):
   slot          an open slot (`booked` false) or a booked appointment
@@ -16,12 +17,14 @@ from __future__ import annotations
 import random
 import string
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Iterator
 
 from . import datasets, geo
 from .errors import BadRequest, Conflict, NotFound, Unprocessable
-from .store import Store, Tenant
+from .stores import Store, TenantData
 from .timefmt import format_datetime, parse_datetime
 
 
@@ -43,28 +46,30 @@ class Scheduling:
         self.store = store
         self.defaults = defaults or datasets.SeedSettings()
 
-    def _tenant(self, tenant_id: str) -> Tenant:
-        """A tenant's data set, seeded with the defaults on first use."""
+    @contextmanager
+    def _transaction(self, tenant_id: str, readonly: bool = False) -> Iterator[TenantData]:
+        """A tenant's data set, seeded with the defaults on first use, in one transaction
+        (`readonly`: for one query that changes nothing)."""
         datasets.ensure_seeded(self.store, tenant_id, self.defaults)
-        return self.store.tenant(tenant_id)
+        with self.store.transaction(tenant_id, readonly=readonly) as tenant:
+            yield tenant
 
     # -- catalogue -----------------------------------------------------------
     def list_schedulers(self, tenant_id: str) -> list[dict]:
-        with self.store.lock:
-            return self._tenant(tenant_id).all("schedulers")
+        with self._transaction(tenant_id, readonly=True) as tenant:
+            return tenant.all("schedulers")
 
     def get_scheduler(self, tenant_id: str, scheduler_uuid: str) -> dict:
-        with self.store.lock:
-            return self._require(self._tenant(tenant_id), "schedulers", scheduler_uuid, "scheduler_uuid")
+        with self._transaction(tenant_id, readonly=True) as tenant:
+            return self._require(tenant, "schedulers", scheduler_uuid, "scheduler_uuid")
 
     def list_appointment_types(self, tenant_id: str) -> list[dict]:
-        with self.store.lock:
-            return self._tenant(tenant_id).all("appointment_types")
+        with self._transaction(tenant_id, readonly=True) as tenant:
+            return tenant.all("appointment_types")
 
     def get_appointment_type(self, tenant_id: str, appointment_type_uuid: str) -> dict:
-        with self.store.lock:
-            return self._require(self._tenant(tenant_id), "appointment_types", appointment_type_uuid,
-                                 "appointment_type_uuid")
+        with self._transaction(tenant_id, readonly=True) as tenant:
+            return self._require(tenant, "appointment_types", appointment_type_uuid, "appointment_type_uuid")
 
     # -- patients ------------------------------------------------------------
     def register_patient(self, tenant_id: str, pd_patient_uuid: str, pd_provider_uuid: str,
@@ -72,18 +77,16 @@ class Scheduling:
         """Register a PokitDok user with a provider. Idempotent; both must exist."""
         if location is not None:
             geo.check_location(location)
-        with self.store.lock:
-            tenant = self._tenant(tenant_id)
+        with self._transaction(tenant_id) as tenant:
             patient = self._require(tenant, "patients", pd_patient_uuid, "pd_patient_uuid")
             self._require(tenant, "providers", pd_provider_uuid, "pd_provider_uuid")
             registration_id = f"{patient['uuid']}:{pd_provider_uuid.lower()}"
-            if tenant.get("registrations", registration_id) is None:
-                tenant.insert("registrations", {
-                    "registration_id": registration_id,
-                    "pd_patient_uuid": patient["uuid"],
-                    "pd_provider_uuid": pd_provider_uuid.lower(),
-                    "location": list(location) if location is not None else None,
-                })
+            tenant.insert("registrations", {  # a no-op when registered already
+                "registration_id": registration_id,
+                "pd_patient_uuid": patient["uuid"],
+                "pd_provider_uuid": pd_provider_uuid.lower(),
+                "location": list(location) if location is not None else None,
+            })
             return patient
 
     # -- slots ---------------------------------------------------------------
@@ -93,12 +96,13 @@ class Scheduling:
         end not after start (400), overlap with the provider's slot at the same place (409)."""
         place = list(geo.check_location(location))
         start, end = _date_range(start_date, end_date)
-        with self.store.lock:
-            tenant = self._tenant(tenant_id)
+        with self._transaction(tenant_id) as tenant:
             provider = self._require(tenant, "providers", pd_provider_uuid, "pd_provider_uuid")
-            if not tenant.find("appointment_types", lambda t: t["type"] == appointment_type):
+            if not any(t["type"] == appointment_type for t in tenant.all("appointment_types")):
                 raise Unprocessable(f"appointment_type {appointment_type!r} is not a known appointment type code",
                                     "appointment_type")
+            # From here until the end of the transaction no other writer adds a slot for this provider.
+            tenant.lock_calendar(provider["pd_provider_uuid"])
             clash = self._overlapping_slot(tenant, provider["pd_provider_uuid"], place, start, end)
             if clash is not None:
                 raise Conflict(
@@ -122,9 +126,8 @@ class Scheduling:
 
     def delete_slot(self, tenant_id: str, pd_appointment_uuid: str) -> dict:
         """Delete an open slot. A booked one is a 409: cancel it first."""
-        with self.store.lock:
-            tenant = self._tenant(tenant_id)
-            slot = self._require(tenant, "slots", pd_appointment_uuid, "pd_appointment_uuid")
+        with self._transaction(tenant_id) as tenant:
+            slot = self._require(tenant, "slots", pd_appointment_uuid, "pd_appointment_uuid", for_update=True)
             if slot["booked"]:
                 raise Conflict(f"slot {slot['pd_appointment_uuid']} is booked; cancel the appointment "
                                "before deleting the slot", "pd_appointment_uuid")
@@ -165,10 +168,9 @@ class Scheduling:
                 return False
             return origin is None or geo.miles_between(origin, slot["location"]) <= radius
 
-        with self.store.lock:
-            tenant = self._tenant(tenant_id)
+        with self._transaction(tenant_id, readonly=True) as tenant:
             candidates = self._search_candidates(tenant, patient, provider, origin, radius, start, end)
-            found = [slot for slot in tenant.get_many("slots", candidates) if wanted(slot)]
+        found = [slot for slot in candidates if wanted(slot)]
 
         def order(slot: dict):
             distance = geo.miles_between(origin, slot["location"]) if origin else 0.0
@@ -177,8 +179,8 @@ class Scheduling:
         return sorted(found, key=order)
 
     def get_appointment(self, tenant_id: str, pd_appointment_uuid: str) -> dict:
-        with self.store.lock:
-            return self._require(self._tenant(tenant_id), "slots", pd_appointment_uuid, "pd_appointment_uuid")
+        with self._transaction(tenant_id, readonly=True) as tenant:
+            return self._require(tenant, "slots", pd_appointment_uuid, "pd_appointment_uuid")
 
     def update_appointment(self, tenant_id: str, pd_appointment_uuid: str, patient: dict | None = None,
                            description: str | None = None) -> dict:
@@ -187,9 +189,8 @@ class Scheduling:
         if patient is None and description is None:
             raise BadRequest("give patient (to book) and/or description (to update)", "patient")
         booking = _booking_patient(patient) if patient is not None else None
-        with self.store.lock:
-            tenant = self._tenant(tenant_id)
-            slot = self._require(tenant, "slots", pd_appointment_uuid, "pd_appointment_uuid")
+        with self._transaction(tenant_id) as tenant:
+            slot = self._require(tenant, "slots", pd_appointment_uuid, "pd_appointment_uuid", for_update=True)
             if booking is not None:
                 holder = slot["patient"]["_uuid"].lower() if slot["booked"] else None
                 if holder is not None and holder != booking["_uuid"]:
@@ -205,9 +206,8 @@ class Scheduling:
 
     def cancel_appointment(self, tenant_id: str, pd_appointment_uuid: str) -> dict:
         """Cancel a booking: the slot is open again, without patient. An open slot is a 409."""
-        with self.store.lock:
-            tenant = self._tenant(tenant_id)
-            slot = self._require(tenant, "slots", pd_appointment_uuid, "pd_appointment_uuid")
+        with self._transaction(tenant_id) as tenant:
+            slot = self._require(tenant, "slots", pd_appointment_uuid, "pd_appointment_uuid", for_update=True)
             if not slot["booked"]:
                 raise Conflict(f"slot {slot['pd_appointment_uuid']} is not booked; nothing to cancel",
                                "pd_appointment_uuid")
@@ -218,37 +218,27 @@ class Scheduling:
 
     # -- helpers -------------------------------------------------------------
     @staticmethod
-    def _search_candidates(tenant: Tenant, patient, provider, origin, radius, start, end):
-        """Uuids of the slots a search can match, from the narrowest index (a superset)."""
-        index = tenant.slot_index
-        low = format_datetime(start) if start else None
-        high = format_datetime(end) if end else None
+    def _search_candidates(tenant: TenantData, patient, provider, origin, radius, start, end) -> list[dict]:
+        """The slots a search can match, from the narrowest index (a superset)."""
         if patient is not None:
-            return index.of_patient(patient)
+            return tenant.slots_of_patient(patient)
         if provider is not None:
-            return index.of_provider(provider, low, high)
-        nearby = index.near(origin, radius, low, high)
-        return nearby if nearby is not None else index.starting_between(low, high)
+            return tenant.slots_of_provider(provider, start, end)
+        return tenant.slots_near(origin, radius, start, end)
 
     @staticmethod
-    def _require(tenant: Tenant, kind: str, key: str, field: str) -> dict:
-        record = tenant.get(kind, key.lower())
+    def _require(tenant: TenantData, kind: str, key: str, field: str, for_update: bool = False) -> dict:
+        """The record; `for_update` keeps other transactions from changing it until this one ends."""
+        record = tenant.get(kind, key.lower(), for_update=for_update)
         if record is None:
             noun = kind[:-1].replace("_", " ")
             raise NotFound(f"no {noun} with {field} {key}", field)
         return record
 
     @staticmethod
-    def _overlapping_slot(tenant: Tenant, provider_uuid: str, place: list, start: datetime,
+    def _overlapping_slot(tenant: TenantData, provider_uuid: str, place: list, start: datetime,
                           end: datetime) -> dict | None:
-        index = tenant.slot_index
-        try:
-            earliest = start - timedelta(days=index.longest_days(provider_uuid))
-        except OverflowError:  # a start in year 1
-            earliest = datetime.min
-        candidates = index.overlap_candidates(provider_uuid, format_datetime(start), format_datetime(end),
-                                              format_datetime(earliest))
-        for slot in tenant.get_many("slots", candidates):
+        for slot in tenant.overlap_candidates(provider_uuid, place, start, end):
             if (geo.same_place(slot["location"], place)
                     and parse_datetime(slot["start_date"], "start_date") < end
                     and start < parse_datetime(slot["end_date"], "end_date")):

@@ -14,6 +14,8 @@ DEFAULT_DB = "pokitdok-sandbox.json"
 class Settings:
     # Path of the TinyDB file; None keeps everything in memory (tests, throw-away runs).
     db_path: str | None = DEFAULT_DB
+    # A postgresql:// URL (a shared store for several processes), or a TinyDB path; wins over db_path.
+    store_url: str | None = None
     token_ttl_seconds: int = 3600
     demo_client_id: str = "sandbox-demo"
     demo_client_secret: str = "sandbox-demo-secret"
@@ -33,6 +35,7 @@ class Settings:
         env = os.environ
         values = {
             "db_path": env.get("POKITDOK_SANDBOX_DB", DEFAULT_DB),
+            "store_url": env.get("POKITDOK_SANDBOX_STORE") or None,
             "token_ttl_seconds": int(env.get("POKITDOK_SANDBOX_TOKEN_TTL", "3600")),
             "demo_client_id": env.get("POKITDOK_SANDBOX_CLIENT_ID", "sandbox-demo"),
             "demo_client_secret": env.get("POKITDOK_SANDBOX_CLIENT_SECRET", "sandbox-demo-secret"),
@@ -40,4 +43,27 @@ class Settings:
             "admin_token": env.get("POKITDOK_SANDBOX_ADMIN_TOKEN") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if overrides.get("db_path") is not None and overrides.get("store_url") is None:
+            values["store_url"] = None  # --db names the TinyDB file, whatever the environment says
         return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that make `from_env` give these settings back (for worker processes)."""
+        env = {
+            "POKITDOK_SANDBOX_TOKEN_TTL": str(self.token_ttl_seconds),
+            "POKITDOK_SANDBOX_CLIENT_ID": self.demo_client_id,
+            "POKITDOK_SANDBOX_CLIENT_SECRET": self.demo_client_secret,
+            "POKITDOK_SANDBOX_OPEN_REGISTRATION": "1" if self.open_registration else "0",
+            "POKITDOK_SANDBOX_ADMIN_TOKEN": self.admin_token or "",
+            "POKITDOK_SANDBOX_STORE": self.store_url or "",
+        }
+        if self.db_path is not None:
+            env["POKITDOK_SANDBOX_DB"] = self.db_path
+        return env
+
+    @property
+    def store_description(self) -> str:
+        from .stores import redact
+
+        location = self.store_url or self.db_path
+        return redact(location) if location else "memory"

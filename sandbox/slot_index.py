@@ -37,7 +37,7 @@ class SlotIndex:
         self._by_provider[slot["pd_provider_uuid"]].add(entry)
         self._longest[slot["pd_provider_uuid"]] = max(self._longest[slot["pd_provider_uuid"]], _days(slot))
         self._by_start.add(entry)
-        self._by_cell[_cell(slot["location"])].add(entry)
+        self._by_cell[cell_of(slot["location"])].add(entry)
         if slot.get("patient"):
             self._by_patient[slot["patient"]["_uuid"].lower()].add(key)
 
@@ -46,7 +46,7 @@ class SlotIndex:
         entry = (slot["start_date"], key)
         self._by_provider[slot["pd_provider_uuid"]].discard(entry)
         self._by_start.discard(entry)
-        self._by_cell[_cell(slot["location"])].discard(entry)
+        self._by_cell[cell_of(slot["location"])].discard(entry)
         if slot.get("patient"):
             self._by_patient[slot["patient"]["_uuid"].lower()].discard(key)
 
@@ -81,21 +81,28 @@ class SlotIndex:
     def near(self, point, miles: float, start: str | None = None, end: str | None = None) -> list[str] | None:
         """Slots starting in [start, end] in the map cells within `miles` of `point`;
         None when that is most of the map."""
-        lat, lon = point
-        dlat = miles / MILES_PER_DEGREE_LAT
-        cos_lat = max(math.cos(math.radians(lat)), 0.01)
-        dlon = miles / (MILES_PER_DEGREE_LAT * cos_lat)
-        lat_cells = range(_bucket(lat - dlat), _bucket(lat + dlat) + 1)
-        lon_cells = range(_bucket(lon - dlon), _bucket(lon + dlon) + 1)
-        if len(lat_cells) * len(lon_cells) > MAX_CELLS or dlon >= 180:
+        cells = cells_near(point, miles)
+        if cells is None:
             return None
         found: list[str] = []
-        for a in lat_cells:
-            for b in lon_cells:
-                entries = self._by_cell.get((a, _wrap_lon_bucket(b)))
-                if entries:
-                    found.extend(key for _, key in entries.irange(_low(start), _high(end)))
+        for cell in cells:
+            entries = self._by_cell.get(cell)
+            if entries:
+                found.extend(key for _, key in entries.irange(_low(start), _high(end)))
         return found
+
+
+def cells_near(point, miles: float) -> list[tuple[int, int]] | None:
+    """The map cells within `miles` of `point`; None when that is most of the map."""
+    lat, lon = point
+    dlat = miles / MILES_PER_DEGREE_LAT
+    cos_lat = max(math.cos(math.radians(lat)), 0.01)
+    dlon = miles / (MILES_PER_DEGREE_LAT * cos_lat)
+    lat_cells = range(_bucket(lat - dlat), _bucket(lat + dlat) + 1)
+    lon_cells = range(_bucket(lon - dlon), _bucket(lon + dlon) + 1)
+    if len(lat_cells) * len(lon_cells) > MAX_CELLS or dlon >= 180:
+        return None
+    return list(dict.fromkeys((a, _wrap_lon_bucket(b)) for a in lat_cells for b in lon_cells))
 
 
 def _bucket(degrees: float) -> int:
@@ -107,7 +114,7 @@ def _wrap_lon_bucket(bucket: int) -> int:
     return (bucket + cells // 2) % cells - cells // 2
 
 
-def _cell(location) -> tuple[int, int]:
+def cell_of(location) -> tuple[int, int]:
     return _bucket(location[0]), _wrap_lon_bucket(_bucket(location[1]))
 
 

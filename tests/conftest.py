@@ -1,4 +1,9 @@
-"""Shared fixtures: a fresh in-memory sandbox per test, and token helpers."""
+"""Shared fixtures: a fresh sandbox per test on each backend, and token helpers.
+
+A test that uses `app`, `client`, `auth` or `backend` runs once per backend: in memory
+(TinyDB) and on a PostgreSQL database emptied before the test (see `tests/pg.py`).
+`make_settings()` answers settings for the backend of the running test.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,57 @@ import pytest
 from sandbox.app import create_app
 from sandbox.settings import Settings
 
+from .pg import SessionDatabase
+
 DEMO = ("sandbox-demo", "sandbox-demo-secret")
 API = "/api/v4"
+BACKENDS = ("tinydb", "postgresql")
+
+# The store URL of the running test's backend (None: TinyDB in memory).
+_store_url: str | None = None
 
 
 def make_settings(**overrides) -> Settings:
-    """In memory, answers checked against the contract too."""
-    return Settings(**{"db_path": None, "validate_responses": True, **overrides})
+    """On the running test's backend (a `db_path` means a TinyDB file), answers checked against the contract."""
+    store_url = None if "db_path" in overrides else _store_url
+    return Settings(**{"db_path": None, "store_url": store_url, "validate_responses": True, **overrides})
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    database = SessionDatabase().create()
+    yield database
+    database.drop()
 
 
 @pytest.fixture
-def app():
+def backend(request):
+    """The backend of this test run: "tinydb" or "postgresql" (an empty database)."""
+    global _store_url
+    if request.param == "postgresql":
+        database = request.getfixturevalue("pg_database")
+        database.wipe()
+        _store_url = database.url
+    try:
+        yield request.param
+    finally:
+        _store_url = None
+
+
+@pytest.fixture
+def pg_url(pg_database) -> str:
+    """An empty PostgreSQL store for tests about PostgreSQL only."""
+    pg_database.wipe()
+    return pg_database.url
+
+
+@pytest.fixture
+def app(backend):
     return create_app(make_settings())
 
 

@@ -24,7 +24,8 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, db: Path, *extra: str):
+    def __init__(self, db: Path | str, *extra: str):
+        """`db`: a TinyDB file, or a postgresql:// URL (extra arguments such as `--workers 4` follow)."""
         self.db = db
         self.extra = extra
         self.port = free_port()
@@ -35,7 +36,7 @@ class LiveServer:
 
     def start(self, timeout: float = 60) -> "LiveServer":
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sandbox.cli", "serve", "--db", str(self.db), "--port", str(self.port),
+            [sys.executable, "-m", "sandbox.cli", "serve", *self._store_option(), "--port", str(self.port),
              "--log-level", "warning", *self.extra],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.time() + timeout
@@ -49,6 +50,9 @@ class LiveServer:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("server did not start in time")
+
+    def _store_option(self) -> list[str]:
+        return ["--store", self.db] if str(self.db).startswith("postgresql:") else ["--db", str(self.db)]
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -71,7 +75,7 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(db: Path, *extra: str):
+def live_server(db: Path | str, *extra: str):
     server = LiveServer(db, *extra).start()
     try:
         yield server

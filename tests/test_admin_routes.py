@@ -9,7 +9,7 @@ from .conftest import bearer, get_token, make_settings
 from .live_server import live_server
 
 
-def test_with_an_admin_token_reset_and_seed_need_it():
+def test_with_an_admin_token_reset_and_seed_need_it(backend):
     app = create_app(make_settings(admin_token="s3cret"))
     with app.test_client() as client:
         headers = bearer(get_token(client))

@@ -44,7 +44,7 @@ def test_token_by_form_body(client, url):
     assert client.get(SCHEDULERS, headers=bearer(token["access_token"])).status_code == 200
 
 
-def test_token_expires_in_follows_the_settings():
+def test_token_expires_in_follows_the_settings(backend):
     app = create_app(make_settings(token_ttl_seconds=123))
     with app.test_client() as client:
         assert client.post("/oauth2/token", data=GRANT, auth=DEMO).json()["expires_in"] == 123
@@ -123,7 +123,7 @@ def test_a_refused_creation_without_token_changes_nothing(client, auth):
     assert open_slots_of(client, auth) == before
 
 
-def test_expired_token_is_401_by_ttl():
+def test_expired_token_is_401_by_ttl(backend):
     app = create_app(make_settings(token_ttl_seconds=60))
     authority = app.app.config["SANDBOX_AUTHORITY"]
     now = [1_000_000.0]
@@ -139,7 +139,7 @@ def test_expired_token_is_401_by_ttl():
         assert client.get(SCHEDULERS, headers=bearer(get_token(client))).status_code == 200
 
 
-def test_expired_token_is_401_with_the_real_clock():
+def test_expired_token_is_401_with_the_real_clock(backend):
     app = create_app(make_settings(token_ttl_seconds=0))
     with app.test_client() as client:
         assert_error(client.get(SCHEDULERS, headers=bearer(get_token(client))), 401)

@@ -53,7 +53,8 @@ def test_the_console_shows_a_booking_made_through_the_api(tmp_path):
 
         # Signing in with the form's prefilled demo client.
         browser.open(f"{server.origin}/console")
-        browser.wait_for("document.querySelector('#sign-in button') !== null")
+        # `complete`: the deferred console.js has run and handles the form (else the click submits it natively).
+        browser.wait_for("document.readyState === 'complete' && document.querySelector('#sign-in button') !== null")
         browser.evaluate("document.querySelector('#sign-in button').click()")
         browser.wait_for("document.body.dataset.state === 'signed-in'")
         assert browser.wait_for("document.querySelectorAll('#schedulers tbody tr').length") == 3

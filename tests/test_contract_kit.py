@@ -17,7 +17,8 @@ from sandbox.app import create_app
 from sandbox.auth import ALL_SCOPES, Authority
 from sandbox.errors import SandboxError
 from sandbox.scheduling import Scheduling
-from sandbox.settings import Settings
+
+from .conftest import make_settings
 
 SEED = 20240611
 EXAMPLES = 5
@@ -28,7 +29,8 @@ def run_kit(app, **options) -> KitResult:
 
 
 def sandbox():
-    return create_app(Settings(db_path=None))
+    """A fresh sandbox on the running test's backend (in memory unless the test asks for `backend`)."""
+    return create_app(make_settings(validate_responses=False))
 
 
 class Rewrite:
@@ -82,14 +84,14 @@ def assert_reported(result: KitResult, check: str, operation: str) -> None:
 
 # -- the real sandbox ----------------------------------------------------------------------
 
-def test_the_kit_passes_clean_against_the_sandbox():
+def test_the_kit_passes_clean_against_the_sandbox(backend):
     result = run_kit(sandbox())
     assert result.passed, result.summary
     assert not result.failed and not result.findings
     assert "No contract violations found." in result.summary
 
 
-def test_the_kit_passes_against_the_sandbox_as_a_shared_tenant():
+def test_the_kit_passes_against_the_sandbox_as_a_shared_tenant(backend):
     result = run_kit(sandbox(), isolation="shared")
     assert result.passed, result.summary
     assert "isolation: shared" in result.summary

@@ -216,7 +216,7 @@ def test_a_reset_clears_the_rules(client, auth):
     assert statuses(client, auth, 2) == [200, 200]
 
 
-def test_changing_rules_needs_the_admin_token_when_the_server_has_one():
+def test_changing_rules_needs_the_admin_token_when_the_server_has_one(backend):
     app = create_app(make_settings(admin_token="s3cret"))
     with app.test_client() as client:
         headers = bearer(get_token(client))

@@ -138,7 +138,7 @@ def test_a_reset_and_a_delete_clear_the_journal(client, auth):
     assert journal(client, auth) == []
 
 
-def test_clearing_the_journal_needs_the_admin_token_when_the_server_has_one():
+def test_clearing_the_journal_needs_the_admin_token_when_the_server_has_one(backend):
     app = create_app(make_settings(admin_token="s3cret"))
     with app.test_client() as client:
         headers = bearer(get_token(client))

@@ -6,7 +6,7 @@ import pytest
 
 from fixtures import doc_examples as doc
 from sandbox.app import create_app
-from sandbox.store import StoreError
+from sandbox.stores import StoreError
 
 from .conftest import bearer, get_token, make_settings
 from .helpers import APPOINTMENTS, PEG, SLOTS, book, create_slot, get_one, world_view

@@ -99,7 +99,7 @@ def test_tokens_carry_their_tenant(client, a, b):
     assert_error(client.get(f"{APPOINTMENTS}{slot['pd_appointment_uuid']}", headers=b), 404)
 
 
-def test_closed_registration_refuses_unknown_clients():
+def test_closed_registration_refuses_unknown_clients(backend):
     from sandbox.app import create_app
 
     from .conftest import make_settings

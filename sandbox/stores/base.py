@@ -1,0 +1,161 @@
+"""The store interface both backends implement; the rules talk to nothing else.
+
+A store holds every tenant's data set, the OAuth clients and tokens, and a
+few settings (`meta`). The rules work on one tenant at a time inside
+`Store.transaction(tenant_id)`, which yields a `TenantData`: everything read
+and changed through it is one atomic unit (TinyDB: one process-wide lock;
+PostgreSQL: one database transaction with row and advisory locks).
+
+Slot queries answer a *superset* of what the rules want (say, every slot of
+a provider starting in a window); the rules filter the records exactly. So a
+backend may answer from whatever index it has, as long as it never misses a
+match, and the rules stay the one place that decides.
+
+Dates passed to the queries are naive UTC datetimes; None means unbounded.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Iterable
+
+from ..errors import SandboxError
+
+# The key field of each kind of record.
+KINDS = {
+    "schedulers": "scheduler_uuid",
+    "appointment_types": "appointment_type_uuid",
+    "providers": "pd_provider_uuid",
+    "patients": "uuid",
+    "slots": "pd_appointment_uuid",
+    "registrations": "registration_id",
+}
+FORMAT_MARK = "pokitdok-sandbox"
+
+
+class StoreError(Exception):
+    """The store cannot be used (unreachable, corrupt, foreign, unwritable)."""
+
+
+class StoreUnavailable(SandboxError, StoreError):
+    """The store went away while serving: a 503 in the error shape for a request, a message for a command."""
+
+    def __init__(self, message: str):
+        super().__init__(503, message, None, "store_unavailable")
+
+
+class TenantData(ABC):
+    """One tenant's records, inside a transaction."""
+
+    id: str
+
+    # -- any kind of record, by its key -------------------------------------------
+    @abstractmethod
+    def get(self, kind: str, key: str, for_update: bool = False) -> dict | None:
+        """The record, or None. `for_update`: no other transaction changes it until this one ends."""
+
+    @abstractmethod
+    def all(self, kind: str) -> list[dict]:
+        """Every record of a kind, in the order they were stored (catalogue kinds only: small)."""
+
+    @abstractmethod
+    def insert(self, kind: str, record: dict) -> bool:
+        """Add a record; False (and no change) when one with its key exists already."""
+
+    @abstractmethod
+    def replace(self, kind: str, record: dict) -> None:
+        """Store a record over the one with the same key."""
+
+    @abstractmethod
+    def remove(self, kind: str, key: str) -> None: ...
+
+    @abstractmethod
+    def count(self, kind: str) -> int: ...
+
+    # -- slots ---------------------------------------------------------------------
+    @abstractmethod
+    def count_booked(self) -> int: ...
+
+    @abstractmethod
+    def slots_of_provider(self, provider: str, start: datetime | None, end: datetime | None) -> list[dict]:
+        """Slots of a provider starting in [start, end]."""
+
+    @abstractmethod
+    def slots_of_patient(self, patient: str) -> list[dict]:
+        """Slots booked by a patient (lower-case uuid)."""
+
+    @abstractmethod
+    def slots_near(self, point, miles: float, start: datetime | None, end: datetime | None) -> list[dict]:
+        """Slots starting in [start, end] within about `miles` of `point` (a generous superset)."""
+
+    @abstractmethod
+    def slots_starting_between(self, start: datetime | None, end: datetime | None) -> list[dict]: ...
+
+    @abstractmethod
+    def overlap_candidates(self, provider: str, place, start: datetime, end: datetime) -> list[dict]:
+        """Slots of a provider that may overlap [start, end) at `place`."""
+
+    @abstractmethod
+    def lock_calendar(self, provider: str) -> None:
+        """No other transaction adds a slot for this provider until this one ends."""
+
+
+class Store(ABC):
+    """Tenants' data sets, OAuth clients and tokens, settings."""
+
+    #: where the data lives, fit to show (no password)
+    description: str
+    #: several server processes may share this store
+    multi_process: bool = False
+
+    @abstractmethod
+    def transaction(self, tenant_id: str, readonly: bool = False) -> AbstractContextManager[TenantData]:
+        """One atomic unit of work on a tenant's data set. `readonly`: the block only reads, with one
+        query (a backend may then skip transaction bookkeeping)."""
+
+    # -- settings kept in the store ------------------------------------------------
+    @abstractmethod
+    def meta(self, key: str) -> dict | None: ...
+
+    @abstractmethod
+    def put_meta(self, key: str, record: dict) -> None: ...
+
+    # -- tenants ---------------------------------------------------------------------
+    @abstractmethod
+    def tenant_settings(self, tenant_id: str) -> dict | None:
+        """The seed settings a tenant was last seeded with; None for a tenant never seen."""
+
+    @abstractmethod
+    def tenant_ids(self) -> list[str]: ...
+
+    def tenant_exists(self, tenant_id: str) -> bool:
+        return self.tenant_settings(tenant_id) is not None
+
+    @abstractmethod
+    def put_dataset(self, tenant_id: str, settings: dict, dataset: dict[str, Iterable[dict]],
+                    if_new: bool = False) -> bool:
+        """Replace a tenant's whole data set atomically. With `if_new`, only when the tenant
+        has none yet (two processes seeding a new tenant at once seed it once). True if stored."""
+
+    # -- OAuth clients and tokens ------------------------------------------------------
+    @abstractmethod
+    def get_client(self, client_id: str) -> dict | None: ...
+
+    @abstractmethod
+    def add_client(self, record: dict) -> dict:
+        """Register a client unless its id exists; answer the stored client either way."""
+
+    @abstractmethod
+    def get_token(self, access_token: str) -> dict | None: ...
+
+    @abstractmethod
+    def put_token(self, record: dict, now: float) -> None:
+        """Store a token, dropping the tokens expired at `now`."""
+
+    def warm_up(self, tenant_id: str) -> None:
+        """Build whatever a tenant's first request would otherwise wait for."""
+
+    def close(self) -> None:
+        """Release connections and files (the store is not used afterwards)."""

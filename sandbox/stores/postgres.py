@@ -1,0 +1,347 @@
+"""The shared store: one PostgreSQL database for many server processes and replicas.
+
+Every process keeps a small connection pool; nothing is cached that another
+process could change: only the tenants known to exist (tenants are never
+deleted) and access tokens already seen (a token never changes; it is only
+dropped once expired, which the caller checks). A transaction of the rules is
+one database transaction:
+
+  * booking, cancelling, updating and deleting a slot read it `FOR UPDATE`, so
+    concurrent changes of one slot queue behind each other and the second sees
+    the first's result (one winner per slot, across processes);
+  * creating a slot takes an advisory lock on the provider's calendar before the
+    overlap check, and the `slots_no_overlap` exclusion constraint refuses an
+    overlapping slot whatever the application does;
+  * re-seeding a tenant takes the tenant's advisory lock exclusively, slot
+    creation takes it shared, so a reset never interleaves with a new slot.
+
+Records are kept as JSON text (`doc`) exactly as answered, beside the columns
+the indexes need; the slot queries use btree and GiST indexes, never a scan of
+the tenant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Iterable, Iterator
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ..errors import Conflict
+from ..slot_index import cell_of, cells_near
+from .base import KINDS, Store, StoreError, StoreUnavailable, TenantData
+from .pg_schema import SCHEMA, migrate
+
+POOL_SIZE = 10
+CONNECT_TIMEOUT = 5
+TOKEN_CACHE_SIZE = 10_000
+_CELL_STRIDE = 4000  # longitude buckets span 3600: (lat bucket, lon bucket) -> one bigint
+_SLOT_COLUMNS = "tenant, uuid, provider, patient, booked, start_at, end_at, place_lat, place_lon, cell, doc"
+
+# One pool per database URL and process, shared by every store opened on it.
+_pools: dict[str, ConnectionPool] = {}
+_pools_lock = threading.Lock()
+
+
+def _dump(record: dict) -> str:
+    # ASCII-only JSON: any string a client sends (NUL included) is stored as given.
+    return json.dumps(record, separators=(",", ":"))
+
+
+def _micro(degrees: float) -> int:
+    """Micro-degrees, so that equal keys mean `geo.same_place` (equal to 6 decimals)."""
+    return round(round(degrees, 6) * 1_000_000)
+
+
+def _cell_key(cell: tuple[int, int]) -> int:
+    return cell[0] * _CELL_STRIDE + cell[1]
+
+
+def _lock_key(*parts: str) -> int:
+    """A signed 64-bit advisory lock key for a name."""
+    digest = hashlib.blake2b("\0".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def slot_row(tenant: str, slot: dict) -> tuple:
+    patient = slot["patient"]["_uuid"].lower() if slot.get("patient") else None
+    lat, lon = slot["location"]
+    return (tenant, slot["pd_appointment_uuid"], slot["pd_provider_uuid"], patient, bool(slot["booked"]),
+            datetime.fromisoformat(slot["start_date"]), datetime.fromisoformat(slot["end_date"]),
+            _micro(lat), _micro(lon), _cell_key(cell_of(slot["location"])), _dump(slot))
+
+
+class PgTenant(TenantData):
+    """One tenant's records inside one database transaction."""
+
+    def __init__(self, conn: psycopg.Connection, tenant_id: str):
+        self._conn = conn
+        self.id = tenant_id
+
+    def _docs(self, sql: str, params: tuple) -> list[dict]:
+        return [json.loads(doc) for (doc,) in self._conn.execute(sql, params)]
+
+    def _window(self, sql: str, params: tuple, start, end, order: str = " ORDER BY start_at") -> list[dict]:
+        if start is not None:
+            sql, params = sql + " AND start_at >= %s", (*params, start)
+        if end is not None:
+            sql, params = sql + " AND start_at <= %s", (*params, end)
+        return self._docs(sql + order, params)
+
+    def get(self, kind: str, key: str, for_update: bool = False) -> dict | None:
+        lock = " FOR UPDATE" if for_update else ""
+        if kind == "slots":
+            found = self._docs(f"SELECT doc FROM slots WHERE tenant = %s AND uuid = %s{lock}", (self.id, key))
+        else:
+            found = self._docs(f"SELECT doc FROM records WHERE tenant = %s AND kind = %s AND key = %s{lock}",
+                               (self.id, kind, key))
+        return found[0] if found else None
+
+    def all(self, kind: str) -> list[dict]:
+        if kind == "slots":
+            return self._docs("SELECT doc FROM slots WHERE tenant = %s ORDER BY start_at, uuid", (self.id,))
+        return self._docs("SELECT doc FROM records WHERE tenant = %s AND kind = %s ORDER BY seq", (self.id, kind))
+
+    def insert(self, kind: str, record: dict) -> bool:
+        if kind != "slots":
+            inserted = self._conn.execute(
+                "INSERT INTO records (tenant, kind, key, doc) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (self.id, kind, record[KINDS[kind]], _dump(record)))
+            return inserted.rowcount == 1
+        try:
+            inserted = self._conn.execute(
+                f"INSERT INTO slots ({_SLOT_COLUMNS}) VALUES ({', '.join(['%s'] * 11)}) "
+                "ON CONFLICT (tenant, uuid) DO NOTHING", slot_row(self.id, record))
+        except pg_errors.ExclusionViolation:
+            # Only reachable when a writer skipped `lock_calendar`: the constraint still holds.
+            # The Conflict ends the transaction (rolled back), as every refusal does.
+            raise Conflict(f"the provider already has a slot at this location between {record['start_date']} "
+                           f"and {record['end_date']}", "start_date") from None
+        return inserted.rowcount == 1
+
+    def replace(self, kind: str, record: dict) -> None:
+        if kind != "slots":
+            self._conn.execute(
+                "INSERT INTO records (tenant, kind, key, doc) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (tenant, kind, key) DO UPDATE SET doc = excluded.doc",
+                (self.id, kind, record[KINDS[kind]], _dump(record)))
+            return
+        self._conn.execute(
+            f"INSERT INTO slots ({_SLOT_COLUMNS}) VALUES ({', '.join(['%s'] * 11)}) "
+            "ON CONFLICT (tenant, uuid) DO UPDATE SET (provider, patient, booked, start_at, end_at, place_lat, "
+            "place_lon, cell, doc) = (excluded.provider, excluded.patient, excluded.booked, excluded.start_at, "
+            "excluded.end_at, excluded.place_lat, excluded.place_lon, excluded.cell, excluded.doc)",
+            slot_row(self.id, record))
+
+    def remove(self, kind: str, key: str) -> None:
+        if kind == "slots":
+            self._conn.execute("DELETE FROM slots WHERE tenant = %s AND uuid = %s", (self.id, key))
+        else:
+            self._conn.execute("DELETE FROM records WHERE tenant = %s AND kind = %s AND key = %s",
+                               (self.id, kind, key))
+
+    def count(self, kind: str) -> int:
+        if kind == "slots":
+            return self._conn.execute("SELECT count(*) FROM slots WHERE tenant = %s", (self.id,)).fetchone()[0]
+        return self._conn.execute("SELECT count(*) FROM records WHERE tenant = %s AND kind = %s",
+                                  (self.id, kind)).fetchone()[0]
+
+    def count_booked(self) -> int:
+        return self._conn.execute("SELECT count(*) FROM slots WHERE tenant = %s AND booked",
+                                  (self.id,)).fetchone()[0]
+
+    def slots_of_provider(self, provider, start, end) -> list[dict]:
+        return self._window("SELECT doc FROM slots WHERE tenant = %s AND provider = %s", (self.id, provider),
+                            start, end)
+
+    def slots_of_patient(self, patient) -> list[dict]:
+        return self._docs("SELECT doc FROM slots WHERE tenant = %s AND patient = %s", (self.id, patient))
+
+    def slots_near(self, point, miles, start, end) -> list[dict]:
+        cells = cells_near(point, miles)
+        if cells is None:
+            return self.slots_starting_between(start, end)
+        return self._window("SELECT doc FROM slots WHERE tenant = %s AND cell = ANY(%s)",
+                            (self.id, [_cell_key(cell) for cell in cells]), start, end, order="")
+
+    def slots_starting_between(self, start, end) -> list[dict]:
+        return self._window("SELECT doc FROM slots WHERE tenant = %s", (self.id,), start, end)
+
+    def overlap_candidates(self, provider, place, start, end) -> list[dict]:
+        return self._docs(
+            "SELECT doc FROM slots WHERE tenant = %s AND provider = %s AND place_lat = %s AND place_lon = %s "
+            "AND tsrange(start_at, end_at) && tsrange(%s, %s)",
+            (self.id, provider, _micro(place[0]), _micro(place[1]), start, end))
+
+    def lock_calendar(self, provider: str) -> None:
+        self._conn.execute("SELECT pg_advisory_xact_lock_shared(%s), pg_advisory_xact_lock(%s)",
+                           (_lock_key("tenant", self.id), _lock_key("calendar", self.id, provider)))
+
+
+class PostgresStore(Store):
+    multi_process = True
+
+    def __init__(self, url: str, migrate: bool = True):
+        from . import redact
+
+        self.url = url
+        self.description = redact(url)
+        self._known_tenants: set[str] = set()
+        self._tokens: dict[str, dict] = {}
+        if migrate:
+            self.migrate()
+        self._pool = _pool(url, self.description)
+
+    def migrate(self) -> int:
+        """Create or update the schema; answer its version."""
+        with _connect(self.url, self.description) as conn:
+            return migrate(conn, self.description)
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection in autocommit: one statement is one round trip; see `transaction`."""
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout:
+            raise StoreUnavailable(f"no connection to PostgreSQL at {self.description} within "
+                                   f"{self._pool.timeout:.0f}s") from None
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"PostgreSQL at {self.description} is unavailable: "
+                                   f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no answer'}") from None
+
+    @contextmanager
+    def transaction(self, tenant_id: str, readonly: bool = False) -> Iterator[PgTenant]:
+        with self._connection() as conn:
+            if readonly:  # one query, atomic by itself: no BEGIN and COMMIT round trips
+                yield PgTenant(conn, tenant_id)
+                return
+            with conn.transaction():  # commits, or rolls back on an exception
+                yield PgTenant(conn, tenant_id)
+
+    def _one(self, sql: str, params: tuple):
+        with self._connection() as conn:
+            row = conn.execute(sql, params).fetchone()
+        return json.loads(row[0]) if row is not None else None
+
+    # -- settings ------------------------------------------------------------------
+    def meta(self, key: str) -> dict | None:
+        return self._one("SELECT doc FROM meta WHERE key = %s", (key,))
+
+    def put_meta(self, key: str, record: dict) -> None:
+        with self._connection() as conn:
+            conn.execute("INSERT INTO meta (key, doc) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET doc = "
+                         "excluded.doc", (key, _dump(record)))
+
+    # -- tenants ----------------------------------------------------------------------
+    def tenant_settings(self, tenant_id: str) -> dict | None:
+        return self._one("SELECT settings FROM tenants WHERE tenant = %s", (tenant_id,))
+
+    def tenant_ids(self) -> list[str]:
+        with self._connection() as conn:
+            return [tenant for (tenant,) in conn.execute("SELECT tenant FROM tenants ORDER BY tenant")]
+
+    def tenant_exists(self, tenant_id: str) -> bool:
+        """Cached once seen: tenants are never deleted, so this costs a query per tenant, not per request."""
+        if tenant_id in self._known_tenants:
+            return True
+        if self.tenant_settings(tenant_id) is None:
+            return False
+        self._known_tenants.add(tenant_id)
+        return True
+
+    def put_dataset(self, tenant_id: str, settings: dict, dataset: dict[str, Iterable[dict]],
+                    if_new: bool = False) -> bool:
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("tenant", tenant_id),))
+            if if_new and conn.execute("SELECT 1 FROM tenants WHERE tenant = %s", (tenant_id,)).fetchone():
+                return False
+            conn.execute("DELETE FROM records WHERE tenant = %s", (tenant_id,))
+            conn.execute("DELETE FROM slots WHERE tenant = %s", (tenant_id,))
+            with conn.cursor() as cursor:
+                with cursor.copy("COPY records (tenant, kind, key, doc) FROM STDIN") as copy:
+                    for kind, key_field in KINDS.items():
+                        if kind != "slots":
+                            for record in dataset.get(kind, ()):
+                                copy.write_row((tenant_id, kind, record[key_field], _dump(record)))
+                with cursor.copy(f"COPY slots ({_SLOT_COLUMNS}) FROM STDIN") as copy:
+                    for slot in dataset.get("slots", ()):
+                        copy.write_row(slot_row(tenant_id, slot))
+            conn.execute("INSERT INTO tenants (tenant, settings) VALUES (%s, %s) ON CONFLICT (tenant) DO UPDATE "
+                         "SET settings = excluded.settings", (tenant_id, _dump(dict(settings))))
+        self._known_tenants.add(tenant_id)
+        return True
+
+    def close(self) -> None:
+        with _pools_lock:
+            pool = _pools.pop(self.url, None)
+        if pool is not None:
+            pool.close()
+
+    # -- OAuth clients and tokens ---------------------------------------------------------
+    def get_client(self, client_id: str) -> dict | None:
+        return self._one("SELECT doc FROM clients WHERE client_id = %s", (client_id,))
+
+    def add_client(self, record: dict) -> dict:
+        with self._connection() as conn:
+            conn.execute("INSERT INTO clients (client_id, doc) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                         (record["client_id"], _dump(record)))
+            return json.loads(conn.execute("SELECT doc FROM clients WHERE client_id = %s",
+                                           (record["client_id"],)).fetchone()[0])
+
+    def get_token(self, access_token: str) -> dict | None:
+        token = self._tokens.get(access_token)
+        if token is None:
+            token = self._one("SELECT doc FROM tokens WHERE access_token = %s", (access_token,))
+            if token is not None:
+                if len(self._tokens) >= TOKEN_CACHE_SIZE:
+                    self._tokens.clear()
+                self._tokens[access_token] = token
+        return dict(token) if token is not None else None
+
+    def put_token(self, record: dict, now: float) -> None:
+        with self._connection() as conn, conn.transaction():
+            conn.execute("DELETE FROM tokens WHERE expires_at <= %s", (now,))
+            conn.execute("INSERT INTO tokens (access_token, expires_at, doc) VALUES (%s, %s, %s)",
+                         (record["access_token"], record["expires_at"], _dump(record)))
+
+
+def _connect(url: str, where: str) -> psycopg.Connection:
+    try:
+        return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise StoreError(f"cannot use PostgreSQL at {where}: {reason}") from None
+
+
+def _pool(url: str, where: str) -> ConnectionPool:
+    with _pools_lock:
+        pool = _pools.get(url)
+        if pool is None:
+            # `check`: a connection cut by a database restart is replaced when taken, not answered as a 503.
+            pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=False, name="pokitdok-sandbox",
+                                  check=ConnectionPool.check_connection,
+                                  kwargs={"options": f"-c search_path={SCHEMA}", "connect_timeout": CONNECT_TIMEOUT,
+                                          "autocommit": True, "application_name": "pokitdok-sandbox"})
+            try:
+                pool.open(wait=True, timeout=CONNECT_TIMEOUT * 2)
+            except PoolTimeout:
+                pool.close()
+                raise StoreError(f"cannot use PostgreSQL at {where}: no connection within "
+                                 f"{CONNECT_TIMEOUT * 2}s") from None
+            _pools[url] = pool
+        return pool
+
+
+def close_pools() -> None:
+    """Close every pool of this process (tests dropping their database)."""
+    with _pools_lock:
+        for pool in _pools.values():
+            pool.close()
+        _pools.clear()

@@ -1,0 +1,334 @@
+"""The shared PostgreSQL store: several worker processes, one winner per slot, and the commands.
+
+The server runs as real processes (`serve --store postgresql://... --workers 4`), so two
+requests racing for one slot are served by different processes and only the database
+decides; the TinyDB lock cannot help here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from fixtures.doc_examples import OPEN_SLOT, PROVIDER_MAIN_OFFICE, PROVIDER_UUID
+from sandbox.cli import main
+from sandbox.stores import StoreError
+from sandbox.stores.pg_schema import SCHEMA
+from sandbox.stores.postgres import PostgresStore, close_pools
+
+from .conftest import bearer, get_token
+from .helpers import APPOINTMENTS, assert_error
+from .live_server import ROOT, live_server
+from .pg import ADMIN_URL, with_database
+from .test_reliability import _client_for, _patient
+
+WORKERS = 4
+
+
+@pytest.fixture(scope="module")
+def team_server(pg_database):
+    pg_database.wipe()
+    with live_server(pg_database.url, "--workers", str(WORKERS)) as running:
+        yield running
+
+
+def _worker_processes(server) -> int:
+    """Child processes of the server (uvicorn's workers)."""
+    count = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        count += int(fields[1]) == server.process.pid
+    return count
+
+
+def test_the_server_runs_several_worker_processes(team_server):
+    assert _worker_processes(team_server) >= WORKERS
+
+
+def _race_for(client, slot_uuid: str) -> None:
+    barrier = threading.Barrier(50)
+
+    def book(number: int):
+        barrier.wait()
+        answer = client.put(f"/schedule/appointments/{slot_uuid}", json={"patient": _patient(number)})
+        return number, answer.status_code, answer.json()
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(book, range(50)))
+    assert sorted(status for _, status, _ in results) == [200] + [409] * 49
+    assert all(body["field"] == "patient" and "already booked by another patient" in body["message"]
+               for _, status, body in results if status == 409)
+    winner = next(number for number, status, _ in results if status == 200)
+    stored = client.get(f"/schedule/appointments/{slot_uuid}").json()[0]
+    assert stored["booked"] is True and stored["patient"]["_uuid"] == _patient(winner)["_uuid"]
+
+
+def test_fifty_concurrent_bookings_across_workers_have_exactly_one_winner(team_server):
+    client = _client_for(team_server, "race")
+    # Seed the tenant first, so the race is about the booking alone; then race for several slots.
+    assert client.get(f"/schedule/appointments/{OPEN_SLOT}").status_code == 200
+    slots = [OPEN_SLOT] + [client.post("/schedule/slots/", json={
+        "pd_provider_uuid": PROVIDER_UUID, "location": PROVIDER_MAIN_OFFICE, "appointment_type": "AT1",
+        "start_date": f"2031-04-0{day}T09:00:00", "end_date": f"2031-04-0{day}T10:00:00"}).json()[
+        "pd_appointment_uuid"] for day in (1, 2, 3, 4)]
+    for slot_uuid in slots:
+        _race_for(client, slot_uuid)
+
+
+def test_concurrent_creation_of_one_slot_across_workers_has_exactly_one_winner(team_server):
+    client = _client_for(team_server, "same-slot")
+    body = {"pd_provider_uuid": PROVIDER_UUID, "location": PROVIDER_MAIN_OFFICE, "appointment_type": "AT1",
+            "start_date": "2031-05-05T09:00:00", "end_date": "2031-05-05T10:00:00"}
+    barrier = threading.Barrier(30)
+
+    def create(_):
+        barrier.wait()
+        return client.post("/schedule/slots/", json=body)
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        answers = list(pool.map(create, range(30)))
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 29
+    assert all(a.json()["field"] == "start_date" for a in answers if a.status_code == 409)
+
+
+def test_concurrent_overlapping_slot_creation_across_workers_leaves_no_overlap(team_server):
+    client = _client_for(team_server, "overlap")
+    base = datetime(2031, 3, 3, 9, 0)
+    bodies = [{"pd_provider_uuid": PROVIDER_UUID, "location": PROVIDER_MAIN_OFFICE, "appointment_type": "AT1",
+               "start_date": (base + timedelta(minutes=15 * n)).isoformat(),
+               "end_date": (base + timedelta(minutes=15 * n + 60)).isoformat()} for n in range(40)]
+    barrier = threading.Barrier(len(bodies))
+
+    def create(body):
+        barrier.wait()
+        return client.post("/schedule/slots/", json=body)
+
+    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+        answers = list(pool.map(create, bodies))
+    assert {a.status_code for a in answers} <= {201, 409}
+    created = sorted((a.json()["start_date"], a.json()["end_date"]) for a in answers if a.status_code == 201)
+    assert created
+    for (_, end), (next_start, _) in zip(created, created[1:]):
+        assert end <= next_start, f"overlapping slots were both created: {created}"
+    listed = client.get("/schedule/appointments/", params={
+        "pd_provider_uuid": PROVIDER_UUID, "start_date": base.isoformat(),
+        "end_date": (base + timedelta(days=1)).isoformat()}).json()
+    assert sorted((s["start_date"], s["end_date"]) for s in listed) == created
+
+
+def test_new_clients_registering_at_once_on_several_workers_get_one_tenant(team_server):
+    credentials = ("team-ci-job", "s3cret")
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        tokens = list(pool.map(lambda _: team_server.token(credentials), range(12)))
+    client = _client_for(team_server, "unused", credentials)
+    created = client.post("/schedule/slots/", json={
+        "pd_provider_uuid": PROVIDER_UUID, "location": PROVIDER_MAIN_OFFICE, "appointment_type": "AT1",
+        "start_date": "2031-06-01T09:00:00", "end_date": "2031-06-01T09:30:00"}).json()
+    # Every token, whichever worker issued it, sees the one data set of the client.
+    for token in tokens:
+        seen = client.get(f"/schedule/appointments/{created['pd_appointment_uuid']}",
+                          headers={"Authorization": f"Bearer {token}"})
+        assert seen.status_code == 200
+
+
+def test_a_new_tenant_first_used_on_several_workers_at_once_gets_one_whole_data_set(team_server):
+    from fixtures import generate_dataset
+
+    client = _client_for(team_server, "first-use")
+    barrier = threading.Barrier(20)
+
+    def first_request(_):
+        barrier.wait()
+        return client.get(f"/schedule/appointments/{OPEN_SLOT}").status_code
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        assert set(pool.map(lambda n: first_request(n), range(20))) == {200}
+    view = client.get("/sandbox/slots", params={"limit": 1}).json()
+    assert view["total"] == len(generate_dataset()["slots"])
+
+
+def test_the_contract_kit_passes_against_the_multi_worker_server(team_server):
+    from contract_tests.options import KitOptions
+    from contract_tests.runner import run
+
+    result = run(KitOptions(base_url=team_server.api, max_examples=5, seed=20240611), quiet=True)
+    assert result.passed, result.summary
+
+
+# -- the commands -------------------------------------------------------------------------
+
+def test_migrate_creates_the_schema_and_is_idempotent(pg_database, capsys):
+    url = with_database(ADMIN_URL, pg_database.name)
+    assert main(["migrate", "--store", url]) == 0
+    assert main(["migrate", "--store", url]) == 0
+    assert "schema version 1" in capsys.readouterr().out
+
+
+def test_seed_and_reset_from_the_command_line(pg_url, capsys):
+    assert main(["seed", "--store", pg_url, "--seed", "3", "--slots", "30"]) == 0
+    assert "sandbox-demo" in capsys.readouterr().out
+    store = PostgresStore(pg_url)
+    with store.transaction("sandbox-demo") as tenant:
+        assert tenant.count("slots") > 30
+        slot = tenant.get("slots", OPEN_SLOT)
+        slot["description"] = "changed"
+        tenant.replace("slots", slot)
+    assert main(["reset", "--store", pg_url]) == 0
+    with store.transaction("sandbox-demo") as tenant:
+        assert tenant.get("slots", OPEN_SLOT)["description"] != "changed"
+
+
+def test_the_environment_variable_selects_the_store(pg_url, monkeypatch, capsys):
+    monkeypatch.setenv("POKITDOK_SANDBOX_STORE", pg_url)
+    assert main(["seed", "--slots", "5"]) == 0
+    assert PostgresStore(pg_url).tenant_settings("sandbox-demo")["slots"] == 5
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sandbox.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "POKITDOK_SANDBOX_STORE": ""})
+
+
+def test_an_unreachable_server_is_a_clear_error_without_the_password():
+    result = _cli("migrate", "--store", "postgresql://someone:hunter2@127.0.0.1:1/nowhere")
+    assert result.returncode == 2
+    assert "postgresql://someone:***@127.0.0.1:1/nowhere" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+    served = _cli("serve", "--store", "postgresql://someone:hunter2@127.0.0.1:1/nowhere", "--workers", "2")
+    assert served.returncode == 2 and "Traceback" not in served.stderr and "hunter2" not in served.stderr
+
+
+def test_a_foreign_schema_is_refused_and_left_alone(pg_database):
+    name = f"{pg_database.name}_foreign"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(ADMIN_URL, name)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {SCHEMA}")
+            conn.execute(f"CREATE TABLE {SCHEMA}.slots (id int)")
+        with pytest.raises(StoreError) as refused:
+            PostgresStore(url)
+        assert url in str(refused.value) and "not a pokitdok-sandbox database" in str(refused.value)
+        result = _cli("migrate", "--store", url)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        with psycopg.connect(url) as conn:
+            assert conn.execute(f"SELECT to_regclass('{SCHEMA}.schema_version')").fetchone()[0] is None
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_newer_schema_is_refused(pg_url):
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"UPDATE {SCHEMA}.schema_version SET version = 999")
+    try:
+        with pytest.raises(StoreError) as refused:
+            PostgresStore(pg_url)
+        assert "999" in str(refused.value)
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f"UPDATE {SCHEMA}.schema_version SET version = 1")
+
+
+def test_the_database_refuses_overlapping_slots_itself(pg_url):
+    """Even a writer that skips the rules cannot store two overlapping slots of one provider at one place."""
+    store = PostgresStore(pg_url)
+    from sandbox.datasets import SeedSettings, ensure_seeded
+    from sandbox.errors import Conflict
+
+    ensure_seeded(store, "raw", SeedSettings(slots=0))
+    slot = {"pd_appointment_uuid": "11111111-1111-4111-8111-111111111111", "appointment_id": "AAAAAAAAAAAA",
+            "appointment_type": "AT1", "pd_provider_uuid": PROVIDER_UUID, "provider_scheduler_uuid": "x",
+            "location": list(PROVIDER_MAIN_OFFICE), "start_date": "2031-07-01T09:00:00",
+            "end_date": "2031-07-01T10:00:00", "booked": False, "patient": None, "description": None}
+    with store.transaction("raw") as tenant:
+        assert tenant.insert("slots", slot)
+    clash = {**slot, "pd_appointment_uuid": "22222222-2222-4222-8222-222222222222",
+             "start_date": "2031-07-01T09:30:00", "end_date": "2031-07-01T10:30:00"}
+    with pytest.raises(Conflict):
+        with store.transaction("raw") as tenant:
+            tenant.insert("slots", clash)
+    elsewhere = {**clash, "location": [PROVIDER_MAIN_OFFICE[0] + 0.001, PROVIDER_MAIN_OFFICE[1]]}
+    with store.transaction("raw") as tenant:
+        assert tenant.insert("slots", elsewhere)
+
+
+def _sandbox_on(pg_url):
+    from sandbox.app import create_app
+    from sandbox.settings import Settings
+
+    return create_app(Settings(db_path=None, store_url=pg_url, validate_responses=True))
+
+
+def test_connections_cut_by_the_database_are_replaced(pg_url):
+    # Only this test's connections are cut (not those of the team server's workers): a fresh pool,
+    # and the connections opened since.
+    close_pools()
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        since = admin.execute("SELECT now()").fetchone()[0]
+    with _sandbox_on(pg_url).test_client() as client:
+        headers = bearer(get_token(client))
+        assert client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers).status_code == 200
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            cut = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND application_name = 'pokitdok-sandbox' "
+                                "AND backend_start >= %s", (since,)).fetchone()[0]
+        assert cut >= 1
+        assert [client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers).status_code for _ in range(3)] == [200] * 3
+
+
+def test_an_unavailable_database_is_a_503_in_the_error_shape(pg_url, monkeypatch):
+    app = _sandbox_on(pg_url)
+    with app.test_client() as client:
+        headers = bearer(get_token(client))
+        store = app.app.config["SANDBOX_RULES"].store
+
+        @contextmanager
+        def gone():
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+            yield
+
+        monkeypatch.setattr(store._pool, "connection", gone)
+        answer = client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers)
+    body = assert_error(answer, 503)
+    assert body["error"] == "store_unavailable"
+    assert "PostgreSQL" in body["message"] and "unavailable" in body["message"]
+
+
+def test_worker_processes_keep_the_serving_options(team_server):
+    """Workers are built from the environment; the long-query limit and the error shape still hold."""
+    client = _client_for(team_server, "query")
+    answer = client.get("/schedule/appointments/", params={"appointment_type": "A" * 30000})
+    assert answer.status_code == 400 and answer.json()["field"] == "query"
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://sandbox:s3cret@db:5432/sandbox", "postgresql://sandbox:***@db:5432/sandbox"),
+    ("postgres://sandbox@db/sandbox?password=s3cret&sslmode=require",
+     "postgres://sandbox@db/sandbox?password=***&sslmode=require"),
+    ("postgresql://db/sandbox", "postgresql://db/sandbox"),
+])
+def test_urls_are_shown_without_their_password(url, shown):
+    from sandbox.stores import redact
+
+    assert redact(url) == shown
+
+
+def test_migrate_on_tinydb_has_nothing_to_do_and_creates_nothing(tmp_path, capsys):
+    assert main(["migrate", "--db", str(tmp_path / "db.json")]) == 0
+    assert "nothing to migrate" in capsys.readouterr().out
+    assert not list(tmp_path.iterdir())
