@@ -308,9 +308,12 @@ def write_write_mix(path: Path, size: int, port: int, token: str) -> Path:
 
 
 def run_wrk(wrk: str, port: int, mix: Path, token: str, duration: int, connections: int) -> dict:
-    """A 2-second warm-up (lazily built validators, caches), then the measured run."""
+    """A 2-second warm-up (lazily built validators, caches), then the measured run.
+
+    The warm-up opens many connections so that every worker of a multi-worker server gets some.
+    """
     if duration > 2:
-        run_wrk(wrk, port, mix, token, 2, connections)
+        run_wrk(wrk, port, mix, token, 2, max(32, connections))
     command = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(BENCH / "mix.lua"),
                f"http://127.0.0.1:{port}", "--", str(mix), token]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
