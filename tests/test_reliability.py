@@ -15,6 +15,7 @@ import pytest
 from fixtures.doc_examples import OPEN_SLOT, PROVIDER_MAIN_OFFICE, PROVIDER_UUID
 
 from .live_server import ROOT, LiveServer, live_server
+from .races import assert_overlapping_creations_leave_no_overlap
 
 
 @pytest.fixture(scope="module")
@@ -55,29 +56,7 @@ def test_fifty_concurrent_bookings_of_one_slot_have_exactly_one_winner(server):
 
 
 def test_concurrent_overlapping_slot_creation_leaves_no_overlap(server):
-    client = _client_for(server, "overlap")
-    base = datetime(2031, 3, 3, 9, 0)
-    # 40 requests for one-hour slots starting every 15 minutes: many pairs overlap.
-    bodies = [{"pd_provider_uuid": PROVIDER_UUID, "location": PROVIDER_MAIN_OFFICE, "appointment_type": "AT1",
-               "start_date": (base + timedelta(minutes=15 * n)).isoformat(),
-               "end_date": (base + timedelta(minutes=15 * n + 60)).isoformat()} for n in range(40)]
-    barrier = threading.Barrier(len(bodies))
-
-    def create(body):
-        barrier.wait()
-        return client.post("/schedule/slots/", json=body)
-
-    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
-        answers = list(pool.map(create, bodies))
-    assert {a.status_code for a in answers} <= {201, 409}
-    created = sorted((a.json()["start_date"], a.json()["end_date"]) for a in answers if a.status_code == 201)
-    assert created, "at least one slot is created"
-    for (_, end), (next_start, _) in zip(created, created[1:]):
-        assert end <= next_start, f"overlapping slots were both created: {created}"
-    listed = client.get("/schedule/appointments/", params={
-        "pd_provider_uuid": PROVIDER_UUID, "start_date": base.isoformat(),
-        "end_date": (base + timedelta(days=1)).isoformat()}).json()
-    assert sorted((s["start_date"], s["end_date"]) for s in listed) == created
+    assert_overlapping_creations_leave_no_overlap(_client_for(server, "overlap"))
 
 
 def test_every_acknowledged_write_survives_kill_9(tmp_path):

@@ -13,7 +13,6 @@ import sys
 import threading
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -29,6 +28,7 @@ from .conftest import bearer, get_token
 from .helpers import APPOINTMENTS, assert_error
 from .live_server import ROOT, live_server
 from .pg import ADMIN_URL, with_database
+from .races import assert_overlapping_creations_leave_no_overlap
 from .test_reliability import _client_for, _patient
 
 WORKERS = 4
@@ -104,28 +104,7 @@ def test_concurrent_creation_of_one_slot_across_workers_has_exactly_one_winner(t
 
 
 def test_concurrent_overlapping_slot_creation_across_workers_leaves_no_overlap(team_server):
-    client = _client_for(team_server, "overlap")
-    base = datetime(2031, 3, 3, 9, 0)
-    bodies = [{"pd_provider_uuid": PROVIDER_UUID, "location": PROVIDER_MAIN_OFFICE, "appointment_type": "AT1",
-               "start_date": (base + timedelta(minutes=15 * n)).isoformat(),
-               "end_date": (base + timedelta(minutes=15 * n + 60)).isoformat()} for n in range(40)]
-    barrier = threading.Barrier(len(bodies))
-
-    def create(body):
-        barrier.wait()
-        return client.post("/schedule/slots/", json=body)
-
-    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
-        answers = list(pool.map(create, bodies))
-    assert {a.status_code for a in answers} <= {201, 409}
-    created = sorted((a.json()["start_date"], a.json()["end_date"]) for a in answers if a.status_code == 201)
-    assert created
-    for (_, end), (next_start, _) in zip(created, created[1:]):
-        assert end <= next_start, f"overlapping slots were both created: {created}"
-    listed = client.get("/schedule/appointments/", params={
-        "pd_provider_uuid": PROVIDER_UUID, "start_date": base.isoformat(),
-        "end_date": (base + timedelta(days=1)).isoformat()}).json()
-    assert sorted((s["start_date"], s["end_date"]) for s in listed) == created
+    assert_overlapping_creations_leave_no_overlap(_client_for(team_server, "overlap"))
 
 
 def test_new_clients_registering_at_once_on_several_workers_get_one_tenant(team_server):
