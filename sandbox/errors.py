@@ -46,6 +46,16 @@ def error_json(status: int, message: str, field: str | None = None, code: str | 
     return json.dumps(error_body(status, message, field, code)).encode()
 
 
+async def send_error(send, status: int, message: str, field: str | None = None, code: str | None = None,
+                     headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    """Answer an error in the declared shape straight from an ASGI middleware."""
+    body = error_json(status, message, field, code)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
 class NotFound(SandboxError):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(404, message, field)

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import SandboxError, error_json
-from .request_journal import annotate
+from .errors import SandboxError, send_error
+from .request_journal import CONNEXION_CONTEXT, CONNEXION_ROUTING, annotate, short_name
 
 FAULT_HEADER = "X-Sandbox-Fault"
 DELAY_HEADER = "X-Sandbox-Delay"
@@ -54,8 +54,6 @@ RETRY_AFTER = {429: "1", 503: "1"}
 MAX_DELAY_MS = 30_000
 MAX_RULES = 50
 _DURATION = re.compile(r"^([0-9]{1,9}(?:\.[0-9]{1,3})?)(ms|s)$")  # as the SandboxDelay parameter says
-_ROUTING = "connexion_routing"
-_CONTEXT = "connexion_context"
 
 
 # -- per-request headers ----------------------------------------------------------
@@ -196,11 +194,6 @@ def documented_operations(spec_path: Path) -> frozenset[str]:
     )
 
 
-def short_name(operation_id: str) -> str:
-    """What rules call an operation: the last part of its operationId (`update_appointment`)."""
-    return operation_id.rsplit(".", 1)[-1]
-
-
 class FaultInjector:
     """Applies fault headers and tenant rules to documented operations."""
 
@@ -214,8 +207,8 @@ class FaultInjector:
             await self.app(scope, receive, send)
             return
         extensions = scope.get("extensions") or {}
-        operation_id = (extensions.get(_ROUTING) or {}).get("operation_id")
-        tenant_id = (extensions.get(_CONTEXT) or {}).get("user")
+        operation_id = (extensions.get(CONNEXION_ROUTING) or {}).get("operation_id")
+        tenant_id = (extensions.get(CONNEXION_CONTEXT) or {}).get("user")
         is_token_endpoint = scope.get("path") == TOKEN_PATH and scope.get("method") == "POST"
         if operation_id not in self.operations and not is_token_endpoint:
             await self.app(scope, receive, send)
@@ -223,7 +216,7 @@ class FaultInjector:
         try:
             fault = fault_from_headers(dict(scope.get("headers", ())))
         except SandboxError as refused:
-            await _answer(send, refused.status, refused.message, refused.field, refused.code)
+            await send_error(send, refused.status, refused.message, refused.field, refused.code)
             return
         if fault is None and tenant_id and operation_id in self.operations:
             fault = self.rules.decide(tenant_id, short_name(operation_id))
@@ -238,17 +231,9 @@ class FaultInjector:
             return
         delayed = f" after {fault.delay_ms:g} ms" if fault.delay_ms else ""
         annotate(scope, fault=f"{fault.status} injected by {fault.reason}{delayed}")
-        await _answer(send, fault.status, f"fault injected by the sandbox ({fault.reason})",
-                      FAULT_HEADER if fault.reason.startswith(FAULT_HEADER) else None,
-                      FAULT_STATUSES[fault.status], RETRY_AFTER.get(fault.status))
-
-
-async def _answer(send, status: int, message: str, field: str | None, code: str | None,
-                  retry_after: str | None = None) -> None:
-    body = error_json(status, message, field, code)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if retry_after:
-        headers.append((b"retry-after", retry_after.encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+        retry_after = RETRY_AFTER.get(fault.status)
+        await send_error(send, fault.status, f"fault injected by the sandbox ({fault.reason})",
+                         FAULT_HEADER if fault.reason.startswith(FAULT_HEADER) else None,
+                         FAULT_STATUSES[fault.status],
+                         ((b"retry-after", retry_after.encode()),) if retry_after else ())
 

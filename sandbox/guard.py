@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from .auth import AUTHORITY_SCOPE_KEY
-from .errors import error_json
+from .errors import send_error
 
 MAX_QUERY_BYTES = 16 * 1024
 _SLASHES = re.compile(r"/{2,}")
@@ -54,22 +54,22 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in scope.get("path", "")):
-            await _refuse(send, 400, "the path contains control characters", "path")
+            await send_error(send, 400, "the path contains control characters", "path")
             return
         if len(scope.get("query_string", b"")) > MAX_QUERY_BYTES:
-            await _refuse(send, 400, f"the query string is longer than {MAX_QUERY_BYTES} bytes", "query")
+            await send_error(send, 400, f"the query string is longer than {MAX_QUERY_BYTES} bytes", "query")
             return
         headers = dict(scope.get("headers", ()))
         declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.isdigit() or int(declared) > self.max_body_bytes:
-                await _refuse(send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
+                await send_error(send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
                 return
         elif b"chunked" in headers.get(b"transfer-encoding", b"").lower():
             # Connexion reads a body without Content-Length as no body: buffer it here, within the limit.
             body = await self._read_chunked(receive)
             if body is None:
-                await _refuse(send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
+                await send_error(send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
                 return
             scope = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k != b"transfer-encoding"]
                          + [(b"content-length", str(len(body)).encode())])
@@ -103,10 +103,3 @@ def _replay(body: bytes, receive):
         return await receive()
 
     return replay
-
-
-async def _refuse(send, status: int, message: str, field: str) -> None:
-    body = error_json(status, message, field)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})

@@ -41,8 +41,9 @@ VIOLATION_STATUSES = frozenset({400, 413, 415, 422})
 NOTE_KEY = "pokitdok_sandbox.request_note"
 _MAX_TEXT = 2048
 _MAX_ERROR_BODY = 64 * 1024
-_ROUTING = "connexion_routing"
-_CONTEXT = "connexion_context"
+# Where Connexion leaves, in the ASGI scope's extensions, the routed operation and the token check's result.
+CONNEXION_ROUTING = "connexion_routing"
+CONNEXION_CONTEXT = "connexion_context"
 
 
 class RequestJournal:
@@ -93,7 +94,7 @@ class RequestNote:
 
     @property
     def tenant(self) -> str | None:
-        return ((self.extensions or {}).get(_CONTEXT) or {}).get("user")
+        return ((self.extensions or {}).get(CONNEXION_CONTEXT) or {}).get("user")
 
 
 def annotate(scope, **fields) -> None:
@@ -102,6 +103,11 @@ def annotate(scope, **fields) -> None:
     if note is not None:
         for name, value in fields.items():
             setattr(note, name, value)
+
+
+def short_name(operation_id: str) -> str:
+    """What rules and the journal call an operation: the last part of its operationId (`update_appointment`)."""
+    return operation_id.rsplit(".", 1)[-1]
 
 
 class TenantTap:
@@ -114,8 +120,8 @@ class TenantTap:
         note = scope.get(NOTE_KEY)
         if note is not None:
             note.extensions = scope.setdefault("extensions", {})
-            operation_id = (note.extensions.get(_ROUTING) or {}).get("operation_id")
-            note.operation = operation_id.rsplit(".", 1)[-1] if operation_id else None
+            operation_id = (note.extensions.get(CONNEXION_ROUTING) or {}).get("operation_id")
+            note.operation = short_name(operation_id) if operation_id else None
         await self.app(scope, receive, send)
 
 
