@@ -15,8 +15,9 @@ import secrets
 import time
 from urllib.parse import unquote
 
-from flask import current_app
+from connexion.context import request as _request
 
+from .context import current, of_scope
 from .errors import SandboxError
 
 ALL_SCOPES = ("user_schedule", "business_schedule")
@@ -113,26 +114,18 @@ def _client_credentials(form: dict, authorization: str | None) -> tuple[str, str
     return client_id, secret
 
 
-def _authority() -> Authority:
-    return current_app.config["SANDBOX_AUTHORITY"]
-
-
-def issue_token(body=None, **_ignored):
+async def issue_token(body=None, **_ignored):
     """POST /oauth2/token, as routed by the contract."""
-    from flask import request
-
-    form = body if isinstance(body, dict) else request.form.to_dict()
-    return _authority().issue(form, request.headers.get("Authorization")), 200, {"Cache-Control": "no-store"}
+    form = body if isinstance(body, dict) else dict(await _request.form())
+    token = current().authority.issue(form, _request.headers.get("Authorization"))
+    return token, 200, {"Cache-Control": "no-store"}
 
 
 def token_info(access_token: str, request=None) -> dict | None:
     """Connexion's x-tokenInfoFunc: None means 401; a missing scope then means 403.
 
-    It runs in the ASGI middleware, outside Flask's app context: the app's
-    authority travels in the request scope (see `app.SandboxContext`).
+    It runs in Connexion's security middleware, before the operation's context is
+    set: the app's context comes from the request's scope.
     """
-    authority = request.scope.get(AUTHORITY_SCOPE_KEY) if request is not None else None
-    return authority.token_info(access_token) if authority is not None else None
-
-
-AUTHORITY_SCOPE_KEY = "pokitdok_sandbox.authority"
+    context = of_scope(request.scope) if request is not None else None
+    return context.authority.token_info(access_token) if context is not None else None

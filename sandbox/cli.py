@@ -129,7 +129,7 @@ def _serve(args) -> int:
         uvicorn.run(app, **options)
         return 0
     # Worker processes build their own app from the environment (uvicorn needs an import string).
-    app.app.config["SANDBOX_RULES"].store.close()
+    app.sandbox.rules.store.close()
     del app
     os.environ.update(settings.to_env())
     uvicorn.run("sandbox.app:create_app_from_env", factory=True, workers=args.workers, **options)

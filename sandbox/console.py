@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import send_file
+from starlette.requests import Request
+from starlette.responses import FileResponse
 
 from .errors import NotFound
 
@@ -22,21 +23,18 @@ HEADERS = {
 }
 
 
-def page():
-    response = send_file(STATIC / "console.html", mimetype="text/html", max_age=0)
-    response.headers.update(HEADERS)
-    return response
+async def page(_request: Request):
+    return FileResponse(STATIC / "console.html", media_type="text/html", headers=HEADERS)
 
 
-def asset(name: str):
+async def asset(request: Request):
+    name = request.path_params["name"]
     if name not in ASSETS:
         raise NotFound(f"the console has no {name!r}", "path")
-    response = send_file(STATIC / name, mimetype=ASSETS[name], max_age=0)
-    response.headers.update(HEADERS)
-    return response
+    return FileResponse(STATIC / name, media_type=ASSETS[name], headers=HEADERS)
 
 
 def register(app) -> None:
-    """Add the console's routes to a Connexion FlaskApp."""
-    app.add_url_rule("/console", "console", page)
-    app.add_url_rule("/console/<name>", "console_asset", asset)
+    """Add the console's routes to a Connexion app."""
+    app.add_url_rule("/console", "console", page, methods=["GET"])
+    app.add_url_rule("/console/{name}", "console_asset", asset, methods=["GET"])

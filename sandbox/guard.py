@@ -1,20 +1,20 @@
 """The outermost ASGI layers: paths with repeated slashes merged (`MergeSlashes`), then
 `RequestGuard`, which refuses what must never reach Connexion, in the error shape:
 
-* control characters in the path (Connexion's router lets `%0A` fall through
-  to Flask outside any operation context, which ends in a 500);
+* control characters in the path (a 400 naming the path, where the router
+  would answer a bare "Not Found");
 * query strings and bodies over their limits (400 and 413), checked before
   anything is read into memory (a chunked body is read up to the limit, then
   passed on with a Content-Length, which Connexion needs to see a body at all);
-* and it puts the app's authority in the scope for the token check, which
-  Connexion runs outside Flask's application context.
+* and it puts the app's context (`sandbox.context`) in the scope, for the
+  token check and the handlers.
 """
 
 from __future__ import annotations
 
 import re
 
-from .auth import AUTHORITY_SCOPE_KEY
+from .context import SCOPE_KEY
 from .errors import send_error
 
 MAX_QUERY_BYTES = 16 * 1024
@@ -26,9 +26,8 @@ class MergeSlashes:
     """Repeated slashes in the path count as one, ahead of everything else.
 
     A client given its base URL with a trailing slash (`http://127.0.0.1:8000/`) asks
-    for `//api/v4/...`: Connexion's router misses such a path while Flask's merges the
-    slashes and matches, which ends outside any operation context (a 500). Merged here,
-    the request is routed, checked and journaled like any other.
+    for `//api/v4/...`, which Connexion's router does not match (every call a 404).
+    Merged here, the request is routed, checked and journaled like any other.
     """
 
     def __init__(self, app):
@@ -43,13 +42,13 @@ class MergeSlashes:
 
 
 class RequestGuard:
-    def __init__(self, app, authority, max_body_bytes: int):
+    def __init__(self, app, context, max_body_bytes: int):
         self.app = app
-        self.authority = authority
+        self.context = context
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope, receive, send):
-        scope[AUTHORITY_SCOPE_KEY] = self.authority
+        scope[SCOPE_KEY] = self.context
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

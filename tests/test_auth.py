@@ -125,7 +125,7 @@ def test_a_refused_creation_without_token_changes_nothing(client, auth):
 
 def test_expired_token_is_401_by_ttl(backend):
     app = create_app(make_settings(token_ttl_seconds=60))
-    authority = app.app.config["SANDBOX_AUTHORITY"]
+    authority = app.sandbox.authority
     now = [1_000_000.0]
     authority.clock = lambda: now[0]
     with app.test_client() as client:

@@ -274,7 +274,7 @@ def test_an_unavailable_database_is_a_503_in_the_error_shape(pg_url, monkeypatch
     app = _sandbox_on(pg_url)
     with app.test_client() as client:
         headers = bearer(get_token(client))
-        store = app.app.config["SANDBOX_RULES"].store
+        store = app.sandbox.rules.store
 
         @contextmanager
         def gone():

@@ -7,9 +7,10 @@ these also need it in the X-Sandbox-Admin-Token header.
 import hmac
 from dataclasses import replace
 
-from flask import current_app, request
+from connexion.context import request
 
 from .. import datasets
+from ..context import current
 from ..errors import SandboxError
 from . import rules
 
@@ -17,7 +18,7 @@ ADMIN_HEADER = "X-Sandbox-Admin-Token"
 
 
 def _require_admin() -> None:
-    expected = current_app.config["SANDBOX_SETTINGS"].admin_token
+    expected = current().settings.admin_token
     if expected is None:
         return
     presented = request.headers.get(ADMIN_HEADER, "")
@@ -26,11 +27,14 @@ def _require_admin() -> None:
                            ADMIN_HEADER)
 
 
+# Reset and seed are bulk work (a seed may write 100k slots): plain functions, which Connexion
+# runs on a worker thread, so the event loop goes on answering other requests meanwhile.
+
 def reset_tenant(user):
     _require_admin()
     summary = datasets.reset_tenant(rules().store, user, rules().defaults)
     # Whatever else the app keeps per tenant (fault rules, request journal) starts afresh too.
-    for forget in current_app.config.get("SANDBOX_RESET_HOOKS", ()):
+    for forget in current().reset_hooks:
         forget(user)
     return summary
 

@@ -4,21 +4,21 @@ from ..scheduling import SlotQuery
 from . import rules, slot_view
 
 
-def search_appointments(user, appointment_type=None, start_date=None, end_date=None, patient_uuid=None,
+async def search_appointments(user, appointment_type=None, start_date=None, end_date=None, patient_uuid=None,
                         pd_provider_uuid=None, location=None, radius=None):
     query = SlotQuery(patient_uuid=patient_uuid, pd_provider_uuid=pd_provider_uuid, location=location,
                       radius=radius, appointment_type=appointment_type, start_date=start_date, end_date=end_date)
     return [slot_view(slot) for slot in rules().search(user, query)]
 
 
-def get_appointment(user, pd_appointment_uuid):
+async def get_appointment(user, pd_appointment_uuid):
     return [slot_view(rules().get_appointment(user, pd_appointment_uuid))]
 
 
-def update_appointment(user, pd_appointment_uuid, body):
+async def update_appointment(user, pd_appointment_uuid, body):
     slot = rules().update_appointment(user, pd_appointment_uuid, body.get("patient"), body.get("description"))
     return slot_view(slot)
 
 
-def cancel_appointment(user, pd_appointment_uuid):
+async def cancel_appointment(user, pd_appointment_uuid):
     return slot_view(rules().cancel_appointment(user, pd_appointment_uuid))

@@ -3,9 +3,8 @@ the caller's data set for the console. Every one acts on the token's tenant only
 change something need the admin token when the server has one, like reset and seed.
 """
 
-from flask import current_app
-
 from .. import inspection
+from ..context import current
 from ..faults import FaultRules
 from ..request_journal import RequestJournal
 from . import rules
@@ -13,41 +12,41 @@ from .admin import _require_admin
 
 
 def _faults() -> FaultRules:
-    return current_app.config["SANDBOX_FAULTS"]
+    return current().faults
 
 
 def _journal() -> RequestJournal:
-    return current_app.config["SANDBOX_REQUEST_JOURNAL"]
+    return current().request_journal
 
 
-def get_faults(user):
+async def get_faults(user):
     return _faults().view(user)
 
 
-def put_faults(user, body):
+async def put_faults(user, body):
     _require_admin()
     return _faults().replace(user, body)
 
 
-def clear_faults(user):
+async def clear_faults(user):
     _require_admin()
     return _faults().clear(user)
 
 
-def get_journal(user, limit=None):
+async def get_journal(user, limit=None):
     return _journal().view(user, limit)
 
 
-def clear_journal(user):
+async def clear_journal(user):
     _require_admin()
     _journal().clear(user)
     return _journal().view(user)
 
 
-def list_providers(user):
+async def list_providers(user):
     return inspection.providers(rules().store, user, rules().defaults)
 
 
-def list_slots(user, pd_provider_uuid=None, start_date=None, end_date=None, booked=None, limit=500):
+async def list_slots(user, pd_provider_uuid=None, start_date=None, end_date=None, booked=None, limit=500):
     return inspection.slots(rules().store, user, rules().defaults, pd_provider_uuid=pd_provider_uuid,
                             start_date=start_date, end_date=end_date, booked=booked, limit=limit)

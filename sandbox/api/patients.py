@@ -3,5 +3,5 @@
 from . import rules
 
 
-def register_patient(user, body):
+async def register_patient(user, body):
     return rules().register_patient(user, body["pd_patient_uuid"], body["pd_provider_uuid"], body.get("location"))

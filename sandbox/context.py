@@ -1,0 +1,33 @@
+"""What the handlers of one app need (settings, rules, authority, extras), carried in each
+request's ASGI scope by the request guard: several apps may share a process (tests do), so
+nothing here is global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from collections.abc import Callable
+
+from connexion.context import scope as _operation_scope
+
+SCOPE_KEY = "pokitdok_sandbox.context"
+
+
+@dataclass
+class SandboxContext:
+    settings: object
+    rules: object
+    authority: object
+    faults: object
+    request_journal: object
+    # Called with a tenant when its data set is reset: whatever else is kept per tenant starts afresh.
+    reset_hooks: list[Callable[[str], object]] = field(default_factory=list)
+
+
+def current() -> SandboxContext:
+    """The context of the app serving the current operation (inside a handler)."""
+    return _operation_scope[SCOPE_KEY]
+
+
+def of_scope(scope) -> SandboxContext | None:
+    return scope.get(SCOPE_KEY)
