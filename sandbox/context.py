@@ -5,8 +5,8 @@ nothing here is global.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from connexion.context import scope as _operation_scope
 

@@ -106,7 +106,8 @@ class JournaledJSONStorage(Storage):
     def _write_snapshot(self) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(self._data, handle, separators=(",", ":"))
+            # dumps, not dump: json.dump streams through the pure-Python encoder, several times slower.
+            handle.write(json.dumps(self._data, separators=(",", ":")))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
