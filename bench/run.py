@@ -1,7 +1,7 @@
 """Benchmark: the sandbox beside its alternatives, and at growing data sizes, in one run.
 
-    python bench/run.py [--duration 8] [--connections 8] [--sizes 1000,10000,100000] [--no-prism]
-                        [--pg postgresql://postgres@127.0.0.1:5432/postgres | --no-pg]
+    python bench/run.py [--duration 4] [--rounds 5] [--connections 8] [--sizes 1000,10000,100000]
+                        [--no-prism] [--pg postgresql://postgres@127.0.0.1:5432/postgres | --no-pg]
 
 Every server runs on loopback and takes the same request mix from wrk (one
 thread; the server gets the other cores); one worker unless a row says otherwise:
@@ -11,10 +11,12 @@ thread; the server gets the other cores); one worker unless a row says otherwise
 Part 1 compares, at 1k slots, the sandbox with a bare ASGI app answering a
 static body (the ceiling) and Stoplight Prism mocking the same openapi.yaml.
 Part 2 runs the sandbox at each size and reports p50/p99 of reads and writes,
-on TinyDB and, in a throw-away database of the --pg server, on PostgreSQL
+on TinyDB and, in throw-away databases of the --pg server, on PostgreSQL
 with 1 and 4 workers.
-Results are ratios measured side by side in one run: the machine is shared
-and noisy, so absolute numbers move between runs; the ratios much less.
+The machine is shared and noisy, so what is compared is measured side by side:
+all the servers of a table are up at once and take their measurements in
+alternating rounds (--rounds, --duration seconds each); a row reports the
+medians of its rounds. Absolute numbers move between runs; the ratios much less.
 
 wrk (Debian) and Prism (npm) are installed when absent.
 """
@@ -27,12 +29,13 @@ import os
 import random
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,71 +49,89 @@ CANCEL_LAG = 64  # a booking is cancelled this many requests after it was made
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=8, help="seconds per measurement (8)")
+    parser.add_argument("--duration", type=int, default=4, help="seconds per measurement round (4)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per measurement; medians are reported (5)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections (8)")
     parser.add_argument("--sizes", default="1000,10000,100000", help="slots per tenant for part 2")
     parser.add_argument("--no-prism", action="store_true", help="skip Prism (no npm)")
     parser.add_argument("--output", type=Path, default=None, help="also write the report (Markdown) here")
     parser.add_argument("--pg", default=os.environ.get("POKITDOK_SANDBOX_TEST_PG",
                                                        "postgresql://postgres@127.0.0.1:5432/postgres"),
-                        help="PostgreSQL server for the PostgreSQL rows (a database is created and dropped)")
+                        help="PostgreSQL server for the PostgreSQL rows (databases are created and dropped)")
     parser.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL rows")
     args = parser.parse_args()
 
     wrk = ensure_wrk()
     prism = None if args.no_prism else ensure_prism()
     sizes = [int(size) for size in args.sizes.split(",")]
-    lines = [f"# Benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "", machine_description(), ""]
+    lines = [f"# Benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
+             machine_description(args.rounds, args.duration), ""]
 
-    with tempfile.TemporaryDirectory() as tmp, pg_database(None if args.no_pg else args.pg) as pg:
+    def side_by_side(targets: dict) -> dict:
+        return measure_side_by_side(wrk, targets, args.rounds, args.duration, args.connections)
+
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         tmp = Path(tmp)
-        stores = {"TinyDB": (None, 1)}
+        pg = {}  # one throw-away database per size
+        for size in [] if args.no_pg else sizes:
+            pg[size] = stack.enter_context(pg_database(args.pg))
+            if pg[size] is None:  # no server: said once, no PostgreSQL rows
+                pg = {}
+                break
+        stores = {"TinyDB": (lambda size: tmp / f"size-{size}.json", 1)}
         if pg:
-            stores.update({"PostgreSQL": (pg, 1), "PostgreSQL, 4 workers": (pg, 4)})
-        run = lambda port, mix, token: run_wrk(wrk, port, mix, token, args.duration, args.connections)  # noqa: E731
+            stores.update({"PostgreSQL": (pg.get, 1), "PostgreSQL, 4 workers": (pg.get, 4)})
 
-        # Part 1: the sandbox against the ceiling and Prism, read mix, 1k slots.
-        db = tmp / "compare.json"
-        seed(db, 1000)
-        reads = write_read_mix(tmp / "reads.tsv", 1000)
-        with sandbox_server(db) as port:
-            token = get_token(port)
-            rows = {"sandbox (Connexion + TinyDB, full validation)": run(port, reads, token)}
-        if pg:
-            seed(pg, 1000)
-            for workers in (1, 4):
-                with sandbox_server(pg, workers) as port:
-                    rows[f"sandbox on PostgreSQL, {workers} worker{'s' if workers > 1 else ''}"] = run(
-                        port, reads, get_token(port))
-        with ceiling_server() as port:
-            rows["bare ASGI, static JSON (ceiling)"] = run(port, reads, "static")
-        if prism:
-            with prism_server(prism) as port:
+        # Seeding, timed: each size once per store (the 4-worker rows use the databases seeded for 1 worker).
+        seeding = {}
+        for name, (store_of, workers) in stores.items():
+            if workers == 1:
+                for size in sizes:
+                    seeding[(name, size)] = seed(store_of(size), size)
+        reads = {size: write_read_mix(tmp / f"reads-{size}.tsv", size) for size in sizes}
+        compare_size = sizes[0]
+
+        # Part 1: the sandbox against the ceiling and Prism, read mix, smallest size; every server up
+        # at once, measured in alternating rounds.
+        with ExitStack() as servers:
+            targets = {}
+            for name, (store_of, workers) in stores.items():
+                port = servers.enter_context(sandbox_server(store_of(compare_size), workers))
+                label = ("sandbox (Connexion + TinyDB, full validation)" if name == "TinyDB"
+                         else f"sandbox on {name}" if workers > 1 else f"sandbox on {name}, 1 worker")
+                targets[label] = (port, reads[compare_size], get_token(port))
+            port = servers.enter_context(ceiling_server())
+            targets["bare ASGI, static JSON (ceiling)"] = (port, reads[compare_size], "static")
+            if prism:
+                port = servers.enter_context(prism_server(prism))
                 # Prism serves the paths without the spec's server prefix.
                 unprefixed = tmp / "reads-prism.tsv"
-                unprefixed.write_text(reads.read_text().replace("\t/api/v4/", "\t/"))
-                rows["Stoplight Prism mock of openapi.yaml"] = run(port, unprefixed, "any-token")
-        lines += ["## Read mix at 1k slots, one worker each unless said", "", *table(rows, ("req/s", "p50 ms", "p99 ms", "non-2xx")), ""]
+                unprefixed.write_text(reads[compare_size].read_text().replace("\t/api/v4/", "\t/"))
+                targets["Stoplight Prism mock of openapi.yaml"] = (port, unprefixed, "any-token")
+            rows = side_by_side(targets)
+        lines += [f"## Read mix at {compare_size:,} slots, one worker each unless said", "",
+                  *table(rows, ("req/s", "p50 ms", "p99 ms", "non-2xx")), ""]
         sandbox_rps = rows["sandbox (Connexion + TinyDB, full validation)"]["rps"]
         lines.append(f"- sandbox / ceiling throughput: {sandbox_rps / rows['bare ASGI, static JSON (ceiling)']['rps']:.2f}")
         if prism:
             lines.append(f"- sandbox / Prism throughput: {sandbox_rps / rows['Stoplight Prism mock of openapi.yaml']['rps']:.2f}")
         lines.append("")
 
-        # Part 2: the sandbox at each size, on each store.
+        # Part 2: per store, one server per size, all up at once, measured in alternating rounds.
         scaled = {}
-        for size in sizes:
-            for name, (pg_url, workers) in stores.items():
-                store = pg_url or tmp / f"size-{size}.json"
-                # One seeding per size and store: the 4-worker row runs right after the 1-worker
-                # row of the same size, on the data set that row seeded.
-                seeding = scaled[("PostgreSQL", size)]["seed_s"] if workers > 1 else seed(store, size)
-                with sandbox_server(store, workers) as port:
+        for name, (store_of, workers) in stores.items():
+            with ExitStack() as servers:
+                targets = {}
+                for size in sizes:
+                    port = servers.enter_context(sandbox_server(store_of(size), workers))
                     token = get_token(port)
-                    reads = write_read_mix(tmp / f"reads-{size}.tsv", size)
                     writes = write_write_mix(tmp / f"writes-{name}-{size}.tsv", size, port, token)
-                    scaled[(name, size)] = {"reads": run(port, reads, token), "writes": run(port, writes, token),
-                                            "seed_s": seeding}
+                    targets[(size, "reads")] = (port, reads[size], token)
+                    targets[(size, "writes")] = (port, writes, token)
+                results = side_by_side(targets)
+            for size in sizes:
+                scaled[(name, size)] = {"reads": results[(size, "reads")], "writes": results[(size, "writes")],
+                                        "seed_s": seeding[(name if workers == 1 else "PostgreSQL", size)]}
         lines += ["## The sandbox as data grows (slots in the tenant)", "",
                   "| store | slots | seed s | reads req/s | reads p50 ms | reads p99 ms | writes req/s | writes p50 ms | writes p99 ms | non-2xx |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -162,13 +183,15 @@ def ensure_prism() -> Path | None:
     return PRISM_BIN
 
 
-def machine_description() -> str:
+def machine_description(rounds: int, duration: int) -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown CPU")
     memory = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
                    if line.startswith("MemTotal")), "0")
     return (f"Machine: {os.cpu_count()} cores ({cpu}), {int(memory) // 1024 // 1024} GiB, "
-            f"Python {sys.version.split()[0]}; wrk with 1 thread; each server on loopback, 1 worker unless a row says otherwise.")
+            f"Python {sys.version.split()[0]}; wrk with 1 thread; each server on loopback, 1 worker unless a row says "
+            f"otherwise. Each row: the medians of {rounds} rounds of {duration} s, alternating with the other rows "
+            "of its table.")
 
 
 def free_port() -> int:
@@ -309,22 +332,38 @@ def write_write_mix(path: Path, size: int, port: int, token: str) -> Path:
     return path
 
 
-def run_wrk(wrk: str, port: int, mix: Path, token: str, duration: int, connections: int,
-            warm_up: bool = True) -> dict:
-    """A warm-up (lazily built validators, caches, database connection pools), then the measured run.
+def warm_up(wrk: str, port: int, mix: Path, token: str, connections: int) -> None:
+    """Lazily built validators, caches and database connection pools, before anything is measured.
 
-    The warm-up opens many connections so that every worker of a multi-worker server gets some,
-    and lasts long enough for each worker's pool to grow to what the load needs (after 2 s the
-    4-worker PostgreSQL rows still showed half-second stalls of pool growth in their p99).
+    Many connections, so that every worker of a multi-worker server gets some, for long enough
+    that each worker's pool grows to what the load needs (after 2 s the 4-worker PostgreSQL rows
+    still showed half-second stalls of pool growth in their p99).
     """
-    if warm_up:
-        run_wrk(wrk, port, mix, token, 5, max(32, connections), warm_up=False)
+    run_wrk(wrk, port, mix, token, 5, max(32, connections))
+
+
+def run_wrk(wrk: str, port: int, mix: Path, token: str, duration: int, connections: int) -> dict:
     command = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(BENCH / "mix.lua"),
                f"http://127.0.0.1:{port}", "--", str(mix), token]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     result = json.loads(output.strip().splitlines()[-1])
     return {"rps": result["requests"] / (result["duration_us"] / 1e6), "p50": result["p50_us"] / 1000,
             "p99": result["p99_us"] / 1000, "non_2xx": result["non_2xx"] + result["socket_errors"]}
+
+
+def measure_side_by_side(wrk: str, targets: dict, rounds: int, duration: int, connections: int) -> dict:
+    """Each target is (port, mix, token): warm each up, then measure them in turn, `rounds` times over,
+    so that whatever else the machine does falls on all of them alike; answer each one's medians."""
+    for port, mix, token in targets.values():
+        warm_up(wrk, port, mix, token, connections)
+    measured = {key: [] for key in targets}
+    for _ in range(rounds):
+        for key, (port, mix, token) in targets.items():
+            measured[key].append(run_wrk(wrk, port, mix, token, duration, connections))
+    return {key: {metric: statistics.median(result[metric] for result in results) if metric != "non_2xx"
+                  else sum(result[metric] for result in results)
+                  for metric in ("rps", "p50", "p99", "non_2xx")}
+            for key, results in measured.items()}
 
 
 def table(rows: dict, headers: tuple) -> list[str]:

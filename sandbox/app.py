@@ -122,9 +122,7 @@ def create_app_from_env() -> connexion.AsyncApp:
 async def _token_endpoint(request: Request):
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
         raise SandboxError(415, f"the token endpoint takes {FORM}", "Content-Type")
-    form = await request.form()
-    # The first value of a repeated field counts.
-    fields = {name: form.getlist(name)[0] for name in form}
+    fields = auth.form_fields(await request.form())
     token = of_scope(request.scope).authority.issue(fields, request.headers.get("Authorization"))
     return _json(token, headers={"Cache-Control": "no-store"})
 
@@ -196,7 +194,10 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
             path = _request.url.path
             allowed = next((methods for pattern, methods in _methods_by_path() if pattern.match(path)), None)
             headers["Allow"] = allowed or headers.get("Allow", "")
-        return _response(exc.status_code, str(exc.detail or "request refused"), headers=headers or None)
+        message = str(exc.detail or "request refused")
+        if exc.status_code == 404 and message == "Not Found":  # the router's own words: say where to look
+            message = f"no such path: {_request.url.path} (the API is under {API_BASE}/, tokens at /oauth2/token)"
+        return _response(exc.status_code, message, headers=headers or None)
 
     def undecodable(_request, exc: UnicodeDecodeError):
         return _response(400, f"the request is not valid UTF-8 ({exc.reason})")

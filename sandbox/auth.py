@@ -114,9 +114,14 @@ def _client_credentials(form: dict, authorization: str | None) -> tuple[str, str
     return client_id, secret
 
 
+def form_fields(form) -> dict:
+    """A form's fields as a dict; of a repeated field, the first value counts."""
+    return {name: form.getlist(name)[0] for name in form}
+
+
 async def issue_token(body=None, **_ignored):
     """POST /oauth2/token, as routed by the contract."""
-    form = body if isinstance(body, dict) else dict(await _request.form())
+    form = body if isinstance(body, dict) else form_fields(await _request.form())
     token = current().authority.issue(form, _request.headers.get("Authorization"))
     return token, 200, {"Cache-Control": "no-store"}
 

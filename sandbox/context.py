@@ -7,19 +7,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from connexion.context import scope as _operation_scope
+
+if TYPE_CHECKING:
+    from .auth import Authority
+    from .faults import FaultRules
+    from .request_journal import RequestJournal
+    from .scheduling import Scheduling
+    from .settings import Settings
 
 SCOPE_KEY = "pokitdok_sandbox.context"
 
 
 @dataclass
 class SandboxContext:
-    settings: object
-    rules: object
-    authority: object
-    faults: object
-    request_journal: object
+    settings: Settings
+    rules: Scheduling
+    authority: Authority
+    faults: FaultRules
+    request_journal: RequestJournal
     # Called with a tenant when its data set is reset: whatever else is kept per tenant starts afresh.
     reset_hooks: list[Callable[[str], object]] = field(default_factory=list)
 

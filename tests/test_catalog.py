@@ -82,5 +82,7 @@ def test_catalog_refuses_unknown_query_parameters(client, auth):
 
 
 def test_unknown_path_and_wrong_method_use_the_error_shape(client, auth):
-    assert_error(client.get("/api/v4/schedule/nothing-here", headers=auth), 404)
+    answer = client.get("/api/v4/schedule/nothing-here", headers=auth)
+    assert_error(answer, 404)
+    assert answer.json()["message"].startswith("no such path: /api/v4/schedule/nothing-here")
     assert_error(client.delete(SCHEDULERS, headers=auth), 405)

@@ -5,7 +5,7 @@ from . import rules, slot_view
 
 
 async def search_appointments(user, appointment_type=None, start_date=None, end_date=None, patient_uuid=None,
-                        pd_provider_uuid=None, location=None, radius=None):
+                              pd_provider_uuid=None, location=None, radius=None):
     query = SlotQuery(patient_uuid=patient_uuid, pd_provider_uuid=pd_provider_uuid, location=location,
                       radius=radius, appointment_type=appointment_type, start_date=start_date, end_date=end_date)
     return [slot_view(slot) for slot in rules().search(user, query)]
