@@ -112,7 +112,7 @@ def _serve(args) -> int:
         return 2
     if args.workers > 1 and not is_postgres_url(settings.store_url):
         print("pokitdok-sandbox: the embedded TinyDB store is single-process; serve it with --workers 1 "
-              "(one process handles requests concurrently on threads), or give a PostgreSQL store "
+              "(one process answers every request on its event loop), or give a PostgreSQL store "
               "(--store postgresql://...) to run several workers", file=sys.stderr)
         return 2
     if settings.admin_token is None and not _is_loopback(args.host):

@@ -7,10 +7,11 @@ instead of rewriting the file (see `journal.py`), so the cost of a request
 does not grow with the data. Slots also have secondary indexes
 (`slot_index.py`) for provider, patient, date and place.
 
-TinyDB is not thread-safe and Connexion runs handlers in a thread pool: every
-access goes through one re-entrant lock, and a transaction holds it from the
-first check to the last change, so two bookings of one slot cannot both
-succeed. That lock lives in one process: this store serves one process only.
+TinyDB is not thread-safe, and reset and seed over HTTP run on worker threads
+beside the handlers on the event loop: every access goes through one
+re-entrant lock, and a transaction holds it from the first check to the last
+change, so two bookings of one slot cannot both succeed. That lock lives in one
+process: this store serves one process only.
 """
 
 from __future__ import annotations
