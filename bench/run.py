@@ -8,7 +8,7 @@ thread; the server gets the other cores); one worker unless a row says otherwise
   * reads:  list open slots by provider and by location over one day, get by uuid;
   * writes: book an open slot, cancel a booking made a few requests earlier.
 
-Part 1 compares, at 1k slots, the sandbox with a bare ASGI app answering a
+Part 1 compares, at the smallest size, the sandbox with a bare ASGI app answering a
 static body (the ceiling) and Stoplight Prism mocking the same openapi.yaml.
 Part 2 runs the sandbox at each size and reports p50/p99 of reads and writes,
 on TinyDB and, in throw-away databases of the --pg server, on PostgreSQL
