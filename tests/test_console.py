@@ -9,7 +9,7 @@ import pytest
 from sandbox.console import STATIC
 
 from .headless_chromium import CHROMIUM, Chromium
-from .helpers import PEG, PROVIDER, fresh_window, slot_body
+from .helpers import PEG, PROVIDER, assert_error, fresh_window, slot_body
 from .live_server import live_server
 
 
@@ -22,8 +22,8 @@ def test_the_console_page_and_its_assets_are_served(client):
     for asset, kind in (("console.js", "text/javascript"), ("console.css", "text/css")):
         answer = client.get(f"/console/{asset}")
         assert answer.status_code == 200 and answer.headers["content-type"].startswith(kind)
-    assert client.get("/console/openapi.yaml").status_code == 404
-    assert client.get("/console/..%2Fapp.py").status_code == 404
+    assert_error(client.get("/console/openapi.yaml"), 404, "path")
+    assert_error(client.get("/console/..%2Fapp.py"), 404)
     assert client.get("/").json()["console"] == "/console"
 
 
