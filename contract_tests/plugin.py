@@ -11,14 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from . import contract
-from .contract import Api, Run
+from . import run as runs
+from .api import Api
 from .options import OPTIONS, KitOptions, from_values
-from .report import ContractViolation, Finding, excerpt
-from .target import KitError, Target
+from .report import ContractViolation, Finding, KitResult, excerpt, mask_secret
+from .run import Run
+from .schema import configure_schema, get_schema, wire_format
+from .target import KitError, Target, TargetUnreachable
 
 __all__ = ["pytest_addoption", "pytest_configure", "pytest_unconfigure", "pytest_sessionstart",
-           "pytest_sessionfinish", "pytest_collection_modifyitems", "pytest_runtest_call",
+           "pytest_sessionfinish", "pytest_collection_modifyitems", "pytest_runtest_setup",
            "pytest_exception_interact", "pytest_runtest_makereport", "pytest_terminal_summary",
            "contract_run", "target", "api", "patients"]
 
@@ -27,6 +29,7 @@ _RUN_KEY = pytest.StashKey[Run]()
 _FAILED_KEY = pytest.StashKey[dict]()
 _LEFTOVERS_KEY = pytest.StashKey[list]()
 _OUTER_RUN_KEY = pytest.StashKey[object]()
+UNREACHABLE = "target unreachable"
 
 
 def pytest_addoption(parser):
@@ -49,13 +52,12 @@ def pytest_configure(config):
         raise pytest.UsageError(f"contract kit: no contract at {options.spec} (pass --spec)")
     config.stash[_OPTIONS_KEY] = options
     config.stash[_FAILED_KEY] = {}
-    contract.COLLECTION_SPEC = options.spec
 
 
 def pytest_unconfigure(config):
     # Put back the run this session interrupted, if any (a kit run started from inside another).
-    if _RUN_KEY in config.stash and contract.RUN is config.stash[_RUN_KEY]:
-        contract.RUN = config.stash.get(_OUTER_RUN_KEY, None)
+    if _RUN_KEY in config.stash and runs.active() is config.stash[_RUN_KEY]:
+        runs.activate(config.stash.get(_OUTER_RUN_KEY, None))
 
 
 def pytest_sessionstart(session):
@@ -65,15 +67,15 @@ def pytest_sessionstart(session):
     if _OPTIONS_KEY not in config.stash:
         return
     options = config.stash[_OPTIONS_KEY]
+    wire = wire_format(options.spec)
     try:
-        target = Target(options)
+        target = Target(options, wire)
     except KitError as exc:
-        pytest.exit(f"contract kit: {exc}", returncode=3)
+        pytest.exit(mask_secret(f"contract kit: {exc}", options.client_secret), returncode=3)
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
-    contract.configure_schema(contract.get_schema(options.spec), options, seed)
-    run = Run(options=options, target=target, seed=seed)
-    config.stash[_OUTER_RUN_KEY] = contract.RUN
-    contract.RUN = run
+    configure_schema(get_schema(options.spec), options, seed)
+    run = Run(options=options, target=target, seed=seed, wire=wire)
+    config.stash[_OUTER_RUN_KEY] = runs.activate(run)
     config.stash[_RUN_KEY] = run
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
@@ -87,7 +89,12 @@ def pytest_sessionfinish(session, exitstatus):
     if run is None:
         return
     try:
-        config.stash[_LEFTOVERS_KEY] = run.target.cleanup()
+        if config.stash[_FAILED_KEY] and all(m == UNREACHABLE for m in config.stash[_FAILED_KEY].values()):
+            config.stash[_LEFTOVERS_KEY] = []  # nothing answers: no point in trying to clean up
+        else:
+            config.stash[_LEFTOVERS_KEY] = run.target.cleanup()
+    except (KitError, TargetUnreachable) as exc:
+        config.stash[_LEFTOVERS_KEY] = [f"cleanup stopped: {exc}"]
     finally:
         run.target.close()
 
@@ -129,9 +136,12 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtest_call(item):
-    if contract.RUN is not None:
-        contract.RUN.current_test = item.nodeid
+def pytest_runtest_setup(item):
+    run = runs.active()
+    if run is not None:
+        run.current_test = item.nodeid
+        if run.unreachable:  # reported once: the tests after the first that could not reach it are skipped
+            pytest.skip(f"{UNREACHABLE}: {run.unreachable}")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -140,10 +150,20 @@ def pytest_runtest_makereport(item, call):
     if report.failed:
         failures = item.config.stash[_FAILED_KEY]
         error = call.excinfo.value if call.excinfo is not None else None
+        run = runs.active()
+        unreachable = _unreachable(error) if error is not None else None
+        if unreachable is not None:
+            if run is not None and not run.unreachable:
+                run.unreachable = str(unreachable)
+                failures[item.nodeid] = UNREACHABLE
+            else:
+                report.outcome = "skipped"
+                report.longrepr = (str(item.path), None, f"{UNREACHABLE}: {unreachable}")
+            return report
         if isinstance(error, ContractViolation):
             finding = error.finding(item.nodeid)
-            if contract.RUN is not None and not error.recorded:
-                contract.RUN.findings.add(finding)
+            if run is not None and not error.recorded:
+                run.findings.add(finding)
             report.longrepr = error.render()
             # JUnit writes the properties of the teardown report, which copies the item's.
             item.user_properties += [("operation", finding.operation), ("check", finding.check),
@@ -174,6 +194,21 @@ def _schemathesis_groups(error: BaseException) -> list:
     return []
 
 
+def _unreachable(error: BaseException):
+    """The connection failure behind a test error, if that is what it is."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, (TargetUnreachable, KitError)) and "cannot reach" in str(error):
+            return error
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                found = _unreachable(inner)
+                if found is not None:
+                    return found
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
@@ -183,7 +218,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if _RUN_KEY not in config.stash:
         return
     run = config.stash[_RUN_KEY]
-    text = summary(run, config.stash[_FAILED_KEY], config.stash.get(_LEFTOVERS_KEY, []))
+    text = mask_secret(summary(run, config.stash[_FAILED_KEY], config.stash.get(_LEFTOVERS_KEY, [])),
+                       run.options.client_secret)
     terminalreporter.write_sep("=", "contract kit summary", red=bool(config.stash[_FAILED_KEY]),
                                green=not config.stash[_FAILED_KEY])
     terminalreporter.write_line(text)
@@ -192,16 +228,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(f"(summary written to {run.options.summary_path})")
 
 
-def collected_result(config):
+def collected_result(config) -> KitResult:
     """The outcome of a session, for `runner.run()`."""
-    from .runner import KitResult
-
     run = config.stash.get(_RUN_KEY, None)
     failed = dict(config.stash.get(_FAILED_KEY, {}))
     if run is None:
         return KitResult(exit_code=-1, failed=failed)
+    text = summary(run, failed, config.stash.get(_LEFTOVERS_KEY, []))
     return KitResult(exit_code=-1, failed=failed, findings=run.findings.for_tests(set(failed)),
-                     summary=summary(run, failed, config.stash.get(_LEFTOVERS_KEY, [])), seed=run.seed)
+                     summary=mask_secret(text, run.options.client_secret), seed=run.seed)
 
 
 def summary(run: Run, failed: dict[str, str], leftovers: list[str]) -> str:
@@ -216,20 +251,23 @@ def summary(run: Run, failed: dict[str, str], leftovers: list[str]) -> str:
     if leftovers:
         lines.append(f"WARNING: {len(leftovers)} slot(s) the run created could not be removed: "
                      + ", ".join(leftovers[:10]))
+    if run.unreachable:
+        lines += ["", f"TARGET UNREACHABLE: {run.unreachable}",
+                  "  the tests after the first one that could not reach it were skipped"]
     if not failed:
         lines.append("No contract violations found.")
         return "\n".join(lines)
     findings = run.findings.for_tests(set(failed))
     groups: dict[tuple, list[Finding]] = {}
-    for finding in findings:  # one entry per violation, however many tests ran into it
-        groups.setdefault((finding.operation, finding.check, finding.expected), []).append(finding)
+    for finding in findings:  # one entry per cause (operation, check, rule), however many tests or values
+        groups.setdefault((finding.operation, finding.check, finding.cause()), []).append(finding)
     lines.append(f"{len(failed)} failing test(s), {len(groups)} distinct violation(s):")
     explained = set()
     for same in groups.values():
         lines += ["", same[0].render(tests=[finding.test for finding in same])]
         explained.update(finding.test for finding in same)
     for test, message in failed.items():
-        if test not in explained:
+        if test not in explained and message != UNREACHABLE:
             lines += ["", Finding(test=test, operation="-", check="test error", expected="the test to pass",
                                   actual=message).render()]
     return "\n".join(lines)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode
 
 # Headers every HTTP client adds by itself: left out of the curl line.
 _NOISE_HEADERS = {"user-agent", "accept-encoding", "accept", "connection", "content-length"}
 BODY_EXCERPT = 600
+# Form fields never shown: the client secret (as Basic credentials are shown as $CLIENT_ID:$CLIENT_SECRET).
+_SECRET_FIELDS = {"client_secret": "$CLIENT_SECRET", "client_id": "$CLIENT_ID"}
 
 
 def excerpt(text: str | bytes | None, limit: int = BODY_EXCERPT) -> str:
@@ -38,9 +41,32 @@ def curl_command(prepared) -> str:
     if body:
         if isinstance(body, bytes):
             body = body.decode("utf-8", "replace")
-        words += ["-d", shlex.quote(body)]
+        content_type = str(prepared.headers.get("Content-Type", "")).lower()
+        if "x-www-form-urlencoded" in content_type:
+            words += ["-d", _masked_form(body)]
+        else:
+            words += ["-d", shlex.quote(body)]
     words.append(shlex.quote(prepared.url))
     return " ".join(words)
+
+
+def _masked_form(body: str) -> str:
+    """A form body for a shell, with the client id and secret as variables (double quotes)."""
+    fields = parse_qsl(body, keep_blank_values=True)
+    parts = []
+    for name, value in fields:
+        if name in _SECRET_FIELDS:
+            parts.append(f"{urlencode({name: ''})}{_SECRET_FIELDS[name]}")
+        else:
+            parts.append(urlencode({name: value}).replace("$", "%24"))
+    return '"' + "&".join(parts).replace('"', "%22").replace("`", "%60").replace("\\", "%5C") + '"'
+
+
+def mask_secret(text: str, secret: str | None) -> str:
+    """`text` with a secret replaced (the last line of defence of every report the kit writes)."""
+    if not text or not secret or len(secret) < 4:
+        return text
+    return text.replace(secret, "$CLIENT_SECRET")
 
 
 def response_line(response) -> str:
@@ -79,9 +105,13 @@ class Finding:
     actual: str
     curl: str = ""
     detail: str = ""
+    rule: str = ""  # the rule broken, without the offending value: findings with one cause share it
 
     def key(self) -> tuple:
-        return self.test, self.operation, self.check, self.expected.splitlines()[0] if self.expected else ""
+        return self.test, self.operation, self.check, self.cause()
+
+    def cause(self) -> str:
+        return self.rule or (self.expected.splitlines()[0] if self.expected else "")
 
     def render(self, tests: list[str] | None = None) -> str:
         tests = tests or [self.test]
@@ -103,8 +133,9 @@ class ContractViolation(AssertionError):
     """A business rule or contract check the target broke, with everything needed to reproduce it."""
 
     def __init__(self, check: str, expected: str, response=None, *, operation: str = "", actual: str | None = None,
-                 detail: str = "", curl: str | None = None):
+                 detail: str = "", curl: str | None = None, rule: str = ""):
         self.check = check
+        self.rule = rule
         self.expected = expected
         self.operation = operation
         self.actual = actual if actual is not None else response_line(response)
@@ -123,12 +154,12 @@ class ContractViolation(AssertionError):
         if self.detail:
             lines.append(f"detail:    {self.detail}")
         if self.curl:
-            lines.append(f"reproduce: {self.curl}")
+            lines.append(f"reproduce: {_indent(self.curl)}")
         return "\n".join(lines)
 
     def finding(self, test: str) -> Finding:
         return Finding(test=test, operation=self.operation or "-", check=self.check, expected=self.expected,
-                       actual=self.actual, curl=self.curl, detail=self.detail)
+                       actual=self.actual, curl=self.curl, detail=self.detail, rule=self.rule)
 
 
 @dataclass
@@ -144,3 +175,21 @@ class Findings:
 
     def for_tests(self, failed: set[str]) -> list[Finding]:
         return [f for f in self.items.values() if f.test in failed]
+
+
+@dataclass
+class KitResult:
+    """The outcome of one kit run (`runner.run()`)."""
+
+    exit_code: int
+    failed: dict = field(default_factory=dict)  # test node id -> first line of its failure
+    findings: list = field(default_factory=list)  # Finding, one per distinct violation
+    summary: str = ""
+    seed: int | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0
+
+    def checks(self) -> set[str]:
+        return {finding.check for finding in self.findings}

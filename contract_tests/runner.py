@@ -13,26 +13,13 @@ to add the subcommand, and `serve` should not pay for pytest and Schemathesis.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from .report import KitResult
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
-
-@dataclass
-class KitResult:
-    exit_code: int
-    failed: dict = field(default_factory=dict)  # test node id -> first line of its failure
-    findings: list = field(default_factory=list)  # report.Finding, one per distinct violation
-    summary: str = ""
-    seed: int | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.exit_code == 0
-
-    def checks(self) -> set[str]:
-        return {finding.check for finding in self.findings}
+__all__ = ["KitResult", "run", "main", "add_arguments", "run_from_args", "pytest_args"]
 
 
 class _Session:

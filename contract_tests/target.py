@@ -33,6 +33,7 @@ import requests
 
 from .options import DOC_APPOINTMENT_TYPE, KitOptions
 from .report import ContractViolation
+from .wire import WireFormat
 
 ALL_SCOPES = None  # a token request without `scope` gets every scope of the client
 IN_PROCESS_ORIGIN = "http://testserver"
@@ -41,6 +42,19 @@ SLOT_MINUTES = 30
 
 class KitError(Exception):
     """The run cannot start: unreachable target, refused credentials, bad options."""
+
+
+class TargetUnreachable(requests.ConnectionError):
+    """The target does not answer (connection refused, DNS, reset): reported once per run."""
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "timed out", "Connection reset",
+                   "No route to host", "Temporary failure in name resolution"):
+        if marker in text:
+            return marker
+    return text[:200]
 
 
 @dataclass
@@ -57,8 +71,9 @@ class Tenant:
 
 
 class Target:
-    def __init__(self, options: KitOptions):
+    def __init__(self, options: KitOptions, wire: WireFormat | None = None):
         self.options = options
+        self.wire = wire or WireFormat()
         self.run_id = uuid.uuid4().hex[:12]
         self._clock = _SlotClock()
         self.issued_starts: set[str] = set()  # start_date of every slot body the kit made
@@ -86,7 +101,10 @@ class Target:
         self._shared: Tenant | None = None
         self.tenants: list[Tenant] = []
         self.main = self.tenant("main")
-        self.appointment_type = options.appointment_type or self._discover_appointment_type()
+        self.appointment_types = self.preflight()
+        self.appointment_type = options.appointment_type or (
+            DOC_APPOINTMENT_TYPE if DOC_APPOINTMENT_TYPE in self.appointment_types or not self.appointment_types
+            else self.appointment_types[0])
 
     # -- tenants and tokens -----------------------------------------------------
     def tenant(self, label: str) -> Tenant:
@@ -154,7 +172,10 @@ class Target:
 
     def _send(self, method: str, url: str, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", self.options.timeout)
-        return self.session.request(method, url, **kwargs)
+        try:
+            return self.session.request(method, url, **kwargs)
+        except requests.ConnectionError as exc:
+            raise TargetUnreachable(f"cannot reach {url.split('?')[0]}: {_reason(exc)}") from None
 
     # -- the kit's own slots ----------------------------------------------------------
     def slot_body(self, start: datetime | None = None, minutes: int = SLOT_MINUTES) -> dict:
@@ -184,17 +205,17 @@ class Target:
         tenant = tenant or self.main
         body = body or self.slot_body()
         answer = self.request("POST", "/schedule/slots/", tenant=tenant, json=body)
-        slot = _json(answer)
+        slot = self.payload(answer)
         if isinstance(slot, dict) and isinstance(slot.get("pd_appointment_uuid"), str):
             self.record_slot(tenant, slot["pd_appointment_uuid"])
-        if answer.status_code != 201 or not isinstance(slot, dict) or "pd_appointment_uuid" not in slot:
+        if answer.status_code != self.wire.created or not isinstance(slot, dict) or "pd_appointment_uuid" not in slot:
             hint = ""
             if answer.status_code == 404:
                 hint = (f"is provider {self.options.provider_uuid} known to the target? "
                         "Pass one it knows with --provider-uuid")
             elif answer.status_code == 422:
                 hint = f"pass an appointment type code the target knows with --appointment-type"
-            raise ContractViolation("create an open slot", "201 with the open slot (pd_appointment_uuid, booked "
+            raise ContractViolation("create an open slot", f"{self.wire.created} with the open slot (pd_appointment_uuid, booked "
                                     "false)", answer, operation="POST /schedule/slots/", detail=hint)
         return slot
 
@@ -215,7 +236,7 @@ class Target:
         found = self.request("GET", f"/schedule/appointments/{slot_uuid}", tenant=tenant)
         if found.status_code == 404:
             return True
-        records = _json(found)
+        records = self.payload(found)
         record = records[0] if isinstance(records, list) and records else records
         if isinstance(record, dict) and record.get("booked"):
             self.request("DELETE", f"/schedule/appointments/{slot_uuid}", tenant=tenant)
@@ -228,16 +249,36 @@ class Target:
             self._app_client = None
 
     # -- discovery ----------------------------------------------------------------------
-    def _discover_appointment_type(self) -> str:
+    def preflight(self) -> list[str]:
+        """One authorised GET before any suite: a wrong base URL or a token the API refuses ends
+        the run here with one message. Answers the appointment type codes the target lists."""
+        url = self.url("/schedule/appointmenttypes/")
         try:
             answer = self.request("GET", "/schedule/appointmenttypes/")
-            codes = [item.get("type") for item in _json(answer) or [] if isinstance(item, dict)]
-        except (requests.RequestException, TypeError, AttributeError):
-            return DOC_APPOINTMENT_TYPE
-        codes = [code for code in codes if isinstance(code, str) and code]
-        if DOC_APPOINTMENT_TYPE in codes or not codes:
-            return DOC_APPOINTMENT_TYPE
-        return codes[0]
+        except TargetUnreachable as exc:
+            raise KitError(f"{exc} (is --base-url the API base, e.g. http://127.0.0.1:8000/api/v4?)") from None
+        except ContractViolation as exc:
+            raise KitError(f"the token endpoint {self.token_url} did not issue a token: {exc.actual}") from None
+        if answer.status_code in (401, 403):
+            raise KitError(f"the API refused the token the token endpoint {self.token_url} issued: GET {url} "
+                           f"answered {answer.status_code} {answer.text[:200]} (check --token-url and the "
+                           "credentials)")
+        if answer.status_code != 200:
+            raise KitError(f"GET {url} answered {answer.status_code} {answer.text[:200]}; is --base-url the API "
+                           "base (the URL before /schedule/..., e.g. http://127.0.0.1:8000/api/v4)?")
+        try:
+            items = self.wire.payload(answer)
+        except ValueError:
+            raise KitError(f"GET {url} answered 200 without JSON ({answer.text[:120]!r}); is --base-url the API "
+                           "base (e.g. http://127.0.0.1:8000/api/v4)?") from None
+        codes = [item.get("type") for item in items or [] if isinstance(item, dict)] if isinstance(items, list) else []
+        return [code for code in codes if isinstance(code, str) and code]
+
+    def payload(self, answer):
+        try:
+            return self.wire.payload(answer)
+        except ValueError:
+            return None
 
     def describe(self) -> str:
         return (f"target {self.where} (token URL {self.token_url}); isolation: {self.isolation}, "

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from contract_tests.contract import SLOTS, expect_status, expect_that
+from contract_tests.api import expect_status, expect_that
+from contract_tests.oracle import SLOTS
 from contract_tests.doc_examples import load_examples, same_shape
 from contract_tests.report import ContractViolation
 
@@ -64,21 +65,22 @@ def test_documented_example(example, replay, api, target):
     api_path = path.removeprefix("/api/v4")
     template, answer = api.call_path(method, api_path, json=body, tenant=replay.tenant, conform=False)
     created = template == SLOTS and method == "POST"
-    if created and isinstance(_json(answer), dict) and _json(answer).get("pd_appointment_uuid"):
-        target.record_slot(replay.tenant, _json(answer)["pd_appointment_uuid"])
-        replay.created_by_example = _json(answer)["pd_appointment_uuid"]
+    payload = _payload(api, answer)
+    if created and isinstance(payload, dict) and payload.get("pd_appointment_uuid"):
+        target.record_slot(replay.tenant, payload["pd_appointment_uuid"])
+        replay.created_by_example = payload["pd_appointment_uuid"]
     rule = f"documented example: {example.title.removeprefix('Example ')}"
-    expect_status(api, answer, 201 if created else 200, rule, method, template)
+    expect_status(api, answer, api.wire.created if created else 200, rule, method, template)
     api.conforms(method, template, answer, params=api.template_for(method, api_path.split("?")[0])[1],
                  body=body)
     if example.documented_response is not None:
-        problems = same_shape(_json(answer), example.documented_response)
+        problems = same_shape(payload, example.documented_response)
         expect_that(not problems, api, answer, rule, "the documented shape", method, template,
                     actual="; ".join(problems[:5]) if problems else None)
 
 
-def _json(answer):
+def _payload(api, answer):
     try:
-        return answer.json()
+        return api.wire.payload(answer)
     except ValueError:
         raise ContractViolation("answers are JSON", "a JSON body", answer) from None

@@ -6,7 +6,8 @@ step by step so a failure names the exact step.
 
 from __future__ import annotations
 
-from contract_tests.contract import APPOINTMENT, SLOT, expect_status, expect_that
+from contract_tests.api import expect_status, expect_that
+from contract_tests.oracle import APPOINTMENT, SLOT
 from contract_tests.workflow import Steps, answer_json, patient_body, patient_of
 
 

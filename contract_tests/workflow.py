@@ -3,14 +3,17 @@ contract and the status the contract gives the step, and reports the rule it sta
 
 from __future__ import annotations
 
-from .contract import APPOINTMENT, APPOINTMENTS, SLOT, SLOTS, Api, expect_status, expect_that
+from .api import Api, expect_status, expect_that
+from .oracle import APPOINTMENT, APPOINTMENTS, SLOT, SLOTS, TOKEN_PATH
 from .report import ContractViolation
+from .wire import NotJson
 
 
 def answer_json(answer, api: Api, method: str, path: str):
+    """The payload of an answer (the token endpoint's answer as it is: it has no envelope)."""
     try:
-        return answer.json()
-    except ValueError:
+        return answer.json() if path == TOKEN_PATH else api.wire.payload(answer)
+    except (ValueError, NotJson):
         raise ContractViolation("answers are JSON", "a JSON body", answer,
                                 operation=api.label(method, path)) from None
 
@@ -34,10 +37,10 @@ class Steps:
             self.target.record_slot(self.tenant, slot["pd_appointment_uuid"])
         if answer.status_code in (404, 422):  # the target does not know the kit's provider or type
             option = "--provider-uuid" if answer.status_code == 404 else "--appointment-type"
-            raise ContractViolation(rule, "201 (the open slot)", answer, operation=self.api.label("POST", SLOTS),
+            raise ContractViolation(rule, f"{self.api.wire.created} (the open slot)", answer, operation=self.api.label("POST", SLOTS),
                                     detail=f"does the target know {body.get('pd_provider_uuid')} / "
                                            f"{body.get('appointment_type')}? Pass one it knows with {option}")
-        expect_status(self.api, answer, 201, rule, "POST", SLOTS, "the open slot")
+        expect_status(self.api, answer, self.api.wire.created, rule, "POST", SLOTS, "the open slot")
         self.api.conforms("POST", SLOTS, answer, body=body)
         expect_that(slot.get("booked") is False and not slot.get("patient"), self.api, answer, rule,
                     "an open slot: booked false, no patient", "POST", SLOTS)
@@ -46,7 +49,7 @@ class Steps:
     def create_slot_answer(self, body: dict):
         """POST a slot whatever the outcome (for rules that expect a refusal)."""
         answer = self.api.call("POST", SLOTS, json=body, tenant=self.tenant)
-        slot = _maybe_json(answer)
+        slot = _maybe_payload(self.api, answer)
         if answer.status_code < 300 and isinstance(slot, dict) and isinstance(slot.get("pd_appointment_uuid"), str):
             self.target.record_slot(self.tenant, slot["pd_appointment_uuid"])
         return answer
@@ -101,8 +104,8 @@ def patient_of(record: dict) -> str | None:
     return _patient_of(record)
 
 
-def _maybe_json(answer):
+def _maybe_payload(api: Api, answer):
     try:
-        return answer.json()
+        return api.wire.payload(answer)
     except ValueError:
         return None

@@ -1,0 +1,126 @@
+"""Hand-written requests: sent as given, each answer checked against the contract (status code
+documented, content type, headers, body schema, and the kit's checks) before a test looks at its
+rule; `expect_status` / `expect_that` turn a broken rule into a ContractViolation."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qs
+
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from .checks import search_results_match_the_query
+from .report import ContractViolation
+from .run import Run
+from .schema import failure_rule, failure_text, get_schema
+from .wire import NotJson
+
+# Checks every hand-written request's answer goes through.
+CONFORMANCE_CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
+                      response_headers_conformance, response_schema_conformance, search_results_match_the_query]
+
+
+class Api:
+    def __init__(self, run: Run):
+        self.run = run
+        self.target = run.target
+        self.wire = run.wire
+        self.schema = get_schema(run.options.spec)
+
+    def call(self, method: str, path: str, *, params: dict | None = None, query: dict | None = None,
+             json: Any = None, tenant=None, scope: str | None = None, token: str | None = None,
+             auth: bool = True, conform: bool = True, headers: dict | None = None, **kwargs):
+        """`path` is the contract's template (e.g. APPOINTMENT) filled from `params`."""
+        url_path = path.format(**(params or {}))
+        answer = self.target.request(method, url_path, tenant=tenant, scope=scope, token=token, auth=auth,
+                                     params=query, json=json, headers=headers, **kwargs)
+        if conform:
+            self.conforms(method, path, answer, params=params, query=query, body=json)
+        return answer
+
+    def operation(self, method: str, path: str):
+        return self.schema[path][method.upper()]
+
+    def template_for(self, method: str, concrete_path: str) -> tuple[str, dict]:
+        """The contract path a concrete one (e.g. /schedule/slots/<uuid>) belongs to, and its parameters."""
+        for template in self.schema.raw_schema["paths"]:
+            names = re.findall(r"{([^}/]+)}", template)
+            pattern = "^" + re.sub(r"\\{[^}/]+\\}", "([^/]+)", re.escape(template)) + "$"
+            match = re.match(pattern, concrete_path)
+            if match and method.lower() in self.schema.raw_schema["paths"][template]:
+                return template, dict(zip(names, match.groups()))
+        raise LookupError(f"{method} {concrete_path} is not an operation of the contract")
+
+    def call_path(self, method: str, concrete_path: str, **kwargs):
+        """Like `call`, for a concrete path with an optional query string (e.g. a documented URL)."""
+        path, _, query_string = concrete_path.partition("?")
+        template, params = self.template_for(method, path)
+        query = {key: values if len(values) > 1 else values[0]
+                 for key, values in parse_qs(query_string, keep_blank_values=True).items()} or None
+        return template, self.call(method, template, params=params, query=query, **kwargs)
+
+    def conforms(self, method: str, path: str, answer, *, params=None, query=None, body=None) -> None:
+        """Raise a ContractViolation naming every check the answer breaks for this operation."""
+        operation = self.operation(method, path)
+        case = operation.Case(path_parameters=params or {}, query=query or {},
+                              **({"body": body} if body is not None else {}))
+        try:
+            case.validate_response(answer, checks=CONFORMANCE_CHECKS)
+        except FailureGroup as group:
+            failures = list(group.exceptions)
+            names = ", ".join(dict.fromkeys(check_name(f) for f in failures))
+            violation = ContractViolation(
+                names, failure_text(failures[0]), answer, operation=operation.label, rule=failure_rule(failures[0]),
+                detail="\n".join(f"also {check_name(f)}: {failure_text(f)}" for f in failures[1:]))
+            violation.recorded = True  # the after_validate hook has recorded each failed check
+            raise violation from None
+
+    def payload(self, answer, method: str, path: str):
+        """The documented payload of an answer (unwrapped from the envelope when the contract has one)."""
+        try:
+            return self.wire.payload(answer)
+        except NotJson:
+            raise ContractViolation("answers are JSON", "a JSON body", answer,
+                                    operation=self.label(method, path)) from None
+
+    def label(self, method: str, path: str) -> str:
+        return f"{method.upper()} {path}"
+
+
+def check_name(failure) -> str:
+    # Schemathesis failures carry their check's code name in the title; the class names it too.
+    return {
+        "UndefinedStatusCode": "status_code_conformance",
+        "UndefinedContentType": "content_type_conformance",
+        "MalformedMediaType": "content_type_conformance",
+        "JsonSchemaError": "response_schema_conformance",
+        "MissingContentType": "content_type_conformance",
+        "ServerError": "not_a_server_error",
+        "MissingHeaders": "response_headers_conformance",
+        "InvalidHeaders": "response_headers_conformance",
+        "MalformedJson": "response_schema_conformance",
+        "CustomFailure": "kit check",
+    }.get(type(failure).__name__, type(failure).__name__)
+
+
+def expect_status(api: Api, answer, expected: int | tuple, rule: str, method: str, path: str,
+                  why: str = "") -> None:
+    """The business rule's status, or a ContractViolation naming the rule."""
+    allowed = expected if isinstance(expected, tuple) else (expected,)
+    if answer.status_code not in allowed:
+        raise ContractViolation(rule, f"{' or '.join(map(str, allowed))}{f' ({why})' if why else ''}", answer,
+                                operation=api.label(method, path))
+
+
+def expect_that(condition: bool, api: Api, answer, rule: str, expected: str, method: str, path: str,
+                actual: str | None = None) -> None:
+    if not condition:
+        raise ContractViolation(rule, expected, answer, operation=api.label(method, path), actual=actual)
