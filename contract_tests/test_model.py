@@ -1,0 +1,42 @@
+"""The model-based stateful suite (stateful.py): random sequences of every scheduling operation,
+each answer compared with the kit's reference model of the records the run creates; a failure
+is the shortest failing sequence, as a numbered shell script."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis.stateful import run_state_machine_as_test
+
+from contract_tests.stateful import ModelMachine, machine_settings
+
+# Sequences per run: a fifth of --max-examples (20 at the default), at least 5; up to 12 steps each.
+STEPS = 12
+SHRINK_SECONDS = 30  # a failure is shrunk for at most this long (Hypothesis' default is 5 minutes)
+
+
+def test_the_server_behaves_like_the_model(api, contract_run):
+    class Sequences(ModelMachine):
+        pass
+
+    Sequences.api = api
+    Sequences._hypothesis_internal_use_seed = contract_run.seed
+    examples = max(5, contract_run.options.max_examples // 5)
+    with shrink_budget(SHRINK_SECONDS):
+        run_state_machine_as_test(Sequences, settings=machine_settings(contract_run, examples, STEPS))
+
+
+@contextlib.contextmanager
+def shrink_budget(seconds: int):
+    """Bound the time spent shrinking a failure (each replay sends real requests)."""
+    from hypothesis.internal.conjecture import engine
+
+    before = getattr(engine, "MAX_SHRINKING_SECONDS", None)
+    if before is not None:
+        engine.MAX_SHRINKING_SECONDS = seconds
+    try:
+        yield
+    finally:
+        if before is not None:
+            engine.MAX_SHRINKING_SECONDS = before
