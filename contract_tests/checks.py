@@ -81,3 +81,120 @@ def complete_answer(run, response, params) -> bool:
     except (ValueError, TypeError):
         return False
     return offset == 0 and isinstance(items, list) and meta.get("count") == len(items)
+
+
+COLLECTIONS = {"GET /schedule/schedulers/", "GET /schedule/appointmenttypes/", f"GET {APPOINTMENTS}"}
+DEFAULT_LIMIT = 100
+
+
+@schemathesis.check
+def wire_format_conformance(ctx, response, case):
+    """The platform's wire format (docs/wire-format.md) on every answer under the API base:
+    success is 200 with {meta, data}; 401/403 are bare {"message": "Unauthorized"/"Forbidden"};
+    every other error is in the envelope with data.errors (422 with data.errors.validation); no
+    400; collections and searches page with meta.count/limit/offset/next/previous."""
+    if not _kit_case(case) or not active().wire.enveloped or case.operation.path == "/oauth2/token":
+        return None
+    problems = wire_problems(response, case.operation.label, case.query or {}, probe=_is_probe(case))
+    if problems:
+        raise AssertionError("; ".join(problems))
+    return None
+
+
+def _is_probe(case) -> bool:
+    """A request malformed on purpose by Schemathesis (an undeclared method, a broken Content-Type):
+    as in Schemathesis' own checks, only its status is not held against the server."""
+    try:
+        from schemathesis.generation.meta import REQUEST_SHAPE_PROBES, coverage_scenario
+    except ImportError:
+        return False
+    return coverage_scenario(case) in REQUEST_SHAPE_PROBES
+
+
+def wire_problems(response, label: str, query: dict, probe: bool = False) -> list[str]:
+    status = response.status_code
+    problems = []
+    if status == 400 and not probe:
+        problems.append("a 400 under the API base (no answer is a 400: the official Node client takes a 400 "
+                        "for an expired token); a request breaking the contract is 422")
+    if 200 <= status < 300 and status != 200:
+        problems.append(f"success is 200, not {status}")
+    try:
+        body = response.json()
+    except ValueError:
+        return problems + [f"{status} without a JSON body"]
+    if status in (401, 403):
+        word = "Unauthorized" if status == 401 else "Forbidden"
+        if not isinstance(body, dict) or body.get("message") != word:
+            problems.append(f"a {status} is the bare {{\"message\": \"{word}\"}} (with error, error_description)")
+        elif "data" in body or "meta" in body:
+            problems.append(f"a {status} is bare, not in the envelope")
+        return problems
+    if status >= 500 or status == 405 and probe:
+        return problems
+    if not isinstance(body, dict) or not isinstance(body.get("meta"), dict) or "data" not in body:
+        return problems + [f"a {status} answer is {{\"meta\": ..., \"data\": ...}}"]
+    meta, data = body["meta"], body["data"]
+    if not isinstance(meta.get("activity_id"), str) or meta.get("application_mode") != "test" \
+            or not isinstance(meta.get("processing_time"), int) or isinstance(meta.get("processing_time"), bool):
+        problems.append("meta has activity_id (a string), application_mode \"test\" and processing_time (an integer)")
+    header = _header(response, "x-activity-id")
+    if header is not None and header != meta.get("activity_id"):
+        problems.append(f"X-Activity-Id {header!r} is not meta.activity_id {meta.get('activity_id')!r}")
+    if status >= 400:
+        errors = data.get("errors") if isinstance(data, dict) else None
+        if not isinstance(errors, dict) or errors.get("status") != status or not isinstance(errors.get("message"), str):
+            problems.append(f"a {status} has data.errors with status {status}, error, message and field")
+        elif status == 422 and not (isinstance(errors.get("validation"), dict) and errors["validation"] and all(
+                isinstance(v, list) and v for v in errors["validation"].values())):
+            problems.append("a 422 has data.errors.validation: each field at fault -> a list of messages")
+        return problems
+    if label in COLLECTIONS:
+        problems += paging_problems(meta, data, query)
+    return problems
+
+
+def paging_problems(meta: dict, data, query: dict) -> list[str]:
+    from urllib.parse import parse_qs, urlsplit
+
+    if not isinstance(data, list):
+        return ["a collection's data is a list"]
+    problems = []
+    count, limit, offset = meta.get("count"), meta.get("limit"), meta.get("offset")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (count, limit, offset)):
+        return ["meta.count, meta.limit and meta.offset are integers on a collection"]
+    try:
+        asked_limit = int(query["limit"]) if query.get("limit") not in (None, "") else DEFAULT_LIMIT
+        asked_offset = int(query["offset"]) if query.get("offset") not in (None, "") else 0
+    except (TypeError, ValueError):
+        return problems
+    if limit != asked_limit:
+        problems.append(f"meta.limit {limit}, the request asked for {asked_limit}")
+    if offset != asked_offset:
+        problems.append(f"meta.offset {offset}, the request asked for {asked_offset}")
+    expected_len = max(0, min(limit, count - offset))
+    if len(data) != expected_len:
+        problems.append(f"{len(data)} records on a page of limit {limit} at offset {offset} of {count} "
+                        f"(expected {expected_len})")
+    for key, wanted in (("next", offset + limit if offset + limit < count else None),
+                        ("previous", max(offset - limit, 0) if offset > 0 else None)):
+        link = meta.get(key)
+        if wanted is None:
+            if link is not None:
+                problems.append(f"meta.{key} is null here (offset {offset}, limit {limit}, count {count}), not {link!r}")
+            continue
+        if not isinstance(link, str) or not urlsplit(link).scheme:
+            problems.append(f"meta.{key} is the absolute URL of the page at offset {wanted}, not {link!r}")
+            continue
+        params = parse_qs(urlsplit(link).query)
+        if params.get("offset") != [str(wanted)] or params.get("limit", [str(limit)]) != [str(limit)]:
+            problems.append(f"meta.{key} {link!r} is not the page at offset {wanted} (limit {limit})")
+    return problems
+
+
+def _header(response, name: str):
+    headers = getattr(response, "headers", {}) or {}
+    for key, value in dict(headers).items():
+        if key.lower() == name:
+            return value[0] if isinstance(value, list) else value
+    return None

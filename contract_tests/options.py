@@ -50,6 +50,7 @@ class KitOptions:
     spec: Path = DEFAULT_SPEC
     summary_path: str | None = None
     timeout: float = 30.0
+    shrink_seconds: float = 30.0  # how long a failing model-based sequence is shrunk, at most
     # An ASGI application to test in-process instead of a server (Python API only, e.g. a wrapped sandbox).
     app: Any = field(default=None, repr=False)
 
@@ -105,6 +106,8 @@ OPTIONS = [
     ("--spec", "spec", "the contract (default: the project's openapi.yaml)", "PATH"),
     ("--contract-summary", "summary_path", "also write the readable failure summary to this file", "PATH"),
     ("--request-timeout", "timeout", "seconds to wait for each answer (default 30)", "SECONDS"),
+    ("--shrink-seconds", "shrink_seconds", "at most this long shrinking a failing model-based sequence to the "
+                                           "shortest one (default 30)", "SECONDS"),
 ]
 
 
@@ -117,7 +120,7 @@ def from_values(values: dict[str, Any]) -> KitOptions:
             continue
         if dest in ("max_examples", "seed"):
             value = int(value)
-        elif dest == "timeout":
+        elif dest in ("timeout", "shrink_seconds"):
             value = float(value)
         elif dest == "location" and isinstance(value, str):
             value = parse_location(value)

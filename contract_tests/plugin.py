@@ -196,16 +196,17 @@ def _schemathesis_groups(error: BaseException) -> list:
 
 def _unreachable(error: BaseException):
     """The connection failure behind a test error, if that is what it is."""
-    seen = 0
-    while error is not None and seen < 10:
+    stack, seen = [error], set()
+    while stack and len(seen) < 200:
+        error = stack.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
         if isinstance(error, (TargetUnreachable, KitError)) and "cannot reach" in str(error):
             return error
         if isinstance(error, BaseExceptionGroup):
-            for inner in error.exceptions:
-                found = _unreachable(inner)
-                if found is not None:
-                    return found
-        error, seen = error.__cause__ or error.__context__, seen + 1
+            stack.extend(error.exceptions)
+        stack += [error.__cause__, error.__context__]
     return None
 
 

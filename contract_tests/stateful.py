@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from .api import Api
-from .model import MILES_PER_KM, Model, Query, Record, patient_id
+from .model import MILES_PER_KM, Model, Query, Record, miles_between
 from .oracle import APPOINTMENT, APPOINTMENTS, PATIENTS, SLOT, SLOTS
 from .report import ContractViolation, excerpt, response_line
 
@@ -103,7 +103,7 @@ class Script:
         token_url = target.token_url
         header = [
             "#!/bin/sh",
-            f"# The shortest failing sequence found (seed {self.run.seed}); the last step fails: {failing}",
+            f"# The shortest failing sequence found (seed {self.run.seed}); its last step fails: {failing}",
         ]
         if target.app is not None:
             header.append("# (an in-process target: serve it, e.g. `pokitdok-sandbox serve`, and set BASE and TOKEN_URL)")
@@ -122,6 +122,7 @@ class ModelMachine(RuleBasedStateMachine):
     """Set `api` (an Api of the run) on a subclass before running it."""
 
     api: Api = None
+    violations: list = []  # every violation a sequence raised, first first (set a fresh list per run)
 
     def __init__(self):
         super().__init__()
@@ -136,6 +137,7 @@ class ModelMachine(RuleBasedStateMachine):
         self.types = types[:2]
         self.first_start: datetime | None = None
         self.last_end: datetime | None = None
+        self.failed = False  # a step failed: the end-of-sequence checks would only hide it
 
     # -- sending and failing ------------------------------------------------------------
     def send(self, note: str, method: str, path: str, *, slot: str | None = None, query: dict | None = None,
@@ -144,16 +146,22 @@ class ModelMachine(RuleBasedStateMachine):
         answer = self.api.call(method, path, params=params, query=query, json=body, conform=False)
         self.script.add(note, method, path.format(**(params or {})), query, body, answer, opens=opens)
         try:
-            self.api.conforms(method, path, answer, params=params, query=query, body=body)
+            self.api.conforms(method, path, answer, params=params, query=query, body=body, model_checked=True)
         except ContractViolation as violation:
+            self.failed = True
+            self.violations.append(violation)
             violation.curl = self.script.render(f"{violation.check}")
             violation.args = (violation.render(),)
+            violation.recorded = False  # replaces the one-request finding with the sequence's script
             raise
         return answer
 
     def fail(self, check: str, expected: str, answer, operation: str, actual: str | None = None, rule: str = ""):
-        raise ContractViolation(check, expected, answer, operation=operation, actual=actual,
-                                curl=self.script.render(check), rule=rule or check)
+        self.failed = True
+        violation = ContractViolation(check, expected, answer, operation=operation, actual=actual,
+                                      curl=self.script.render(check), rule=rule or check)
+        self.violations.append(violation)
+        raise violation
 
     def expect_status(self, answer, status: int, why: str, method: str, path: str) -> None:
         if answer.status_code != status:
@@ -182,11 +190,17 @@ class ModelMachine(RuleBasedStateMachine):
         if not (isinstance(items, list) and len(items) == 1):
             self.fail("model: read-after-write (by uuid)", "a one-element list", answer, f"GET {APPOINTMENT}")
         self.compare(record, items[0], answer, "GET", APPOINTMENT, f"read-after-write by uuid, {after}")
-        query = Query(start=record.start, end=record.end, appointment_type=record.appointment_type)
+        # Through search: the record's type in the sequence's whole window, so every other record of
+        # the sequence tells whether the filters hold too (search_slots probes the window's edges).
+        query = Query(start=self.first_start, end=self.last_end, appointment_type=record.appointment_type)
         if record.booked:
             query.patient = record.patient["_uuid"].lower()
-        else:
+        elif len(self.script.steps) % 2:
             query.provider = record.provider.lower()
+        else:  # by place: the smallest radius of the kit's that holds the record
+            miles = miles_between(self.options.location, record.location)
+            text = next(r for r in ("1mi", "20mi", "35mi", "100mi") if float(r[:-2]) > miles * 1.1)
+            query.location, query.radius, query.radius_text = tuple(self.options.location), float(text[:-2]), text
         self.search(query, f"read back {self.script.name_slot(record.uuid)} through search", after)
 
     def read_gone(self, slot_uuid: str, start: datetime, end: datetime) -> None:
@@ -227,10 +241,16 @@ class ModelMachine(RuleBasedStateMachine):
         return items
 
     # -- choosing records -------------------------------------------------------------
-    def pick(self, data, deleted_too: bool = True) -> tuple[str, Record | None]:
+    def pick(self, data, deleted_too: bool = True, prefer=None) -> tuple[str, Record | None]:
+        """A record of the model (or, now and then, a deleted one); `prefer`: records in the state
+        the rule is about, picked most of the time so short sequences reach every transition."""
+        preferred = sorted(uuid for uuid, record in self.model.records.items() if prefer and prefer(record))
+        if preferred and data.draw(st.integers(0, 3), label="preferred state") > 0:
+            slot = data.draw(st.sampled_from(preferred), label="slot")
+            return slot, self.model.get(slot)
         choices = sorted(self.model.records)
-        if deleted_too:
-            choices += sorted(self.model.deleted)
+        if deleted_too and self.model.deleted and data.draw(st.integers(0, 4), label="a deleted one") == 0:
+            choices = sorted(self.model.deleted)
         slot = data.draw(st.sampled_from(choices), label="slot")
         return slot, self.model.get(slot)
 
@@ -251,9 +271,11 @@ class ModelMachine(RuleBasedStateMachine):
 
     # -- rules ----------------------------------------------------------------------------
     @initialize(data=st.data())
-    def open_two_slots(self, data):
+    def open_slots_and_book_one(self, data):
+        """Every sequence starts with records in both states, so short ones reach every transition."""
         self.open_slot(data)
         self.open_slot(data)
+        self.book(data)
 
     @rule(data=st.data())
     def open_slot(self, data):
@@ -305,7 +327,8 @@ class ModelMachine(RuleBasedStateMachine):
     @precondition(has_records)
     @rule(data=st.data())
     def book(self, data):
-        slot, record = self.pick(data)
+        booked_one = data.draw(st.booleans(), label="rebook or double-book a booked slot")
+        slot, record = self.pick(data, prefer=lambda r: r.booked == booked_one)
         who = data.draw(st.sampled_from(self.patients), label="patient")
         alias = data.draw(st.sampled_from(["_uuid", "uuid"]), label="patient id key")
         if record is not None and record.booked and record.patient["_uuid"] == who:
@@ -356,7 +379,7 @@ class ModelMachine(RuleBasedStateMachine):
     @precondition(has_records)
     @rule(data=st.data())
     def cancel(self, data):
-        slot, record = self.pick(data)
+        slot, record = self.pick(data, prefer=lambda r: r.booked)
         state = "deleted" if record is None else ("booked" if record.booked else "open")
         answer = self.send(f"cancel {self.script.name_slot(slot)} ({state})", "DELETE", APPOINTMENT, slot=slot)
         if record is None:
@@ -375,7 +398,7 @@ class ModelMachine(RuleBasedStateMachine):
     @precondition(has_records)
     @rule(data=st.data())
     def delete_slot(self, data):
-        slot, record = self.pick(data)
+        slot, record = self.pick(data, prefer=lambda r: not r.booked)
         state = "deleted" if record is None else ("booked" if record.booked else "open")
         answer = self.send(f"delete {self.script.name_slot(slot)} ({state})", "DELETE", SLOT, slot=slot)
         if record is None:
@@ -486,7 +509,7 @@ class ModelMachine(RuleBasedStateMachine):
     # -- the end of each sequence --------------------------------------------------------
     def teardown(self):
         try:
-            if self.model.records and self.first_start is not None:
+            if self.model.records and self.first_start is not None and not self.failed:
                 self.search(Query(provider=self.options.provider_uuid.lower(), start=self.first_start,
                                   end=self.last_end), "at the end: every open slot of the sequence", "at the end")
                 for who in self.patients:
