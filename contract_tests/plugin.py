@@ -7,6 +7,7 @@ and `pokitdok-sandbox contract --base-url ...` run the same suite with the same 
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,8 +71,14 @@ def pytest_sessionstart(session):
     wire = wire_format(options.spec)
     try:
         target = Target(options, wire)
-    except KitError as exc:
-        pytest.exit(mask_secret(f"contract kit: {exc}", options.client_secret), returncode=3)
+    except KitError as exc:  # said once, then the run ends before any suite
+        message = mask_secret(f"contract kit: {exc}", options.client_secret)
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        else:
+            print(message, file=sys.stderr)
+        pytest.exit("contract kit: the run could not start", returncode=3)
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
     configure_schema(get_schema(options.spec), options, seed)
     run = Run(options=options, target=target, seed=seed, wire=wire)

@@ -47,6 +47,8 @@ class KitError(Exception):
 class TargetUnreachable(requests.ConnectionError):
     """The target does not answer (connection refused, DNS, reset): reported once per run."""
 
+    reason = ""
+
 
 def _reason(exc: Exception) -> str:
     text = str(exc)
@@ -155,8 +157,10 @@ class Target:
             form["scope"] = scope
         try:
             return self.token_request(form, auth=(tenant.client_id, tenant.client_secret))
+        except TargetUnreachable as exc:
+            raise KitError(f"cannot reach the token endpoint {self.token_url}: {exc.reason}") from None
         except requests.RequestException as exc:
-            raise KitError(f"cannot reach the token endpoint {self.token_url}: {exc}") from None
+            raise KitError(f"cannot reach the token endpoint {self.token_url}: {_reason(exc)}") from None
 
     # -- requests -----------------------------------------------------------------
     def url(self, path: str) -> str:
@@ -175,7 +179,9 @@ class Target:
         try:
             return self.session.request(method, url, **kwargs)
         except requests.ConnectionError as exc:
-            raise TargetUnreachable(f"cannot reach {url.split('?')[0]}: {_reason(exc)}") from None
+            unreachable = TargetUnreachable(f"cannot reach {url.split('?')[0]}: {_reason(exc)}")
+            unreachable.reason = _reason(exc)
+            raise unreachable from None
 
     # -- the kit's own slots ----------------------------------------------------------
     def slot_body(self, start: datetime | None = None, minutes: int = SLOT_MINUTES) -> dict:

@@ -24,8 +24,8 @@ SEED = 20240611
 EXAMPLES = 5
 
 
-def run_kit(app, **options) -> KitResult:
-    return run(KitOptions(app=app, max_examples=EXAMPLES, seed=SEED, **options), quiet=True)
+def run_kit(app, keyword: str | None = None, **options) -> KitResult:
+    return run(KitOptions(app=app, max_examples=EXAMPLES, seed=SEED, **options), keyword=keyword, quiet=True)
 
 
 def sandbox():
@@ -76,10 +76,11 @@ def assert_reported(result: KitResult, check: str, operation: str) -> None:
     found = findings(result, check, operation)
     assert found, f"no {check!r} finding for {operation}:\n{result.summary}"
     finding = found[-1]
-    assert finding.curl.startswith("curl -X "), finding
+    # one request as curl, or the model-based suite's shortest failing sequence as a script
+    assert finding.curl.startswith(("curl -X ", "#!/bin/sh")), finding
     assert finding.expected and finding.actual, finding
     assert operation in result.summary and check in result.summary
-    assert any(f.curl in result.summary for f in found), result.summary
+    assert any(all(line in result.summary for line in f.curl.splitlines()) for f in found), result.summary
 
 
 # -- the real sandbox ----------------------------------------------------------------------
@@ -120,10 +121,11 @@ def test_a_200_on_double_booking_is_reported(monkeypatch):
 def test_a_missing_required_field_in_a_response_is_reported():
     def drop_appointment_id(method, path, status, headers, body):
         if method == "GET" and path.startswith("/api/v4/schedule/appointments/") and status == 200:
-            records = json.loads(body)
+            document = json.loads(body)
+            records = document["data"]
             for record in records if isinstance(records, list) else [records]:
                 record.pop("appointment_id", None)
-            body = json.dumps(records).encode()
+            body = json.dumps(document).encode()
         return status, headers, body
 
     result = run_kit(Rewrite(sandbox(), drop_appointment_id))
@@ -132,12 +134,50 @@ def test_a_missing_required_field_in_a_response_is_reported():
 
 
 def test_a_wrong_status_code_is_reported():
-    def created_as_ok(method, path, status, headers, body):
-        return (200 if (method, path, status) == ("POST", "/api/v4/schedule/slots/", 201) else status), headers, body
+    def ok_as_created(method, path, status, headers, body):  # the bug: REST habits, not the platform's 200
+        return (201 if (method, path, status) == ("POST", "/api/v4/schedule/slots/", 200) else status), headers, body
 
-    result = run_kit(Rewrite(sandbox(), created_as_ok))
+    result = run_kit(Rewrite(sandbox(), ok_as_created))
     assert_reported(result, "status_code_conformance", "POST /schedule/slots/")
     assert findings(result, "create an open slot", "POST /schedule/slots/"), result.summary
+
+
+def test_a_400_is_reported():
+    def bad_request(method, path, status, headers, body):  # the bug: validation errors as 400
+        return (400 if status == 422 else status), headers, body
+
+    result = run_kit(Rewrite(sandbox(), bad_request), keyword="properties and slots")
+    assert_reported(result, "wire_format_conformance", "POST /schedule/slots/")
+    assert "a 400 under the API base" in result.summary
+    # one cause, one entry: the same check and rule for every value that ran into it
+    causes = [(f.operation, f.check, f.cause()) for f in findings(result, "wire_format_conformance")]
+    assert len(causes) == len(set(causes)), result.summary
+
+
+def test_an_answer_outside_the_envelope_is_reported():
+    def bare(method, path, status, headers, body):  # the bug: the documented payload without {meta, data}
+        if path == "/api/v4/schedule/schedulers/" and status == 200:
+            body = json.dumps(json.loads(body)["data"]).encode()
+        return status, headers, body
+
+    result = run_kit(Rewrite(sandbox(), bare), keyword="properties and schedulers")
+    assert_reported(result, "conformance", "GET /schedule/schedulers/")
+
+
+def test_a_limit_not_honoured_is_reported():
+    class IgnoreLimit:
+        def __init__(self, app):
+            self.app = app
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] == "http" and scope["path"] == "/api/v4/schedule/appointmenttypes/":
+                query = [p for p in scope["query_string"].decode().split("&") if not p.startswith("limit=")]
+                scope = {**scope, "query_string": "&".join(query).encode()}
+            await self.app(scope, receive, send)
+
+    result = run_kit(IgnoreLimit(sandbox()), keyword="properties and appointmenttypes/]")
+    assert_reported(result, "wire_format_conformance", "GET /schedule/appointmenttypes/")
+    assert "meta.limit" in result.summary
 
 
 def test_a_500_on_some_input_is_reported(monkeypatch):
@@ -165,19 +205,89 @@ def test_a_wrong_content_type_is_reported():
 
 
 def test_an_unenforced_scope_is_reported(monkeypatch):
-    token_info = Authority.token_info
+    check_token = Authority.check_token
 
     def every_scope(self, access_token):  # the bug: a narrowed token is treated as a full one
-        info = token_info(self, access_token)
+        info = check_token(self, access_token)
         return {**info, "scope": list(ALL_SCOPES)} if info else info
 
-    monkeypatch.setattr(Authority, "token_info", every_scope)
+    monkeypatch.setattr(Authority, "check_token", every_scope)
     result = run_kit(sandbox())
     assert_reported(result, "a user_schedule-only token is refused", "POST /schedule/slots/")
     refused = findings(result, "-only token is refused")
     assert {f.operation for f in refused} >= {"POST /schedule/slots/",
                                               "PUT /schedule/appointments/{pd_appointment_uuid}"}
     assert all(f.expected.startswith("403") for f in refused)
+
+
+class FormCredentialsCrash:
+    """ASGI wrapper: the token endpoint fails with a 500 on credentials sent in the form body."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != "/oauth2/token":
+            return await self.app(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if b"client_secret=" in body:
+            payload = b'{"error": "server_error"}'
+            await send({"type": "http.response.start", "status": 500,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(payload)).encode())]})
+            return await send({"type": "http.response.body", "body": payload})
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def test_the_client_secret_never_appears_in_a_report():
+    secret = "s3cr3t-never-shown"
+    result = run_kit(FormCredentialsCrash(sandbox()), keyword="properties and oauth2",
+                     client_id="kit-secret-check", client_secret=secret)
+    assert_reported(result, "not_a_server_error", "POST /oauth2/token")
+    assert secret not in result.summary
+    assert all(secret not in f.curl and secret not in f.actual for f in result.findings)
+    assert any("$CLIENT_SECRET" in f.curl for f in result.findings), result.summary
+
+
+def test_form_bodies_are_masked_in_curl_lines():
+    import requests
+
+    from contract_tests.report import curl_command
+
+    prepared = requests.Request("POST", "http://x/oauth2/token", data={
+        "grant_type": "client_credentials", "client_id": "me", "client_secret": "hunter2"}).prepare()
+    line = curl_command(prepared)
+    assert "hunter2" not in line and "client_secret=$CLIENT_SECRET" in line and "client_id=$CLIENT_ID" in line
+
+
+def test_a_wrong_base_url_ends_the_run_with_one_message(capsys):
+    result = run(KitOptions(app=sandbox(), base_url="http://testserver/v4", max_examples=EXAMPLES), quiet=True)
+    assert result.exit_code == 3 and not result.findings
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert text.count("is --base-url the API base") == 1, text
+    assert "answered 404" in text
+
+
+def test_an_unreachable_target_is_reported_once(capsys):
+    result = run(KitOptions(base_url="http://127.0.0.1:9/api/v4", max_examples=EXAMPLES, timeout=2), quiet=True)
+    assert result.exit_code == 3
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert text.count("cannot reach") == 1, text
 
 
 @pytest.mark.parametrize("options, message", [
