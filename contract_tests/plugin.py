@@ -23,7 +23,7 @@ from .target import KitError, Target, TargetUnreachable
 __all__ = ["pytest_addoption", "pytest_configure", "pytest_unconfigure", "pytest_sessionstart",
            "pytest_sessionfinish", "pytest_collection_modifyitems", "pytest_runtest_setup",
            "pytest_exception_interact", "pytest_runtest_makereport", "pytest_terminal_summary",
-           "contract_run", "target", "api", "patients"]
+           "contract_run", "target", "api", "patients", "resident_records"]
 
 _OPTIONS_KEY = pytest.StashKey[KitOptions]()
 _RUN_KEY = pytest.StashKey[Run]()
@@ -120,6 +120,38 @@ def target(contract_run) -> Target:
 @pytest.fixture(scope="session")
 def api(contract_run) -> Api:
     return Api(contract_run)
+
+
+@pytest.fixture(scope="session")
+def resident_records(contract_run, api):
+    """A few records of the run's, open and booked, kept while the generated and rule tests run: their
+    searches are then checked both ways against them (model.py), not only against the filters."""
+    from .model import Model, Record
+    from .oracle import parse_datetime
+    from .stateful import DISTANCES, MILES_PER_DEGREE_LATITUDE
+
+    run, target = contract_run, contract_run.target
+    model = Model()
+    types = list(dict.fromkeys([target.appointment_type] + target.appointment_types))[:2]
+    for index, miles in enumerate(DISTANCES[:3]):
+        lat, lon = run.options.location
+        place = (round(lat + miles / MILES_PER_DEGREE_LATITUDE, 6), lon)
+        body = {**target.slot_body(), "location": list(place), "appointment_type": types[index % len(types)]}
+        slot = target.create_slot(body=body)
+        record = model.add(Record(uuid=slot["pd_appointment_uuid"].lower(), provider=run.options.provider_uuid,
+                                  location=place, appointment_type=body["appointment_type"],
+                                  start=parse_datetime(body["start_date"]), end=parse_datetime(body["end_date"])))
+        record.learn(slot)
+    first = next(iter(model.records.values()))
+    patient = {"_uuid": run.options.patients[0].lower(), "first_name": "Resident", "last_name": "Record"}
+    answer = target.request("PUT", f"/schedule/appointments/{first.uuid}", json={"patient": patient})
+    if answer.status_code == 200:
+        first.booked, first.patient = True, patient
+    else:
+        model.remove(first.uuid)
+    run.model = model
+    yield model
+    run.model = None
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,9 @@ from hypothesis.errors import FlakyStrategyDefinition
 from contract_tests.run import current
 from contract_tests.schema import get_schema
 
+# Searches are checked both ways against a few records the run keeps (plugin.resident_records).
+pytestmark = pytest.mark.usefixtures("resident_records")
+
 SCHEMA = get_schema(current().options.spec)
 
 
