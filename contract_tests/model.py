@@ -89,6 +89,8 @@ class Query:
     def from_params(cls, params: dict | None) -> "Query | None":
         """The query as sent; None when the kit cannot read a filter (then it checks nothing)."""
         params = dict(params or {})
+        if any(value in ("", [], [""]) for value in params.values()):
+            return None  # an empty filter: absent or matching nothing? the contract does not say
         query = cls()
         if params.get("patient_uuid") not in (None, ""):
             query.patient = str(_first(params["patient_uuid"])).lower()
@@ -177,7 +179,9 @@ class Record:
     appointment_id: str | None = None  # learned from the first answer
     provider_scheduler_uuid: str | None = None  # learned from the first answer
 
-    def matches(self, query: Query) -> bool:
+    def matches(self, query: Query, margin: float = 0.0) -> bool:
+        """Whether the record satisfies the query. `margin` widens (> 0) or narrows (< 0) the radius
+        by that fraction: geometry is not decided by another implementation's rounding."""
         if query.patient:
             if not self.booked or (self.patient or {}).get("_uuid", "").lower() != query.patient:
                 return False
@@ -185,7 +189,7 @@ class Record:
             return False
         if query.provider and query.provider != self.provider.lower():
             return False
-        if query.location and miles_between(query.location, self.location) > query.radius:
+        if query.location and miles_between(query.location, self.location) > query.radius * (1 + margin) + margin:
             return False
         if query.appointment_type is not None and query.appointment_type != self.appointment_type:
             return False
@@ -266,7 +270,7 @@ class Model:
         self.deleted.add(str(uuid).lower())
 
     def expected(self, query: Query) -> list[Record]:
-        return sorted((r for r in self.records.values() if r.matches(query)), key=lambda r: r.start)
+        return sorted((r for r in self.records.values() if r.matches(query, margin=-0.01)), key=lambda r: r.start)
 
     def check_search(self, query: Query, items, *, complete: bool = True) -> list[str]:
         """Both ways: each result satisfies the query (and, if it is the run's, is as the model
@@ -287,7 +291,7 @@ class Model:
                 problems.append(f"result {index} ({uuid}) was deleted by the run and is still listed")
             record = self.records.get(uuid)
             if record is not None:
-                if not record.matches(query):
+                if not record.matches(query, margin=0.01):
                     why = self._why_not(record, query)
                     problems.append(f"result {index} ({uuid}) does not satisfy the query: {why}")
                 problems += [f"result {index} ({uuid}): {d}" for d in record.differences(item)]

@@ -350,3 +350,13 @@ def test_an_overlapping_slot_allowed_is_caught(server, monkeypatch):
 
     monkeypatch.setattr(Scheduling, "_overlapping_slot", staticmethod(same_start_only))
     assert_caught(run_model(server), "overlapping")
+
+
+def test_generated_searches_are_checked_both_ways_too(server, monkeypatch):
+    patch(monkeypatch, "search", _search_with(
+        lambda self, tenant, query, original: original(self, tenant, replace(query, start_date=None, end_date=None))))
+    result = run(KitOptions(app=server, max_examples=EXAMPLES, seed=SEED),
+                 keyword="properties and GET and appointments/]", quiet=True)
+    assert not result.passed
+    found = [f for f in result.findings if f.check == "search_results_match_the_query"]
+    assert found and "breaks the filter" in found[0].expected, result.summary
