@@ -210,9 +210,13 @@ class ModelMachine(RuleBasedStateMachine):
         self.search(Query(provider=self.options.provider_uuid.lower(), start=start, end=end),
                     "a deleted slot is not listed", "after delete")
 
-    def search(self, query: Query, note: str, after: str = "") -> list:
-        """One search, checked both ways; follows the pages when the contract pages."""
+    def search(self, query: Query, note: str, after: str = "", page_size: int | None = None) -> list:
+        """One search, checked both ways. When the contract pages, the pages are followed through
+        `meta.next` (with `page_size`: pages of that many records, which must together be the
+        unpaged answer: nothing skipped, nothing twice, in the same order)."""
         params = query.params()
+        if page_size is not None and self.wire.paged:
+            params = {**params, "limit": page_size}
         answer = self.send(note, "GET", APPOINTMENTS, query=params)
         self.expect_status(answer, 200, "a search with a selector answers 200", "GET", APPOINTMENTS)
         items = self.payload(answer, "GET", APPOINTMENTS)
@@ -220,25 +224,52 @@ class ModelMachine(RuleBasedStateMachine):
             self.fail("model: search answers a list", "a list", answer, f"GET {APPOINTMENTS}")
         items = list(items)
         pages = 0
-        while self.wire.paged and self.wire.meta(answer).get("next") and pages < 20:
-            meta = self.wire.meta(answer)
-            offset = int(meta.get("offset") or 0) + max(1, len(self.payload(answer, "GET", APPOINTMENTS) or []))
-            params = {**params, "offset": offset, "limit": meta.get("limit") or 100}
-            answer = self.send(f"{note} (next page)", "GET", APPOINTMENTS, query=params)
+        while self.wire.paged and self.wire.meta(answer).get("next") and pages < 30:
+            link = self.wire.meta(answer)["next"]
+            next_params = self._page_params(link, params, answer)
+            answer = self.send(f"{note} (the next page, as meta.next links it)", "GET", APPOINTMENTS,
+                               query=next_params)
+            self.expect_status(answer, 200, "the next page of a search answers 200", "GET", APPOINTMENTS)
             page = self.payload(answer, "GET", APPOINTMENTS)
             items += page if isinstance(page, list) else []
             pages += 1
         problems = self.model.check_search(query, items)
         if problems:
             kind = "search both ways" + (f" ({after})" if after else "")
+            if page_size is not None:
+                kind += f" (pages of {page_size})"
             self.fail(f"model: {kind}", f"every result matches {query.describe()}, every matching record of "
                       "the run is listed as the model holds it", answer, f"GET {APPOINTMENTS}",
                       actual="\n".join(problems[:8]), rule=f"{kind}: {_problem_kind(problems[0])}")
+        if page_size is not None and self.wire.paged:
+            whole = self.send(f"{note} (all in one page)", "GET", APPOINTMENTS, query=query.params())
+            listed = self.payload(whole, "GET", APPOINTMENTS)
+            uuids = [str(i.get("pd_appointment_uuid", "")).lower() for i in items if isinstance(i, dict)]
+            wanted = [str(i.get("pd_appointment_uuid", "")).lower() for i in listed or [] if isinstance(i, dict)]
+            if isinstance(listed, list) and self.wire.meta(whole).get("count") == len(listed) and uuids != wanted:
+                self.fail("model: pages of a search", f"pages of {page_size} following meta.next give the "
+                          "unpaged answer, in its order, nothing skipped or twice", whole, f"GET {APPOINTMENTS}",
+                          actual=f"pages: {uuids}; unpaged: {wanted}", rule="paging: pages differ from the whole")
         for item in items:
             record = self.model.get(item.get("pd_appointment_uuid", "")) if isinstance(item, dict) else None
             if record is not None:
                 record.learn(item)
         return items
+
+    def _page_params(self, link: str, asked: dict, answer) -> dict:
+        """The query of a `meta.next` link; it must be this search, at a later offset."""
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(link)
+        given = {k: (v if len(v) > 1 else v[0]) for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        same = {k: v for k, v in given.items() if k not in ("limit", "offset")}
+        wanted = {k: ([str(x) for x in v] if isinstance(v, list) else str(v)) for k, v in asked.items()
+                  if k not in ("limit", "offset")}
+        if not parts.path.endswith(APPOINTMENTS) or _normalised(same) != _normalised(wanted):
+            self.fail("model: meta.next links the next page", f"a link to {APPOINTMENTS} with the same filters "
+                      f"{wanted}", answer, f"GET {APPOINTMENTS}", actual=f"meta.next {link!r}",
+                      rule="paging: meta.next is not this search")
+        return given
 
     # -- choosing records -------------------------------------------------------------
     def pick(self, data, deleted_too: bool = True, prefer=None) -> tuple[str, Record | None]:
@@ -482,7 +513,9 @@ class ModelMachine(RuleBasedStateMachine):
         else:
             low, high = sorted([first, second], key=lambda r: r.start)
             query.start, query.end = low.start, high.end
-        self.search(query, f"search by {kind}, window {window}")
+        page_size = data.draw(st.sampled_from([None, None, 1, 2]), label="page size")
+        self.search(query, f"search by {kind}, window {window}" + (f", pages of {page_size}" if page_size else ""),
+                    page_size=page_size)
 
     @rule(data=st.data())
     def register_patient(self, data):
@@ -530,6 +563,26 @@ class ModelMachine(RuleBasedStateMachine):
                     tenant.created_slots.pop(record.uuid, None)
             except Exception:  # noqa: BLE001 - left for the run's own cleanup, which reports leftovers
                 pass
+
+
+def _normalised(params: dict) -> dict:
+    """Query parameters compared as values: dates and numbers as the kit reads them."""
+    from .oracle import parse_datetime
+
+    out = {}
+    for key, value in params.items():
+        values = value if isinstance(value, list) else [value]
+        if key == "location" and len(values) == 1:
+            values = str(values[0]).split(",")
+        normal = []
+        for item in values:
+            moment = parse_datetime(item) if key in ("start_date", "end_date") else None
+            try:
+                normal.append(moment.isoformat() if moment else (float(item) if key == "location" else str(item).lower()))
+            except ValueError:
+                normal.append(str(item))
+        out[key] = normal
+    return out
 
 
 def _problem_kind(problem: str) -> str:

@@ -44,7 +44,7 @@ def test_stateful_workflows_through_the_contract_links(contract_run):
 
     Workflows._hypothesis_internal_use_seed = run.seed
     try:
-        Workflows.run(settings=settings(max_examples=max(5, run.options.max_examples // 4), stateful_step_count=8,
+        Workflows.run(settings=settings(max_examples=max(5, run.options.max_examples // 10), stateful_step_count=8,
                                         deadline=None, database=None, suppress_health_check=list(HealthCheck)))
     except FlakyStrategyDefinition:
         pytest.fail("the target answered the same sequence of requests differently when it was replayed "

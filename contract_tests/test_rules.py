@@ -179,3 +179,22 @@ def test_unknown_appointments_are_404(steps, method):
     expect_status(steps.api, answer, 404, "an unknown appointment is 404", method, APPOINTMENT)
     if method == "DELETE":
         expect_status(steps.api, steps.delete_slot(unknown), 404, "an unknown slot is 404", "DELETE", SLOT)
+
+
+def test_a_tenants_records_are_invisible_to_another(steps, target, api):
+    """Each client id is its own data set: a slot of the run's tenant is unknown to another tenant,
+    by uuid and through search. (Only where the target gives the run tenants of its own.)"""
+    if not target.main.fresh:
+        pytest.skip("a shared target: the run has one client only")
+    other = target.tenant("neighbour")
+    body = target.slot_body()
+    slot = steps.create_slot(body)["pd_appointment_uuid"]
+    rule = "another tenant does not see the run's records"
+    answer = api.call("GET", APPOINTMENT, params={"pd_appointment_uuid": slot}, tenant=other)
+    expect_status(api, answer, 404, rule, "GET", APPOINTMENT, "the slot belongs to another client id")
+    answer = api.call("GET", APPOINTMENTS, tenant=other, query={
+        "pd_provider_uuid": body["pd_provider_uuid"], "start_date": body["start_date"], "end_date": body["end_date"]})
+    expect_status(api, answer, 200, rule, "GET", APPOINTMENTS)
+    listed = {str(item.get("pd_appointment_uuid", "")).lower() for item in answer_json(answer, api, "GET", APPOINTMENTS)}
+    expect_that(slot.lower() not in listed, api, answer, rule, f"no {slot} in another tenant's search",
+                "GET", APPOINTMENTS)
