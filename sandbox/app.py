@@ -18,10 +18,10 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from jsonschema import Draft4Validator
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from . import api, auth, console, contract, datasets
+from . import api, auth, console, contract, datasets, serving
 from .auth import Authority, OAuthError
 from .context import SandboxContext, of_scope
 from .contract import API_BASE, SPEC_PATH
@@ -118,6 +118,7 @@ def _remember_signatures() -> None:
 
 def create_app_from_env() -> connexion.AsyncApp:
     """The app of one worker process of `serve --workers N` (settings from the environment)."""
+    serving.end_with_parent()
     return create_app(Settings.from_env())
 
 
@@ -221,6 +222,11 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
     def undecodable(request, exc: UnicodeDecodeError):
         return _response(request, 422, f"the request is not valid UTF-8 ({exc.reason}); send UTF-8 JSON", "body")
 
+    def disconnected(request, _exc: ClientDisconnect):
+        # The client went away while sending its body: nobody to answer, nothing changed, no bug.
+        log.debug("client disconnected during %s %s", request.method, request.url.path)
+        return _response(request, 422, "the client disconnected before sending the whole body", "body")
+
     def unexpected(request, exc: Exception):
         log.error("unexpected error", exc_info=exc)
         return _response(request, 500, "the sandbox failed unexpectedly; this is a bug, please report it")
@@ -229,4 +235,5 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
     app.add_error_handler(ProblemException, problem)
     app.add_error_handler(HTTPException, http_error)
     app.add_error_handler(UnicodeDecodeError, undecodable)
+    app.add_error_handler(ClientDisconnect, disconnected)
     app.add_error_handler(Exception, unexpected)
