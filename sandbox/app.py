@@ -11,7 +11,7 @@ import pkgutil
 import re
 
 import connexion
-from connexion.exceptions import ProblemException
+from connexion.exceptions import OAuthScopeProblem, ProblemException
 from connexion.jsonifier import Jsonifier
 from connexion.lifecycle import ConnexionResponse
 from connexion.middleware import MiddlewarePosition
@@ -169,6 +169,26 @@ def _is_token_endpoint(request) -> bool:
     return request.url.path.endswith(TOKEN_PATH)
 
 
+def _token_refused(request, message: str) -> ConnexionResponse:
+    """Connexion's own 401s (no token, a malformed Authorization header), told apart as RFC 6750 has it."""
+    if "No authorization token" in message:
+        return _response(request, 401, "send an access token as Authorization: Bearer <token>; get one from "
+                         "POST /oauth2/token", None, "token_missing", {"WWW-Authenticate": 'Bearer realm="pokitdok-sandbox"'})
+    description = "the Authorization header must be Bearer <token>; get a token from POST /oauth2/token"
+    header = f'Bearer realm="pokitdok-sandbox", error="invalid_token", error_description="{description}"'
+    return _response(request, 401, description, None, "invalid_token", {"WWW-Authenticate": header})
+
+
+def _scope_refused(request, exc: OAuthScopeProblem) -> ConnexionResponse:
+    needed = " ".join(exc.required_scopes or [])
+    held = " ".join(exc.token_scopes or []) or "none"
+    plural = "s" if " " in needed else ""
+    description = (f"this operation needs the scope{plural} {needed} and the token has {held}; "
+                   f"get a token with scope={needed.replace(' ', '+')} from POST /oauth2/token")
+    header = f'Bearer realm="pokitdok-sandbox", error="insufficient_scope", scope="{needed}"'
+    return _response(request, 403, description, None, "insufficient_scope", {"WWW-Authenticate": header})
+
+
 def _add_error_handlers(app: connexion.AsyncApp) -> None:
     def sandbox_error(request, exc: SandboxError):
         if isinstance(exc, OAuthError):
@@ -185,27 +205,19 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
         required = _REQUIRED.match(message)
         if required:
             field = f"{field}.{required['field']}" if field else required["field"]
-        status = 422 if exc.status == 400 else exc.status  # the platform: no 400s, 422 for what breaks the contract
-        if _is_token_endpoint(request) and status in (415, 422):
-            return _oauth_response(OAuthError(400, "invalid_request", explain(field, message), field))
         if exc.status == 401:
-            description = ("send an access token as Authorization: Bearer <token>; get one from POST /oauth2/token"
-                           if "No authorization token" in message else
-                           "the Authorization header must be Bearer <token>; get a token from POST /oauth2/token")
-            code = "token_missing" if "No authorization token" in message else "invalid_token"
-            header = 'Bearer realm="pokitdok-sandbox"' + ("" if code == "token_missing" else
-                                                          f', error="invalid_token", error_description="{description}"')
-            return _response(request, 401, description, None, code, {"WWW-Authenticate": header})
-        if exc.status == 403:
-            needed = " ".join(getattr(exc, "required_scopes", None) or [])
-            held = " ".join(getattr(exc, "token_scopes", None) or []) or "none"
-            description = (f"this operation needs the {needed} scope and the token has {held}; "
-                           f"get a token with scope={needed} from POST /oauth2/token")
-            header = f'Bearer realm="pokitdok-sandbox", error="insufficient_scope", scope="{needed}"'
-            return _response(request, 403, description, None, "insufficient_scope", {"WWW-Authenticate": header})
-        return _response(request, status, explain(field, message), field)
+            return _token_refused(request, message)
+        status = 422 if exc.status == 400 else exc.status  # the platform: no 400s, 422 for what breaks the contract
+        field, message = explain(field, message)
+        if _is_token_endpoint(request) and status in (415, 422):
+            if field == "Content-Type":
+                message = f"send the token request as {FORM} (grant_type=client_credentials)"
+            return _oauth_response(OAuthError(400, "invalid_request", message, field))
+        return _response(request, status, message, field)
 
     def http_error(request, exc: HTTPException):
+        if isinstance(exc, OAuthScopeProblem):
+            return _scope_refused(request, exc)
         # A 405 lists what the resource allows (RFC 9110): all the contract's methods for the
         # path, not only those of the route that matched (or none, for the token route outside the API).
         headers = dict(exc.headers or {})
