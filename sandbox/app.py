@@ -23,14 +23,17 @@ from starlette.responses import Response
 
 from . import api, auth, console, contract, datasets, serving
 from .auth import Authority, OAuthError
-from .context import SandboxContext, of_scope
-from .contract import API_BASE, SPEC_PATH
+from .context import SandboxContext
+from .contract import API_BASE, SPEC_PATH, TOKEN_PATH
+from .api import token
 from .errors import SandboxError, error_json
-from .faults import FaultInjector, FaultRules
-from .guard import RequestGuard, RequestStart
-from .rate_limits import RateLimiter, RateLimits
+from .extras import SandboxExtras
+from .middleware.fault_injection import FaultInjector
+from .middleware.guard import RequestGuard, RequestStart
+from .middleware.journal_recording import JournalRecorder
+from .middleware.operation_tap import OperationTap
+from .middleware.rate_limiting import RateLimiter
 from .validation import explain
-from .request_journal import JournalRecorder, RequestJournal, TenantTap
 from .scheduling import Scheduling
 from .settings import Settings
 from .stores import open_store
@@ -38,8 +41,6 @@ from .validation import SANDBOX_VALIDATORS
 
 log = logging.getLogger("pokitdok_sandbox")
 
-FORM = "application/x-www-form-urlencoded"
-TOKEN_PATH = "/oauth2/token"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -75,27 +76,21 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
         swagger_ui_options=SwaggerUIOptions(swagger_ui=True, swagger_ui_path="/ui"),
     )
     _remember_signatures()
-    # Sandbox additions (docs/sandbox-extras.md): the request journal (outermost, so it also sees
-    # the guard's refusals; noting the operation after routing) and fault injection (after routing
-    # and the token check).
-    faults, request_journal = FaultRules(), RequestJournal()
-    rate_limits = RateLimits(settings.rate_limit)
-    context = SandboxContext(settings=settings, rules=rules, authority=authority, faults=faults,
-                             request_journal=request_journal, rate_limits=rate_limits,
-                             reset_hooks=[faults.clear, request_journal.clear, rate_limits.clear])
+    # Sandbox additions (docs/sandbox-extras.md): their state in one service, applied by the
+    # middlewares of sandbox/middleware/ (their order is described there).
+    extras = SandboxExtras(settings.rate_limit)
+    context = SandboxContext(settings=settings, rules=rules, authority=authority, extras=extras,
+                             reset_hooks=[extras.forget])
     app.sandbox = context
-    # Outermost of all: the request's activity begins (meta.activity_id, processing_time), and
-    # `//api/v4/...` (a base URL with a trailing slash) is `/api/v4/...`.
     app.add_middleware(RequestStart, position=MiddlewarePosition.BEFORE_EXCEPTION)
-    app.add_middleware(JournalRecorder, position=MiddlewarePosition.BEFORE_EXCEPTION, journal=request_journal,
-                       authority=authority, base_path=API_BASE)
-    app.add_middleware(TenantTap, position=MiddlewarePosition.BEFORE_SECURITY)
-    app.add_middleware(RateLimiter, position=MiddlewarePosition.BEFORE_VALIDATION, limits=rate_limits)
-    app.add_middleware(FaultInjector, position=MiddlewarePosition.BEFORE_VALIDATION, rules=faults)
+    app.add_middleware(JournalRecorder, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       journal=extras.request_journal, identify=authority.tenant_of_request, base_path=API_BASE)
     app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, context=context,
                        max_body_bytes=settings.max_body_bytes)
-    # The token endpoint lives outside the API base path, as on the original platform.
-    app.add_url_rule(TOKEN_PATH, "oauth2_token", _token_endpoint, methods=["POST"])
+    app.add_middleware(OperationTap, position=MiddlewarePosition.BEFORE_SECURITY)
+    app.add_middleware(RateLimiter, position=MiddlewarePosition.BEFORE_VALIDATION, limits=extras.rate_limits)
+    app.add_middleware(FaultInjector, position=MiddlewarePosition.BEFORE_VALIDATION, rules=extras.faults)
+    app.add_url_rule(TOKEN_PATH, "oauth2_token", token.token, methods=["POST"])
     app.add_url_rule("/", "index", _index, methods=["GET"])
     console.register(app)
     _add_error_handlers(app)
@@ -120,15 +115,6 @@ def create_app_from_env() -> connexion.AsyncApp:
     """The app of one worker process of `serve --workers N` (settings from the environment)."""
     serving.end_with_parent()
     return create_app(Settings.from_env())
-
-
-async def _token_endpoint(request: Request):
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
-        raise OAuthError(400, "invalid_request", f"send the token request as {FORM} "
-                                                 "(grant_type=client_credentials)", "Content-Type")
-    fields = auth.form_fields(await request.form())
-    token = of_scope(request.scope).authority.issue(fields, request.headers.get("Authorization"))
-    return _json(token, headers={"Cache-Control": "no-store"})
 
 
 def _json(data, headers: dict | None = None) -> Response:
@@ -210,8 +196,8 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
         status = 422 if exc.status == 400 else exc.status  # the platform: no 400s, 422 for what breaks the contract
         field, message = explain(field, message)
         if _is_token_endpoint(request) and status in (415, 422):
-            if field == "Content-Type":
-                message = f"send the token request as {FORM} (grant_type=client_credentials)"
+            if field in ("Content-Type", "body"):  # the same words as the plain route's
+                message = f"send the token request as {token.FORM} (grant_type=client_credentials)"
             return _oauth_response(OAuthError(400, "invalid_request", message, field))
         return _response(request, status, message, field)
 

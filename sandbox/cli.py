@@ -14,7 +14,7 @@ from contract_tests import runner as contract_runner
 from . import datasets, serving
 from .datasets import SeedSettings
 from .errors import SandboxError
-from .rate_limits import parse_limit
+from .extras.rate_limits import parse_limit
 from .settings import DEFAULT_DB, Settings
 from .stores import Store, StoreError, is_postgres_url, open_store, redact
 
