@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import importlib
 import inspect
-import json
 import logging
 import pkgutil
 import re
@@ -21,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from . import api, auth, console, contract, datasets, serving
+from . import api, auth, console, contract, datasets, envelope, serving
 from .auth import Authority, OAuthError
 from .context import SandboxContext
 from .contract import API_BASE, SPEC_PATH, TOKEN_PATH
@@ -65,9 +64,8 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     gc.freeze()
 
     # AsyncApp, not FlaskApp: a Flask app sits behind a WSGI bridge that hands every request to a
-    # worker thread and back, which cost more than the rules and the store together. Keys sorted
-    # and indented as before, so the answers stay byte for byte the same.
-    app = connexion.AsyncApp(__name__, jsonifier=Jsonifier(json, indent=2, sort_keys=True))
+    # worker thread and back, which cost more than the rules and the store together.
+    app = connexion.AsyncApp(__name__, jsonifier=Jsonifier(envelope.CODEC))
     app.add_api(
         SPEC_PATH,
         strict_validation=True,
@@ -118,9 +116,8 @@ def create_app_from_env() -> connexion.AsyncApp:
 
 
 def _json(data, headers: dict | None = None) -> Response:
-    """A JSON answer outside the contract's operations, keys sorted like theirs."""
-    body = json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
-    return Response(body, media_type="application/json", headers=headers)
+    """A JSON answer outside the contract's operations, written like theirs."""
+    return Response(envelope.encode(data), media_type="application/json", headers=headers)
 
 
 async def _index(_request: Request):
@@ -148,7 +145,7 @@ def _response(request, status: int, message: str, field: str | None = None, code
 
 def _oauth_response(exc: OAuthError) -> ConnexionResponse:
     return ConnexionResponse(status_code=exc.status, mimetype="application/json",
-                             body=json.dumps(exc.body()).encode(), headers={"Cache-Control": "no-store", **exc.headers})
+                             body=envelope.encode(exc.body()), headers={**token.NO_STORE, **exc.headers})
 
 
 def _is_token_endpoint(request) -> bool:

@@ -9,13 +9,12 @@ the top level.
 
 from __future__ import annotations
 
-import json
-
 from connexion.context import request as _operation_request
 from starlette.responses import Response
 
 from ..auth import OAuthError, form_fields
 from ..context import of_scope
+from ..envelope import encode
 
 FORM = "application/x-www-form-urlencoded"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 section 5.1
@@ -38,4 +37,4 @@ async def issue_token(body=None, **_ignored):
 
 def _answer(scope, form: dict, authorization: str | None) -> Response:
     issued = of_scope(scope).authority.issue(form, authorization)
-    return Response(json.dumps(issued, indent=2, sort_keys=True), media_type="application/json", headers=NO_STORE)
+    return Response(encode(issued), media_type="application/json", headers=NO_STORE)
