@@ -27,9 +27,12 @@ from starlette.responses import Response
 from . import api, auth, console, datasets
 from .auth import Authority
 from .context import SandboxContext, of_scope
+from .auth import OAuthError
 from .errors import SandboxError, error_json
 from .faults import FaultInjector, FaultRules
-from .guard import MergeSlashes, RequestGuard
+from .guard import RequestGuard, RequestStart
+from .rate_limits import RateLimiter, RateLimits
+from .validation import explain
 from .request_journal import JournalRecorder, RequestJournal, TenantTap
 from .scheduling import Scheduling
 from .settings import Settings
@@ -41,6 +44,7 @@ log = logging.getLogger("pokitdok_sandbox")
 API_BASE = "/api/v4"
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 FORM = "application/x-www-form-urlencoded"
+TOKEN_PATH = "/oauth2/token"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -80,20 +84,25 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     # the guard's refusals; noting the operation after routing) and fault injection (after routing
     # and the token check).
     faults, request_journal = FaultRules(), RequestJournal()
+    rate_limits = RateLimits(settings.rate_limit)
     context = SandboxContext(settings=settings, rules=rules, authority=authority, faults=faults,
-                             request_journal=request_journal, reset_hooks=[faults.clear, request_journal.clear])
+                             request_journal=request_journal, rate_limits=rate_limits,
+                             reset_hooks=[faults.clear, request_journal.clear, rate_limits.clear])
     app.sandbox = context
-    # Outermost of all: `//api/v4/...` (a base URL with a trailing slash) is `/api/v4/...`.
-    app.add_middleware(MergeSlashes, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    # Outermost of all: the request's activity begins (meta.activity_id, processing_time), and
+    # `//api/v4/...` (a base URL with a trailing slash) is `/api/v4/...`.
+    app.add_middleware(RequestStart, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(JournalRecorder, position=MiddlewarePosition.BEFORE_EXCEPTION, journal=request_journal,
                        authority=authority, base_path=API_BASE)
     app.add_middleware(TenantTap, position=MiddlewarePosition.BEFORE_SECURITY)
+    app.add_middleware(RateLimiter, position=MiddlewarePosition.BEFORE_VALIDATION, limits=rate_limits,
+                       spec_path=SPEC_PATH)
     app.add_middleware(FaultInjector, position=MiddlewarePosition.BEFORE_VALIDATION, rules=faults,
                        spec_path=SPEC_PATH)
     app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, context=context,
                        max_body_bytes=settings.max_body_bytes)
     # The token endpoint lives outside the API base path, as on the original platform.
-    app.add_url_rule("/oauth2/token", "oauth2_token", _token_endpoint, methods=["POST"])
+    app.add_url_rule(TOKEN_PATH, "oauth2_token", _token_endpoint, methods=["POST"])
     app.add_url_rule("/", "index", _index, methods=["GET"])
     console.register(app)
     _add_error_handlers(app)
@@ -121,7 +130,8 @@ def create_app_from_env() -> connexion.AsyncApp:
 
 async def _token_endpoint(request: Request):
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
-        raise SandboxError(415, f"the token endpoint takes {FORM}", "Content-Type")
+        raise OAuthError(400, "invalid_request", f"send the token request as {FORM} "
+                                                 "(grant_type=client_credentials)", "Content-Type")
     fields = auth.form_fields(await request.form())
     token = of_scope(request.scope).authority.issue(fields, request.headers.get("Authorization"))
     return _json(token, headers={"Cache-Control": "no-store"})
@@ -163,17 +173,28 @@ def _methods_by_path() -> list[tuple[re.Pattern, str]]:
     return rules
 
 
-def _response(status: int, message: str, field: str | None = None, code: str | None = None,
+def _response(request, status: int, message: str, field: str | None = None, code: str | None = None,
               headers: dict | None = None) -> ConnexionResponse:
     return ConnexionResponse(status_code=status, mimetype="application/json",
-                             body=error_json(status, message, field, code), headers=headers or {})
+                             body=error_json(request.scope, status, message, field, code), headers=headers or {})
+
+
+def _oauth_response(exc: OAuthError) -> ConnexionResponse:
+    return ConnexionResponse(status_code=exc.status, mimetype="application/json",
+                             body=json.dumps(exc.body()).encode(), headers={"Cache-Control": "no-store", **exc.headers})
+
+
+def _is_token_endpoint(request) -> bool:
+    return request.url.path.endswith(TOKEN_PATH)
 
 
 def _add_error_handlers(app: connexion.AsyncApp) -> None:
-    def sandbox_error(_request, exc: SandboxError):
-        return _response(exc.status, exc.message, exc.field, exc.code)
+    def sandbox_error(request, exc: SandboxError):
+        if isinstance(exc, OAuthError):
+            return _oauth_response(exc)
+        return _response(request, exc.status, exc.message, exc.field, exc.code, exc.headers)
 
-    def problem(_request, exc: ProblemException):
+    def problem(request, exc: ProblemException):
         # jsonschema appends the failing schema after a blank line: keep the first part.
         message = str(exc.detail or exc.title or "request refused").split("\n\n")[0]
         field = None
@@ -183,28 +204,46 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
         required = _REQUIRED.match(message)
         if required:
             field = f"{field}.{required['field']}" if field else required["field"]
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return _response(exc.status, message, field, headers=headers)
+        status = 422 if exc.status == 400 else exc.status  # the platform: no 400s, 422 for what breaks the contract
+        if _is_token_endpoint(request) and status in (415, 422):
+            return _oauth_response(OAuthError(400, "invalid_request", explain(field, message), field))
+        if exc.status == 401:
+            description = ("send an access token as Authorization: Bearer <token>; get one from POST /oauth2/token"
+                           if "No authorization token" in message else
+                           "the Authorization header must be Bearer <token>; get a token from POST /oauth2/token")
+            code = "token_missing" if "No authorization token" in message else "invalid_token"
+            header = 'Bearer realm="pokitdok-sandbox"' + ("" if code == "token_missing" else
+                                                          f', error="invalid_token", error_description="{description}"')
+            return _response(request, 401, description, None, code, {"WWW-Authenticate": header})
+        if exc.status == 403:
+            needed = " ".join(getattr(exc, "required_scopes", None) or [])
+            held = " ".join(getattr(exc, "token_scopes", None) or []) or "none"
+            description = (f"this operation needs the {needed} scope and the token has {held}; "
+                           f"get a token with scope={needed} from POST /oauth2/token")
+            header = f'Bearer realm="pokitdok-sandbox", error="insufficient_scope", scope="{needed}"'
+            return _response(request, 403, description, None, "insufficient_scope", {"WWW-Authenticate": header})
+        return _response(request, status, explain(field, message), field)
 
-    def http_error(_request, exc: HTTPException):
+    def http_error(request, exc: HTTPException):
         # A 405 lists what the resource allows (RFC 9110): all the contract's methods for the
         # path, not only those of the route that matched (or none, for the token route outside the API).
         headers = dict(exc.headers or {})
+        message = str(exc.detail or "request refused")
         if exc.status_code == 405:
-            path = _request.url.path
+            path = request.url.path
             allowed = next((methods for pattern, methods in _methods_by_path() if pattern.match(path)), None)
             headers["Allow"] = allowed or headers.get("Allow", "")
-        message = str(exc.detail or "request refused")
+            message = f"{request.method} is not allowed on {path}; it takes {headers['Allow'] or 'no method'}"
         if exc.status_code == 404 and message == "Not Found":  # the router's own words: say where to look
-            message = f"no such path: {_request.url.path} (the API is under {API_BASE}/, tokens at /oauth2/token)"
-        return _response(exc.status_code, message, headers=headers or None)
+            message = f"no such path: {request.url.path} (the API is under {API_BASE}/, tokens at /oauth2/token)"
+        return _response(request, exc.status_code, message, headers=headers or None)
 
-    def undecodable(_request, exc: UnicodeDecodeError):
-        return _response(400, f"the request is not valid UTF-8 ({exc.reason})")
+    def undecodable(request, exc: UnicodeDecodeError):
+        return _response(request, 422, f"the request is not valid UTF-8 ({exc.reason}); send UTF-8 JSON", "body")
 
-    def unexpected(_request, exc: Exception):
+    def unexpected(request, exc: Exception):
         log.error("unexpected error", exc_info=exc)
-        return _response(500, "the sandbox failed unexpectedly; this is a bug, please report it")
+        return _response(request, 500, "the sandbox failed unexpectedly; this is a bug, please report it")
 
     app.add_error_handler(SandboxError, sandbox_error)
     app.add_error_handler(ProblemException, problem)

@@ -14,6 +14,7 @@ from connexion.context import scope as _operation_scope
 if TYPE_CHECKING:
     from .auth import Authority
     from .faults import FaultRules
+    from .rate_limits import RateLimits
     from .request_journal import RequestJournal
     from .scheduling import Scheduling
     from .settings import Settings
@@ -28,6 +29,7 @@ class SandboxContext:
     authority: Authority
     faults: FaultRules
     request_journal: RequestJournal
+    rate_limits: RateLimits
     # Called with a tenant when its data set is reset: whatever else is kept per tenant starts afresh.
     reset_hooks: list[Callable[[str], object]] = field(default_factory=list)
 

@@ -62,7 +62,7 @@ def parse_fault_header(value: str) -> int:
     text = value.strip()
     if not text.isdigit() or int(text) not in FAULT_STATUSES:
         allowed = ", ".join(map(str, FAULT_STATUSES))
-        raise SandboxError(400, f"{FAULT_HEADER} must be one of {allowed}, not {value!r}", FAULT_HEADER)
+        raise SandboxError(422, f"{FAULT_HEADER} must be one of {allowed}, not {value!r}", FAULT_HEADER)
     return int(text)
 
 
@@ -70,12 +70,12 @@ def parse_delay_header(value: str) -> float:
     """A duration such as `2s`, `1.5s` or `250ms`, in milliseconds."""
     match = _DURATION.match(value.strip())
     if not match:
-        raise SandboxError(400, f"{DELAY_HEADER} must be a duration such as 250ms or 2s, not {value!r}",
+        raise SandboxError(422, f"{DELAY_HEADER} must be a duration such as 250ms or 2s, not {value!r}",
                            DELAY_HEADER)
     amount, unit = float(match[1]), match[2]
     delay_ms = amount * 1000 if unit == "s" else amount
     if delay_ms > MAX_DELAY_MS:
-        raise SandboxError(400, f"{DELAY_HEADER} is at most {MAX_DELAY_MS // 1000}s, not {value!r}", DELAY_HEADER)
+        raise SandboxError(422, f"{DELAY_HEADER} is at most {MAX_DELAY_MS // 1000}s, not {value!r}", DELAY_HEADER)
     return delay_ms
 
 
@@ -147,11 +147,11 @@ class FaultRules:
         for index, rule in enumerate(body.get("rules", [])):
             status, delay_ms = rule.get("status"), rule.get("delay_ms", 0)
             if status is None and not delay_ms:
-                raise SandboxError(400, "a rule needs a status, a delay_ms above 0, or both", f"rules.{index}")
+                raise SandboxError(422, "a rule needs a status, a delay_ms above 0, or both", f"rules.{index}")
             rules.append(_Rule(operation=rule["operation"], status=status, rate=float(rule.get("rate", 1.0)),
                                delay_ms=delay_ms, times=rule.get("times")))
         if len(rules) > MAX_RULES:
-            raise SandboxError(400, f"at most {MAX_RULES} rules", "rules")
+            raise SandboxError(422, f"at most {MAX_RULES} rules", "rules")
         with self._lock:
             if rules:
                 self._tenants[tenant_id] = _TenantRules(body.get("seed", 0), rules)
@@ -216,7 +216,7 @@ class FaultInjector:
         try:
             fault = fault_from_headers(dict(scope.get("headers", ())))
         except SandboxError as refused:
-            await send_error(send, refused.status, refused.message, refused.field, refused.code)
+            await send_error(scope, send, refused.status, refused.message, refused.field, refused.code)
             return
         if fault is None and tenant_id and operation_id in self.operations:
             fault = self.rules.decide(tenant_id, short_name(operation_id))
@@ -232,7 +232,7 @@ class FaultInjector:
         delayed = f" after {fault.delay_ms:g} ms" if fault.delay_ms else ""
         annotate(scope, fault=f"{fault.status} injected by {fault.reason}{delayed}")
         retry_after = RETRY_AFTER.get(fault.status)
-        await send_error(send, fault.status, f"fault injected by the sandbox ({fault.reason})",
+        await send_error(scope, send, fault.status, f"fault injected by the sandbox ({fault.reason})",
                          FAULT_HEADER if fault.reason.startswith(FAULT_HEADER) else None,
                          FAULT_STATUSES[fault.status],
                          ((b"retry-after", retry_after.encode()),) if retry_after else ())

@@ -1,6 +1,8 @@
-"""Contract validation tweaks: errors that name the parameter at fault."""
+"""Contract validation tweaks: errors that name the parameter at fault and say what to send."""
 
 from __future__ import annotations
+
+import re
 
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
@@ -69,11 +71,11 @@ class SafeJSONRequestBodyValidator(JSONRequestBodyValidator):
         try:
             return await super()._parse(stream, scope)
         except RecursionError:
-            raise BadRequestProblem(detail="the JSON body is nested too deeply") from None
+            raise BadRequestProblem(detail="the JSON body is nested too deeply - 'body'") from None
         except UnicodeDecodeError:
             raise
         except ValueError as exc:
-            raise BadRequestProblem(detail=f"the body is not acceptable JSON ({exc})") from None
+            raise BadRequestProblem(detail=f"the body is not JSON ({str(exc)[:80]}); send a JSON object - 'body'") from None
 
     def _validate(self, body):
         if body is None and not self._required:
@@ -86,3 +88,47 @@ SANDBOX_VALIDATORS = {
     "parameter": NamedParameterValidator,
     "body": MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": SafeJSONRequestBodyValidator}),
 }
+
+
+# -- messages a person can act on ---------------------------------------------------
+
+_DATE_TIME = "an ISO 8601 date-time such as 2026-12-07T09:00:00"
+# What to send, by the name of the field at fault (its last part).
+_EXPECTED = {
+    "start_date": _DATE_TIME,
+    "end_date": _DATE_TIME,
+    "birth_date": "a date such as 1970-01-01",
+    "radius": "a distance such as 10mi or 25km (miles by default)",
+    "location": "[latitude, longitude], e.g. location=32.78811&location=-79.932364 in a query",
+    "appointment_type": "an appointment type code such as AT1 (letters, digits, - and _)",
+    "patient": 'an object with the patient\'s id as "_uuid" (or "uuid"), e.g. {"_uuid": "2773f6ff-00cb-460f-823f-5ff2208511e7"}',
+}
+_UUID_EXAMPLE = "a uuid such as ef987691-0a19-447f-814d-f8f3abbf4859"
+# jsonschema's words for "the value has the wrong form" (not "a field is missing" or "unexpected").
+_WRONG_FORM = re.compile(r"does not match|is not a '|is not valid under any|is not of type|is too (long|short)|"
+                         r"is (less|greater) than|is not one of|expected to be empty|should be non-empty|"
+                         r"is a dependency|is valid under each")
+_QUOTED_VALUE = re.compile(r"^(?:(?:query|path|header) parameter [^:]+: )?(?P<value>'.*?'|-?[0-9.]+|\[.*?\]|\{.*?\}|None|True|False) ")
+
+
+def explain(field: str | None, message: str) -> str:
+    """A validation error as a person needs it: which field, what was wrong, what to send instead.
+
+    `start_date: '2026-12-07' does not match '^[0-9]{4}-...'` becomes
+    `start_date must be an ISO 8601 date-time such as 2026-12-07T09:00:00, not '2026-12-07'`.
+    Messages this does not recognise are kept, shortened.
+    """
+    if field is None or not _WRONG_FORM.search(message):
+        return _short(message)
+    name = field.rsplit(".", 1)[-1]
+    expected = _EXPECTED.get(name) or (_UUID_EXAMPLE if name.endswith("uuid") else None)
+    if expected is None:
+        return _short(message)
+    value = _QUOTED_VALUE.match(message)
+    sent = f", not {_short(value['value'], 40)}" if value else ""
+    return f"{field} must be {expected}{sent}"
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """At most `limit` characters of a message that may quote what the client sent."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."

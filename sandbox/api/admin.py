@@ -12,7 +12,7 @@ from connexion.context import request
 from .. import datasets
 from ..context import current
 from ..errors import SandboxError
-from . import rules
+from . import one, rules
 
 ADMIN_HEADER = "X-Sandbox-Admin-Token"
 
@@ -23,8 +23,8 @@ def _require_admin() -> None:
         return
     presented = request.headers.get(ADMIN_HEADER, "")
     if not hmac.compare_digest(presented.encode(), expected.encode()):
-        raise SandboxError(403, f"this server needs its admin token in {ADMIN_HEADER} for sandbox administration",
-                           ADMIN_HEADER)
+        raise SandboxError(403, f"this server needs its admin token (printed when it started) in the {ADMIN_HEADER} "
+                                "header for sandbox administration", ADMIN_HEADER, "admin_token_required")
 
 
 # Reset and seed are bulk work (a seed may write 100k slots): plain functions, which Connexion
@@ -36,10 +36,10 @@ def reset_tenant(user):
     # Whatever else the app keeps per tenant (fault rules, request journal) starts afresh too.
     for forget in current().reset_hooks:
         forget(user)
-    return summary
+    return one(summary)
 
 
 def seed_tenant(user, body=None):
     _require_admin()
     settings = replace(rules().defaults, **(body or {}))
-    return datasets.seed_tenant(rules().store, user, settings)
+    return one(datasets.seed_tenant(rules().store, user, settings))
