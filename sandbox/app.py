@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import gc
 import importlib
 import inspect
@@ -10,10 +9,8 @@ import json
 import logging
 import pkgutil
 import re
-from pathlib import Path
 
 import connexion
-import yaml
 from connexion.exceptions import ProblemException
 from connexion.jsonifier import Jsonifier
 from connexion.lifecycle import ConnexionResponse
@@ -24,10 +21,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import api, auth, console, datasets
-from .auth import Authority
+from . import api, auth, console, contract, datasets
+from .auth import Authority, OAuthError
 from .context import SandboxContext, of_scope
-from .auth import OAuthError
+from .contract import API_BASE, SPEC_PATH
 from .errors import SandboxError, error_json
 from .faults import FaultInjector, FaultRules
 from .guard import RequestGuard, RequestStart
@@ -41,8 +38,6 @@ from .validation import SANDBOX_VALIDATORS
 
 log = logging.getLogger("pokitdok_sandbox")
 
-API_BASE = "/api/v4"
-SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 FORM = "application/x-www-form-urlencoded"
 TOKEN_PATH = "/oauth2/token"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -95,10 +90,8 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     app.add_middleware(JournalRecorder, position=MiddlewarePosition.BEFORE_EXCEPTION, journal=request_journal,
                        authority=authority, base_path=API_BASE)
     app.add_middleware(TenantTap, position=MiddlewarePosition.BEFORE_SECURITY)
-    app.add_middleware(RateLimiter, position=MiddlewarePosition.BEFORE_VALIDATION, limits=rate_limits,
-                       spec_path=SPEC_PATH)
-    app.add_middleware(FaultInjector, position=MiddlewarePosition.BEFORE_VALIDATION, rules=faults,
-                       spec_path=SPEC_PATH)
+    app.add_middleware(RateLimiter, position=MiddlewarePosition.BEFORE_VALIDATION, limits=rate_limits)
+    app.add_middleware(FaultInjector, position=MiddlewarePosition.BEFORE_VALIDATION, rules=faults)
     app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, context=context,
                        max_body_bytes=settings.max_body_bytes)
     # The token endpoint lives outside the API base path, as on the original platform.
@@ -158,19 +151,6 @@ async def _index(_request: Request):
 
 _FIELD_SUFFIX = re.compile(r" - '(?P<field>[^']*)'$")
 _REQUIRED = re.compile(r"^'(?P<field>[^']+)' is a required property")
-_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-
-
-@functools.cache
-def _methods_by_path() -> list[tuple[re.Pattern, str]]:
-    """What a 405's Allow header lists for each path: every method the contract declares there."""
-    spec = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
-    rules = [(re.compile("^/$"), "GET")]
-    for path, item in spec["paths"].items():
-        prefix = "" if item.get("servers") else API_BASE  # the token endpoint lives outside the base path
-        template = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(prefix + path))
-        rules.append((re.compile(f"^{template}$"), ", ".join(m.upper() for m in item if m in _HTTP_METHODS)))
-    return rules
 
 
 def _response(request, status: int, message: str, field: str | None = None, code: str | None = None,
@@ -231,7 +211,7 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
         message = str(exc.detail or "request refused")
         if exc.status_code == 405:
             path = request.url.path
-            allowed = next((methods for pattern, methods in _methods_by_path() if pattern.match(path)), None)
+            allowed = next((methods for pattern, methods in contract.methods_by_path() if pattern.match(path)), None)
             headers["Allow"] = allowed or headers.get("Allow", "")
             message = f"{request.method} is not allowed on {path}; it takes {headers['Allow'] or 'no method'}"
         if exc.status_code == 404 and message == "Not Found":  # the router's own words: say where to look

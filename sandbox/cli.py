@@ -13,6 +13,8 @@ from contract_tests import runner as contract_runner
 
 from . import datasets
 from .datasets import SeedSettings
+from .errors import SandboxError
+from .rate_limits import parse_limit
 from .settings import DEFAULT_DB, Settings
 from .stores import Store, StoreError, is_postgres_url, open_store, redact
 
@@ -30,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1,
                        help="server processes (PostgreSQL store only; the embedded TinyDB store is "
                             "single-process)")
+    serve.add_argument("--rate-limit", default=None, metavar="N/PERIOD",
+                       help="every tenant's requests per window, as the platform limited them, e.g. 1000/hour "
+                            "(period: second, minute, hour or day; default: no limit; env "
+                            "POKITDOK_SANDBOX_RATE_LIMIT); a tenant can set its own with PUT /api/v4/sandbox/rate-limit")
     serve.add_argument("--admin-token", default=None,
                        help="needed in X-Sandbox-Admin-Token for /sandbox/reset, /sandbox/seed and the other "
                             "sandbox changes (fault rules, clearing the request journal) "
@@ -106,7 +112,13 @@ def _serve(args) -> int:
 
     from .app import create_app
 
-    settings = _settings(args, token_ttl_seconds=args.token_ttl, admin_token=args.admin_token)
+    settings = _settings(args, token_ttl_seconds=args.token_ttl, admin_token=args.admin_token,
+                         rate_limit=args.rate_limit)
+    try:
+        parse_limit(settings.rate_limit, "--rate-limit")
+    except SandboxError as exc:
+        print(f"pokitdok-sandbox: {exc.message}", file=sys.stderr)
+        return 2
     if args.workers < 1:
         print("pokitdok-sandbox: --workers must be at least 1", file=sys.stderr)
         return 2
@@ -154,6 +166,7 @@ def _banner(base: str, settings: Settings, workers: int = 1) -> str:
         f"  Swagger UI    {base}/api/v4/ui/",
         f"  console       {base}/console",
         f"  demo client   id {settings.demo_client_id}  secret {settings.demo_client_secret}",
+        *([f"  rate limit    {settings.rate_limit} per tenant"] if settings.rate_limit else []),
         *([f"  admin token   {settings.admin_token}  (X-Sandbox-Admin-Token for /sandbox/reset, /sandbox/seed "
                 f"and the other sandbox changes)"]
           if settings.admin_token else []),

@@ -63,7 +63,8 @@ def _field_message(message: str, field: str | None) -> str:
 
 
 def error_json(scope, status: int, message: str, field: str | None = None, code: str | None = None) -> bytes:
-    return json.dumps(error_body(scope, status, message, field, code)).encode()
+    # Sorted and indented like every other answer.
+    return json.dumps(error_body(scope, status, message, field, code), indent=2, sort_keys=True).encode()
 
 
 def error_message(body: dict) -> tuple[str | None, str | None]:

@@ -25,15 +25,12 @@ answers whatever the body holds, as a failing gateway would). Handlers never see
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
 import re
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
-import yaml
-
+from . import contract
 from .errors import SandboxError, send_error
 from .request_journal import CONNEXION_CONTEXT, CONNEXION_ROUTING, annotate, short_name
 
@@ -182,25 +179,13 @@ class FaultRules:
 
 # -- the ASGI middleware -------------------------------------------------------------
 
-@functools.cache
-def documented_operations(spec_path: Path) -> frozenset[str]:
-    """Operation ids of the contract's operations that are not sandbox administration."""
-    spec = yaml.safe_load(Path(spec_path).read_text(encoding="utf-8"))
-    return frozenset(
-        operation["operationId"]
-        for item in spec["paths"].values()
-        for operation in item.values()
-        if isinstance(operation, dict) and "operationId" in operation and "sandbox" not in operation.get("tags", ())
-    )
-
-
 class FaultInjector:
     """Applies fault headers and tenant rules to documented operations."""
 
-    def __init__(self, app, rules: FaultRules, spec_path: Path):
+    def __init__(self, app, rules: FaultRules):
         self.app = app
         self.rules = rules
-        self.operations = documented_operations(Path(spec_path))
+        self.operations = contract.documented_operations()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":

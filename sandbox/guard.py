@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlencode
 
-from . import envelope
+from . import contract, envelope
 from .context import SCOPE_KEY
 from .errors import send_error
 
@@ -31,7 +31,8 @@ _INDEXED = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\[(?P<index>[0-9]{1,3})
 
 class RequestStart:
     """Ahead of everything else: the request's activity (id, clock) begins, and every answer
-    carries its id in `X-Activity-Id`; repeated slashes in the path count as one.
+    carries its id in `X-Activity-Id`; repeated slashes in the path count as one, and a
+    documented collection path without its trailing slash is answered as the documented one.
 
     A client given its base URL with a trailing slash (`http://127.0.0.1:8000/`) asks
     for `//api/v4/...`, which Connexion's router does not match (every call a 404).
@@ -49,6 +50,9 @@ class RequestStart:
             raw = scope.get("raw_path")
             scope = dict(scope, path=_SLASHES.sub("/", scope["path"]),
                          raw_path=_RAW_SLASHES.sub(b"/", raw) if raw is not None else None)
+        if scope["path"] in contract.slashless_paths():
+            # `/api/v4/schedule/schedulers` is answered as `/schedule/schedulers/`, not redirected.
+            scope = dict(scope, path=scope["path"] + "/", raw_path=None)
         stamp = (b"x-activity-id", envelope.begin(scope).id.encode())
 
         async def stamped(message):

@@ -17,11 +17,9 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from . import envelope
+from . import contract, envelope
 from .errors import Unprocessable, send_error
-from .faults import documented_operations
 from .request_journal import CONNEXION_CONTEXT, CONNEXION_ROUTING
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -73,7 +71,7 @@ class RateLimits:
         return {
             "limit": limit.view() if limit else None,
             "source": "tenant" if tenant_id in self._tenant_limits else "server",
-            "amount": amount if current else 0,
+            "amount": min(amount, limit.cap) if current else 0,
             "reset": self._window_start(limit) + limit.seconds if limit else None,
         }
 
@@ -113,10 +111,10 @@ class RateLimits:
 class RateLimiter:
     """After the token check (the tenant is known), before validation: count, or refuse past the cap."""
 
-    def __init__(self, app, limits: RateLimits, spec_path: Path):
+    def __init__(self, app, limits: RateLimits):
         self.app = app
         self.limits = limits
-        self.operations = documented_operations(Path(spec_path))
+        self.operations = contract.documented_operations()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
@@ -131,7 +129,8 @@ class RateLimiter:
                     activity.rate = window
                 if exceeded:
                     wait = max(window.reset - int(self.limits.clock()), 1)
-                    await send_error(scope, send, 403, f"the rate limit of {window.cap} requests per window is used "
+                    period = self.limits.limit_of(tenant_id).period
+                    await send_error(scope, send, 403, f"the rate limit of {window.cap} requests per {period} is used "
                                      f"up; it resets at {window.reset} (Unix time), in {wait} s",
                                      code="rate_limit_exceeded", headers=((b"retry-after", str(wait).encode()),))
                     return
