@@ -104,7 +104,8 @@ def pick_slot(open_slots: list[dict]) -> dict:
 def run(base: str, client_id: str, client_secret: str) -> str:
     pd = pokitdok.api.connect(client_id, client_secret, base=base)
     show(f"Connected to {base} as {client_id}: pokitdok.api.connect(...)")
-    print(f"  token scopes: {' '.join(pd.token.get('scope') or [])}, expires in {pd.token.get('expires_in')} s")
+    # (No lifetime printed: oauthlib reads the platform's `expires`, a Unix time, as `expires_in`.)
+    print(f"  token scopes: {' '.join(pd.token.get('scope') or [])}")
 
     schedulers = expect(pd, pd.schedulers())
     show("Schedulers: pd.schedulers()")
