@@ -165,9 +165,6 @@ def test_connect_with_a_narrower_scope_gets_a_token_limited_to_it(server):
     assert "business_schedule" in refused["error_description"]
 
 
-@pytest.mark.xfail(strict=True, reason="the sandbox answers a missing scope with error 'forbidden' and Connexion's "
-                   "description: connexion's OAuthScopeProblem is a starlette HTTPException, not a ProblemException, "
-                   "so the 403 branch of the ProblemException handler never sees it")
 def test_a_scope_refusal_names_insufficient_scope_as_the_wire_format_says(server):
     pd = connect(server, DEMO[0], DEMO[1], scope=["user_schedule"])
     refused = pd.schedule_slots({"pd_provider_uuid": PROVIDER, "location": MAIN_OFFICE, "appointment_type": "AT1",
