@@ -5,32 +5,34 @@ from __future__ import annotations
 import gc
 import importlib
 import inspect
-import json
 import logging
 import pkgutil
 import re
 
 import connexion
-from connexion.exceptions import ProblemException
+from connexion.exceptions import OAuthScopeProblem, ProblemException
 from connexion.jsonifier import Jsonifier
 from connexion.lifecycle import ConnexionResponse
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from jsonschema import Draft4Validator
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from . import api, auth, console, contract, datasets
+from . import api, auth, console, contract, datasets, envelope, serving
 from .auth import Authority, OAuthError
-from .context import SandboxContext, of_scope
-from .contract import API_BASE, SPEC_PATH
+from .context import SandboxContext
+from .contract import API_BASE, SPEC_PATH, TOKEN_PATH
+from .api import token
 from .errors import SandboxError, error_json
-from .faults import FaultInjector, FaultRules
-from .guard import RequestGuard, RequestStart
-from .rate_limits import RateLimiter, RateLimits
+from .extras import SandboxExtras
+from .middleware.fault_injection import FaultInjector
+from .middleware.guard import RequestGuard, RequestStart
+from .middleware.journal_recording import JournalRecorder
+from .middleware.operation_tap import OperationTap
+from .middleware.rate_limiting import RateLimiter
 from .validation import explain
-from .request_journal import JournalRecorder, RequestJournal, TenantTap
 from .scheduling import Scheduling
 from .settings import Settings
 from .stores import open_store
@@ -38,8 +40,6 @@ from .validation import SANDBOX_VALIDATORS
 
 log = logging.getLogger("pokitdok_sandbox")
 
-FORM = "application/x-www-form-urlencoded"
-TOKEN_PATH = "/oauth2/token"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -64,9 +64,8 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     gc.freeze()
 
     # AsyncApp, not FlaskApp: a Flask app sits behind a WSGI bridge that hands every request to a
-    # worker thread and back, which cost more than the rules and the store together. Keys sorted
-    # and indented as before, so the answers stay byte for byte the same.
-    app = connexion.AsyncApp(__name__, jsonifier=Jsonifier(json, indent=2, sort_keys=True))
+    # worker thread and back, which cost more than the rules and the store together.
+    app = connexion.AsyncApp(__name__, jsonifier=Jsonifier(envelope.CODEC))
     app.add_api(
         SPEC_PATH,
         strict_validation=True,
@@ -75,27 +74,21 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
         swagger_ui_options=SwaggerUIOptions(swagger_ui=True, swagger_ui_path="/ui"),
     )
     _remember_signatures()
-    # Sandbox additions (docs/sandbox-extras.md): the request journal (outermost, so it also sees
-    # the guard's refusals; noting the operation after routing) and fault injection (after routing
-    # and the token check).
-    faults, request_journal = FaultRules(), RequestJournal()
-    rate_limits = RateLimits(settings.rate_limit)
-    context = SandboxContext(settings=settings, rules=rules, authority=authority, faults=faults,
-                             request_journal=request_journal, rate_limits=rate_limits,
-                             reset_hooks=[faults.clear, request_journal.clear, rate_limits.clear])
+    # Sandbox additions (docs/sandbox-extras.md): their state in one service, applied by the
+    # middlewares of sandbox/middleware/ (their order is described there).
+    extras = SandboxExtras(settings.rate_limit)
+    context = SandboxContext(settings=settings, rules=rules, authority=authority, extras=extras,
+                             reset_hooks=[extras.forget])
     app.sandbox = context
-    # Outermost of all: the request's activity begins (meta.activity_id, processing_time), and
-    # `//api/v4/...` (a base URL with a trailing slash) is `/api/v4/...`.
     app.add_middleware(RequestStart, position=MiddlewarePosition.BEFORE_EXCEPTION)
-    app.add_middleware(JournalRecorder, position=MiddlewarePosition.BEFORE_EXCEPTION, journal=request_journal,
-                       authority=authority, base_path=API_BASE)
-    app.add_middleware(TenantTap, position=MiddlewarePosition.BEFORE_SECURITY)
-    app.add_middleware(RateLimiter, position=MiddlewarePosition.BEFORE_VALIDATION, limits=rate_limits)
-    app.add_middleware(FaultInjector, position=MiddlewarePosition.BEFORE_VALIDATION, rules=faults)
+    app.add_middleware(JournalRecorder, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       journal=extras.request_journal, identify=authority.tenant_of_request, base_path=API_BASE)
     app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, context=context,
                        max_body_bytes=settings.max_body_bytes)
-    # The token endpoint lives outside the API base path, as on the original platform.
-    app.add_url_rule(TOKEN_PATH, "oauth2_token", _token_endpoint, methods=["POST"])
+    app.add_middleware(OperationTap, position=MiddlewarePosition.BEFORE_SECURITY)
+    app.add_middleware(RateLimiter, position=MiddlewarePosition.BEFORE_VALIDATION, limits=extras.rate_limits)
+    app.add_middleware(FaultInjector, position=MiddlewarePosition.BEFORE_VALIDATION, rules=extras.faults)
+    app.add_url_rule(TOKEN_PATH, "oauth2_token", token.token, methods=["POST"])
     app.add_url_rule("/", "index", _index, methods=["GET"])
     console.register(app)
     _add_error_handlers(app)
@@ -118,22 +111,13 @@ def _remember_signatures() -> None:
 
 def create_app_from_env() -> connexion.AsyncApp:
     """The app of one worker process of `serve --workers N` (settings from the environment)."""
+    serving.end_with_parent()
     return create_app(Settings.from_env())
 
 
-async def _token_endpoint(request: Request):
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
-        raise OAuthError(400, "invalid_request", f"send the token request as {FORM} "
-                                                 "(grant_type=client_credentials)", "Content-Type")
-    fields = auth.form_fields(await request.form())
-    token = of_scope(request.scope).authority.issue(fields, request.headers.get("Authorization"))
-    return _json(token, headers={"Cache-Control": "no-store"})
-
-
 def _json(data, headers: dict | None = None) -> Response:
-    """A JSON answer outside the contract's operations, keys sorted like theirs."""
-    body = json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
-    return Response(body, media_type="application/json", headers=headers)
+    """A JSON answer outside the contract's operations, written like theirs."""
+    return Response(envelope.encode(data), media_type="application/json", headers=headers)
 
 
 async def _index(_request: Request):
@@ -161,11 +145,31 @@ def _response(request, status: int, message: str, field: str | None = None, code
 
 def _oauth_response(exc: OAuthError) -> ConnexionResponse:
     return ConnexionResponse(status_code=exc.status, mimetype="application/json",
-                             body=json.dumps(exc.body()).encode(), headers={"Cache-Control": "no-store", **exc.headers})
+                             body=envelope.encode(exc.body()), headers={**token.NO_STORE, **exc.headers})
 
 
 def _is_token_endpoint(request) -> bool:
     return request.url.path.endswith(TOKEN_PATH)
+
+
+def _token_refused(request, message: str) -> ConnexionResponse:
+    """Connexion's own 401s (no token, a malformed Authorization header), told apart as RFC 6750 has it."""
+    if "No authorization token" in message:
+        return _response(request, 401, "send an access token as Authorization: Bearer <token>; get one from "
+                         "POST /oauth2/token", None, "token_missing", {"WWW-Authenticate": 'Bearer realm="pokitdok-sandbox"'})
+    description = "the Authorization header must be Bearer <token>; get a token from POST /oauth2/token"
+    header = f'Bearer realm="pokitdok-sandbox", error="invalid_token", error_description="{description}"'
+    return _response(request, 401, description, None, "invalid_token", {"WWW-Authenticate": header})
+
+
+def _scope_refused(request, exc: OAuthScopeProblem) -> ConnexionResponse:
+    needed = " ".join(exc.required_scopes or [])
+    held = " ".join(exc.token_scopes or []) or "none"
+    plural = "s" if " " in needed else ""
+    description = (f"this operation needs the scope{plural} {needed} and the token has {held}; "
+                   f"get a token with scope={needed.replace(' ', '+')} from POST /oauth2/token")
+    header = f'Bearer realm="pokitdok-sandbox", error="insufficient_scope", scope="{needed}"'
+    return _response(request, 403, description, None, "insufficient_scope", {"WWW-Authenticate": header})
 
 
 def _add_error_handlers(app: connexion.AsyncApp) -> None:
@@ -184,27 +188,19 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
         required = _REQUIRED.match(message)
         if required:
             field = f"{field}.{required['field']}" if field else required["field"]
-        status = 422 if exc.status == 400 else exc.status  # the platform: no 400s, 422 for what breaks the contract
-        if _is_token_endpoint(request) and status in (415, 422):
-            return _oauth_response(OAuthError(400, "invalid_request", explain(field, message), field))
         if exc.status == 401:
-            description = ("send an access token as Authorization: Bearer <token>; get one from POST /oauth2/token"
-                           if "No authorization token" in message else
-                           "the Authorization header must be Bearer <token>; get a token from POST /oauth2/token")
-            code = "token_missing" if "No authorization token" in message else "invalid_token"
-            header = 'Bearer realm="pokitdok-sandbox"' + ("" if code == "token_missing" else
-                                                          f', error="invalid_token", error_description="{description}"')
-            return _response(request, 401, description, None, code, {"WWW-Authenticate": header})
-        if exc.status == 403:
-            needed = " ".join(getattr(exc, "required_scopes", None) or [])
-            held = " ".join(getattr(exc, "token_scopes", None) or []) or "none"
-            description = (f"this operation needs the {needed} scope and the token has {held}; "
-                           f"get a token with scope={needed} from POST /oauth2/token")
-            header = f'Bearer realm="pokitdok-sandbox", error="insufficient_scope", scope="{needed}"'
-            return _response(request, 403, description, None, "insufficient_scope", {"WWW-Authenticate": header})
-        return _response(request, status, explain(field, message), field)
+            return _token_refused(request, message)
+        status = 422 if exc.status == 400 else exc.status  # the platform: no 400s, 422 for what breaks the contract
+        field, message = explain(field, message)
+        if _is_token_endpoint(request) and status in (415, 422):
+            if field in ("Content-Type", "body"):  # the same words as the plain route's
+                message = f"send the token request as {token.FORM} (grant_type=client_credentials)"
+            return _oauth_response(OAuthError(400, "invalid_request", message, field))
+        return _response(request, status, message, field)
 
     def http_error(request, exc: HTTPException):
+        if isinstance(exc, OAuthScopeProblem):
+            return _scope_refused(request, exc)
         # A 405 lists what the resource allows (RFC 9110): all the contract's methods for the
         # path, not only those of the route that matched (or none, for the token route outside the API).
         headers = dict(exc.headers or {})
@@ -221,6 +217,11 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
     def undecodable(request, exc: UnicodeDecodeError):
         return _response(request, 422, f"the request is not valid UTF-8 ({exc.reason}); send UTF-8 JSON", "body")
 
+    def disconnected(request, _exc: ClientDisconnect):
+        # The client went away while sending its body: nobody to answer, nothing changed, no bug.
+        log.debug("client disconnected during %s %s", request.method, request.url.path)
+        return _response(request, 422, "the client disconnected before sending the whole body", "body")
+
     def unexpected(request, exc: Exception):
         log.error("unexpected error", exc_info=exc)
         return _response(request, 500, "the sandbox failed unexpectedly; this is a bug, please report it")
@@ -229,4 +230,5 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
     app.add_error_handler(ProblemException, problem)
     app.add_error_handler(HTTPException, http_error)
     app.add_error_handler(UnicodeDecodeError, undecodable)
+    app.add_error_handler(ClientDisconnect, disconnected)
     app.add_error_handler(Exception, unexpected)

@@ -11,10 +11,10 @@ from dataclasses import asdict, replace
 
 from contract_tests import runner as contract_runner
 
-from . import datasets
+from . import datasets, serving
 from .datasets import SeedSettings
 from .errors import SandboxError
-from .rate_limits import parse_limit
+from .extras.rate_limits import parse_limit
 from .settings import DEFAULT_DB, Settings
 from .stores import Store, StoreError, is_postgres_url, open_store, redact
 
@@ -28,7 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     _db_option(serve)
     serve.add_argument("--token-ttl", type=int, default=None, help="access token lifetime in seconds (3600)")
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                       help="server log level (default: info)")
+    serve.add_argument("--access-log", action="store_true",
+                       help="log a line per request (default: off; GET /api/v4/sandbox/journal keeps each "
+                            "tenant's last requests either way)")
     serve.add_argument("--workers", type=int, default=1,
                        help="server processes (PostgreSQL store only; the embedded TinyDB store is "
                             "single-process)")
@@ -133,10 +137,7 @@ def _serve(args) -> int:
     app = create_app(settings)
     base = f"http://{args.host}:{args.port}"
     print(_banner(base, settings, args.workers), flush=True)
-    # h11's default 16 KiB line limit would answer a long query string with a bare
-    # text 400; let it through so the sandbox refuses it in its own error shape.
-    options = dict(host=args.host, port=args.port, log_level=args.log_level,
-                   h11_max_incomplete_event_size=1024 * 1024)
+    options = serving.uvicorn_options(args.host, args.port, args.log_level, args.access_log)
     if args.workers == 1:
         uvicorn.run(app, **options)
         return 0

@@ -13,9 +13,7 @@ from connexion.context import scope as _operation_scope
 
 if TYPE_CHECKING:
     from .auth import Authority
-    from .faults import FaultRules
-    from .rate_limits import RateLimits
-    from .request_journal import RequestJournal
+    from .extras import SandboxExtras
     from .scheduling import Scheduling
     from .settings import Settings
 
@@ -27,9 +25,7 @@ class SandboxContext:
     settings: Settings
     rules: Scheduling
     authority: Authority
-    faults: FaultRules
-    request_journal: RequestJournal
-    rate_limits: RateLimits
+    extras: SandboxExtras
     # Called with a tenant when its data set is reset: whatever else is kept per tenant starts afresh.
     reset_hooks: list[Callable[[str], object]] = field(default_factory=list)
 

@@ -29,7 +29,7 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     # Check every answer against the contract too (the test suite turns this on).
     validate_responses: bool = False
-    # Every tenant's requests per window, e.g. "1000/hour" (None: no limit); see rate_limits.py.
+    # Every tenant's requests per window, e.g. "1000/hour" (None: no limit); see extras/rate_limits.py.
     rate_limit: str | None = None
 
     @classmethod
