@@ -255,8 +255,8 @@ class Record:
 class Model:
     """The run's records by uuid, and the uuids it deleted."""
 
-    records: dict[str, Record] = field(default_factory=dict)
-    deleted: set[str] = field(default_factory=set)
+    records: dict[str, Record] = field(default_factory=dict)  # in the order the run opened them
+    deleted: dict[str, None] = field(default_factory=dict)  # in the order the run deleted them
 
     def add(self, record: Record) -> Record:
         self.records[record.uuid.lower()] = record
@@ -267,7 +267,7 @@ class Model:
 
     def remove(self, uuid: str) -> None:
         self.records.pop(str(uuid).lower(), None)
-        self.deleted.add(str(uuid).lower())
+        self.deleted[str(uuid).lower()] = None
 
     def expected(self, query: Query) -> list[Record]:
         return sorted((r for r in self.records.values() if r.matches(query, margin=-0.01)), key=lambda r: r.start)
