@@ -412,7 +412,8 @@ class ModelMachine(RuleBasedStateMachine):
     @precondition(has_records)
     @rule(data=st.data())
     def cancel(self, data):
-        slot, record = self.pick(data, prefer=lambda r: r.booked)
+        booked_one = data.draw(st.booleans(), label="cancel a booked slot")
+        slot, record = self.pick(data, prefer=lambda r: r.booked == booked_one)
         state = "deleted" if record is None else ("booked" if record.booked else "open")
         answer = self.send(f"cancel {self.script.name_slot(slot)} ({state})", "DELETE", APPOINTMENT, slot=slot)
         if record is None:
@@ -431,7 +432,8 @@ class ModelMachine(RuleBasedStateMachine):
     @precondition(has_records)
     @rule(data=st.data())
     def delete_slot(self, data):
-        slot, record = self.pick(data, prefer=lambda r: not r.booked)
+        open_one = data.draw(st.booleans(), label="delete an open slot")
+        slot, record = self.pick(data, prefer=lambda r: r.booked != open_one)
         state = "deleted" if record is None else ("booked" if record.booked else "open")
         answer = self.send(f"delete {self.script.name_slot(slot)} ({state})", "DELETE", SLOT, slot=slot)
         if record is None:
@@ -545,13 +547,49 @@ class ModelMachine(RuleBasedStateMachine):
     def teardown(self):
         try:
             if self.model.records and self.first_start is not None and not self.failed:
+                self.refusals_at_the_end()
                 self.search(Query(provider=self.options.provider_uuid.lower(), start=self.first_start,
                                   end=self.last_end), "at the end: every open slot of the sequence", "at the end")
                 for who in self.patients:
                     self.search(Query(patient=who, start=self.first_start, end=self.last_end),
                                 f"at the end: the bookings of {who}", "at the end")
+                for selector in ("provider", "patient"):
+                    query = Query(start=self.first_start, end=self.last_end)
+                    setattr(query, selector, str(uuidlib.UUID(int=len(self.script.steps), version=4)))
+                    self.search(query, f"at the end: an unknown {selector} has none of them", "at the end")
         finally:
             self._clean_up()
+
+    def refusals_at_the_end(self):
+        """Whatever the sequence did, the refusals of the contract hold in its final state: an
+        overlapping slot, cancelling an open slot, deleting a booked one, another patient's booking."""
+        records = list(self.model.records.values())
+        first = records[0]
+        body = {"pd_provider_uuid": self.options.provider_uuid, "location": list(first.location),
+                "appointment_type": first.appointment_type, "start_date": (first.start + timedelta(minutes=5)).isoformat(),
+                "end_date": (first.end + timedelta(minutes=5)).isoformat()}
+        answer = self.send(f"at the end: a slot overlapping {self.script.name_slot(first.uuid)}", "POST", SLOTS,
+                           body=body)
+        if answer.status_code < 300:
+            made = self.payload(answer, "POST", SLOTS)
+            if isinstance(made, dict) and isinstance(made.get("pd_appointment_uuid"), str):
+                self.target.record_slot(self.target.main, made["pd_appointment_uuid"])
+        self.expect_status(answer, 409, "a slot overlapping another of the provider at the same place is refused",
+                           "POST", SLOTS)
+        open_one = next((r for r in records if not r.booked), None)
+        if open_one is not None:
+            answer = self.send(f"at the end: cancel the open {self.script.name_slot(open_one.uuid)}", "DELETE",
+                               APPOINTMENT, slot=open_one.uuid)
+            self.expect_status(answer, 409, "cancelling an open slot is refused", "DELETE", APPOINTMENT)
+        booked = next((r for r in records if r.booked), None)
+        if booked is not None:
+            answer = self.send(f"at the end: delete the booked {self.script.name_slot(booked.uuid)}", "DELETE",
+                               SLOT, slot=booked.uuid)
+            self.expect_status(answer, 409, "deleting a booked slot is refused (cancel first)", "DELETE", SLOT)
+            other = next(p for p in self.patients if p != booked.patient["_uuid"].lower())
+            answer = self.send(f"at the end: another patient books {self.script.name_slot(booked.uuid)}", "PUT",
+                               APPOINTMENT, slot=booked.uuid, body={"patient": {"_uuid": other}})
+            self.expect_status(answer, 409, "a slot booked by another patient is refused", "PUT", APPOINTMENT)
 
     def _clean_up(self):
         tenant = self.target.main
