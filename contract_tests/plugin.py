@@ -137,7 +137,11 @@ def resident_records(contract_run, api):
         lat, lon = run.options.location
         place = (round(lat + miles / MILES_PER_DEGREE_LATITUDE, 6), lon)
         body = {**target.slot_body(), "location": list(place), "appointment_type": types[index % len(types)]}
-        slot = target.create_slot(body=body)
+        try:
+            slot = target.create_slot(body=body)
+        except ContractViolation:  # the tests that open slots say what is wrong; no residents then
+            yield None
+            return
         record = model.add(Record(uuid=slot["pd_appointment_uuid"].lower(), provider=run.options.provider_uuid,
                                   location=place, appointment_type=body["appointment_type"],
                                   start=parse_datetime(body["start_date"]), end=parse_datetime(body["end_date"])))

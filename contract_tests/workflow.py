@@ -40,10 +40,16 @@ class Steps:
             raise ContractViolation(rule, f"{self.api.wire.created} (the open slot)", answer, operation=self.api.label("POST", SLOTS),
                                     detail=f"does the target know {body.get('pd_provider_uuid')} / "
                                            f"{body.get('appointment_type')}? Pass one it knows with {option}")
+        conformance = None
+        try:  # every failing check is reported: the contract's checks (recorded) and the rule's
+            self.api.conforms("POST", SLOTS, answer, body=body)
+        except ContractViolation as violation:
+            conformance = violation
         expect_status(self.api, answer, self.api.wire.created, rule, "POST", SLOTS, "the open slot")
-        self.api.conforms("POST", SLOTS, answer, body=body)
         expect_that(slot.get("booked") is False and not slot.get("patient"), self.api, answer, rule,
                     "an open slot: booked false, no patient", "POST", SLOTS)
+        if conformance is not None:
+            raise conformance
         return slot
 
     def create_slot_answer(self, body: dict):
