@@ -212,6 +212,14 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
             message = f"{request.method} is not allowed on {path}; it takes {headers['Allow'] or 'no method'}"
         if exc.status_code == 404 and message == "Not Found":  # the router's own words: say where to look
             message = f"no such path: {request.url.path} (the API is under {API_BASE}/, tokens at /oauth2/token)"
+        if exc.status_code == 400:
+            # Starlette's own 400: a form it cannot parse (multipart/form-data without a boundary, even on
+            # a GET). No answer is a 400: it is the Content-Type that breaks the contract.
+            message = (f"{message.rstrip('.')}: the body cannot be read as {request.headers.get('content-type')}; "
+                       "send JSON with Content-Type: application/json, or no Content-Type without a body")
+            if _is_token_endpoint(request):
+                return _oauth_response(OAuthError(400, "invalid_request", message, "Content-Type"))
+            return _response(request, 422, message, "Content-Type", headers=headers or None)
         return _response(request, exc.status_code, message, headers=headers or None)
 
     def undecodable(request, exc: UnicodeDecodeError):
