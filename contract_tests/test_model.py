@@ -12,7 +12,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from contract_tests.stateful import ModelMachine, machine_settings
 
-# Sequences per run: a quarter of --max-examples (25 at the default), at least 5; up to 12 steps each.
+# Sequences per run: a fifth of --max-examples (20 at the default), at least 5; up to 12 steps each.
 STEPS = 12
 
 
@@ -23,7 +23,7 @@ def test_the_server_behaves_like_the_model(api, contract_run):
     Sequences.api = api
     Sequences.violations = []
     Sequences._hypothesis_internal_use_seed = contract_run.seed
-    examples = max(5, contract_run.options.max_examples // 4)
+    examples = max(5, contract_run.options.max_examples // 5)
     # A failure is shrunk for at most --shrink-seconds (Hypothesis' own limit is 5 minutes).
     with shrink_budget(contract_run.options.shrink_seconds):
         try:

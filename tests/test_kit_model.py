@@ -26,7 +26,7 @@ from sandbox.timefmt import format_datetime, parse_datetime
 from .conftest import make_settings
 
 SEED = 4242
-EXAMPLES = 32  # the model suite runs a quarter of this: 8 sequences of up to 12 steps
+EXAMPLES = 40  # the model suite runs a fifth of this: 8 sequences of up to 12 steps
 SHRINK = 1.5  # seconds of shrinking per failure: enough for a short script, keeps the module lean
 
 
