@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import api, auth, console, datasets
+from . import api, auth, console
 from .auth import Authority
 from .context import SandboxContext, of_scope
 from .errors import SandboxError, error_json
@@ -33,7 +33,8 @@ from .guard import MergeSlashes, RequestGuard
 from .request_journal import JournalRecorder, RequestJournal, TenantTap
 from .scheduling import Scheduling
 from .settings import Settings
-from .stores import open_store
+from .stores import StoreUnavailable, open_store
+from .tenants import Tenants
 from .validation import SANDBOX_VALIDATORS
 
 log = logging.getLogger("pokitdok_sandbox")
@@ -55,9 +56,9 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     settings = settings or Settings.from_env()
     store = open_store(settings)
     authority = Authority(store, settings)
-    seed_defaults = datasets.remembered_defaults(store, settings.seed)
-    rules = Scheduling(store, seed_defaults)
-    datasets.ensure_seeded(store, settings.demo_client_id, seed_defaults)
+    tenants = Tenants(store, settings.seed, settings.limits)
+    rules = Scheduling(tenants, settings.limits)
+    tenants.open(settings.demo_client_id)
     store.warm_up(settings.demo_client_id)
     # The loaded records are long-lived: keep the cyclic GC from walking them on
     # every full collection (pauses of 100+ ms at 100k slots otherwise).
@@ -80,8 +81,9 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     # the guard's refusals; noting the operation after routing) and fault injection (after routing
     # and the token check).
     faults, request_journal = FaultRules(), RequestJournal()
-    context = SandboxContext(settings=settings, rules=rules, authority=authority, faults=faults,
-                             request_journal=request_journal, reset_hooks=[faults.clear, request_journal.clear])
+    tenants.reset_hooks += [faults.clear, request_journal.clear]
+    context = SandboxContext(settings=settings, rules=rules, tenants=tenants, authority=authority, faults=faults,
+                             request_journal=request_journal)
     app.sandbox = context
     # Outermost of all: `//api/v4/...` (a base URL with a trailing slash) is `/api/v4/...`.
     app.add_middleware(MergeSlashes, position=MiddlewarePosition.BEFORE_EXCEPTION)
@@ -95,6 +97,7 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     # The token endpoint lives outside the API base path, as on the original platform.
     app.add_url_rule("/oauth2/token", "oauth2_token", _token_endpoint, methods=["POST"])
     app.add_url_rule("/", "index", _index, methods=["GET"])
+    app.add_url_rule("/healthz", "healthz", functools.partial(_healthz, store), methods=["GET"])
     console.register(app)
     _add_error_handlers(app)
     return app
@@ -131,6 +134,16 @@ def _json(data, headers: dict | None = None) -> Response:
     """A JSON answer outside the contract's operations, keys sorted like theirs."""
     body = json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
     return Response(body, media_type="application/json", headers=headers)
+
+
+async def _healthz(store, _request: Request):
+    """Whether the server and its store answer: 200, or 503 saying what is wrong (for load balancers)."""
+    try:
+        store.ping()
+    except StoreUnavailable as exc:
+        return Response(json.dumps({"status": "unavailable", "store": store.description, "message": str(exc)}),
+                        status_code=503, media_type="application/json")
+    return _json({"status": "ok", "store": store.description})
 
 
 async def _index(_request: Request):
@@ -173,6 +186,9 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
     def sandbox_error(_request, exc: SandboxError):
         return _response(exc.status, exc.message, exc.field, exc.code)
 
+    def store_unavailable(_request, exc: StoreUnavailable):  # the stores' neutral error, as HTTP
+        return _response(503, str(exc), None, "store_unavailable", headers={"Retry-After": "1"})
+
     def problem(_request, exc: ProblemException):
         # jsonschema appends the failing schema after a blank line: keep the first part.
         message = str(exc.detail or exc.title or "request refused").split("\n\n")[0]
@@ -207,6 +223,7 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
         return _response(500, "the sandbox failed unexpectedly; this is a bug, please report it")
 
     app.add_error_handler(SandboxError, sandbox_error)
+    app.add_error_handler(StoreUnavailable, store_unavailable)
     app.add_error_handler(ProblemException, problem)
     app.add_error_handler(HTTPException, http_error)
     app.add_error_handler(UnicodeDecodeError, undecodable)

@@ -5,8 +5,7 @@ nothing here is global.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from connexion.context import scope as _operation_scope
@@ -17,6 +16,7 @@ if TYPE_CHECKING:
     from .request_journal import RequestJournal
     from .scheduling import Scheduling
     from .settings import Settings
+    from .tenants import Tenants
 
 SCOPE_KEY = "pokitdok_sandbox.context"
 
@@ -25,11 +25,10 @@ SCOPE_KEY = "pokitdok_sandbox.context"
 class SandboxContext:
     settings: Settings
     rules: Scheduling
+    tenants: Tenants
     authority: Authority
     faults: FaultRules
     request_journal: RequestJournal
-    # Called with a tenant when its data set is reset: whatever else is kept per tenant starts afresh.
-    reset_hooks: list[Callable[[str], object]] = field(default_factory=list)
 
 
 def current() -> SandboxContext:

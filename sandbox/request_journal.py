@@ -32,7 +32,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .errors import SandboxError
+from .stores import StoreUnavailable
 
 DEFAULT_CAPACITY = 200
 # Tenants whose journals are kept; the least recently active one is forgotten beyond this.
@@ -193,7 +193,7 @@ class JournalRecorder:
                 if kind.lower() == "bearer" and token.strip():
                     try:
                         info = self.authority.token_info(token.strip())
-                    except SandboxError:  # the store is unavailable: the answer said so already
+                    except StoreUnavailable:  # the store is unavailable: the answer said so already
                         return None
                     return info["sub"] if info else None
         return None

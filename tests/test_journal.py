@@ -2,8 +2,8 @@
 
 import json
 
-from sandbox import journal
-from sandbox.journal import JournaledJSONStorage
+from sandbox.stores import journal
+from sandbox.stores.journal import JournaledJSONStorage
 
 
 def _reopen(path):

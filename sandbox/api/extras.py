@@ -7,7 +7,6 @@ from .. import inspection
 from ..context import current
 from ..faults import FaultRules
 from ..request_journal import RequestJournal
-from . import rules
 from .admin import _require_admin
 
 
@@ -44,9 +43,9 @@ async def clear_journal(user):
 
 
 async def list_providers(user):
-    return inspection.providers(rules().store, user, rules().defaults)
+    return inspection.providers(current().tenants, user)
 
 
 async def list_slots(user, pd_provider_uuid=None, start_date=None, end_date=None, booked=None, limit=500):
-    return inspection.slots(rules().store, user, rules().defaults, pd_provider_uuid=pd_provider_uuid,
+    return inspection.slots(current().tenants, user, pd_provider_uuid=pd_provider_uuid,
                             start_date=start_date, end_date=end_date, booked=booked, limit=limit)
