@@ -10,26 +10,27 @@ import json
 import logging
 import pkgutil
 import re
-from pathlib import Path
 
 import connexion
-import yaml
-from connexion.exceptions import ProblemException
+from connexion.exceptions import OAuthScopeProblem, ProblemException
 from connexion.jsonifier import Jsonifier
 from connexion.lifecycle import ConnexionResponse
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from jsonschema import Draft4Validator
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from . import api, auth, console
-from .auth import Authority
+from . import api, auth, console, contract, serving
+from .auth import Authority, OAuthError
 from .context import SandboxContext, of_scope
+from .contract import API_BASE, SPEC_PATH
 from .errors import SandboxError, error_json
 from .faults import FaultInjector, FaultRules
-from .guard import MergeSlashes, RequestGuard
+from .guard import RequestGuard, RequestStart
+from .rate_limits import RateLimiter, RateLimits
+from .validation import explain
 from .request_journal import JournalRecorder, RequestJournal, TenantTap
 from .scheduling import Scheduling
 from .settings import Settings
@@ -39,9 +40,8 @@ from .validation import SANDBOX_VALIDATORS
 
 log = logging.getLogger("pokitdok_sandbox")
 
-API_BASE = "/api/v4"
-SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 FORM = "application/x-www-form-urlencoded"
+TOKEN_PATH = "/oauth2/token"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -81,21 +81,23 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     # the guard's refusals; noting the operation after routing) and fault injection (after routing
     # and the token check).
     faults, request_journal = FaultRules(), RequestJournal()
-    tenants.reset_hooks += [faults.clear, request_journal.clear]
+    rate_limits = RateLimits(settings.rate_limit)
+    tenants.reset_hooks += [faults.clear, request_journal.clear, rate_limits.clear]
     context = SandboxContext(settings=settings, rules=rules, tenants=tenants, authority=authority, faults=faults,
-                             request_journal=request_journal)
+                             request_journal=request_journal, rate_limits=rate_limits)
     app.sandbox = context
-    # Outermost of all: `//api/v4/...` (a base URL with a trailing slash) is `/api/v4/...`.
-    app.add_middleware(MergeSlashes, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    # Outermost of all: the request's activity begins (meta.activity_id, processing_time), and
+    # `//api/v4/...` (a base URL with a trailing slash) is `/api/v4/...`.
+    app.add_middleware(RequestStart, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(JournalRecorder, position=MiddlewarePosition.BEFORE_EXCEPTION, journal=request_journal,
                        authority=authority, base_path=API_BASE)
     app.add_middleware(TenantTap, position=MiddlewarePosition.BEFORE_SECURITY)
-    app.add_middleware(FaultInjector, position=MiddlewarePosition.BEFORE_VALIDATION, rules=faults,
-                       spec_path=SPEC_PATH)
+    app.add_middleware(RateLimiter, position=MiddlewarePosition.BEFORE_VALIDATION, limits=rate_limits)
+    app.add_middleware(FaultInjector, position=MiddlewarePosition.BEFORE_VALIDATION, rules=faults)
     app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, context=context,
                        max_body_bytes=settings.max_body_bytes)
     # The token endpoint lives outside the API base path, as on the original platform.
-    app.add_url_rule("/oauth2/token", "oauth2_token", _token_endpoint, methods=["POST"])
+    app.add_url_rule(TOKEN_PATH, "oauth2_token", _token_endpoint, methods=["POST"])
     app.add_url_rule("/", "index", _index, methods=["GET"])
     app.add_url_rule("/healthz", "healthz", functools.partial(_healthz, store), methods=["GET"])
     console.register(app)
@@ -119,12 +121,14 @@ def _remember_signatures() -> None:
 
 def create_app_from_env() -> connexion.AsyncApp:
     """The app of one worker process of `serve --workers N` (settings from the environment)."""
+    serving.end_with_parent()
     return create_app(Settings.from_env())
 
 
 async def _token_endpoint(request: Request):
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
-        raise SandboxError(415, f"the token endpoint takes {FORM}", "Content-Type")
+        raise OAuthError(400, "invalid_request", f"send the token request as {FORM} "
+                                                 "(grant_type=client_credentials)", "Content-Type")
     fields = auth.form_fields(await request.form())
     token = of_scope(request.scope).authority.issue(fields, request.headers.get("Authorization"))
     return _json(token, headers={"Cache-Control": "no-store"})
@@ -161,35 +165,53 @@ async def _index(_request: Request):
 
 _FIELD_SUFFIX = re.compile(r" - '(?P<field>[^']*)'$")
 _REQUIRED = re.compile(r"^'(?P<field>[^']+)' is a required property")
-_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
-@functools.cache
-def _methods_by_path() -> list[tuple[re.Pattern, str]]:
-    """What a 405's Allow header lists for each path: every method the contract declares there."""
-    spec = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
-    rules = [(re.compile("^/$"), "GET")]
-    for path, item in spec["paths"].items():
-        prefix = "" if item.get("servers") else API_BASE  # the token endpoint lives outside the base path
-        template = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(prefix + path))
-        rules.append((re.compile(f"^{template}$"), ", ".join(m.upper() for m in item if m in _HTTP_METHODS)))
-    return rules
-
-
-def _response(status: int, message: str, field: str | None = None, code: str | None = None,
+def _response(request, status: int, message: str, field: str | None = None, code: str | None = None,
               headers: dict | None = None) -> ConnexionResponse:
     return ConnexionResponse(status_code=status, mimetype="application/json",
-                             body=error_json(status, message, field, code), headers=headers or {})
+                             body=error_json(request.scope, status, message, field, code), headers=headers or {})
+
+
+def _oauth_response(exc: OAuthError) -> ConnexionResponse:
+    return ConnexionResponse(status_code=exc.status, mimetype="application/json",
+                             body=json.dumps(exc.body()).encode(), headers={"Cache-Control": "no-store", **exc.headers})
+
+
+def _is_token_endpoint(request) -> bool:
+    return request.url.path.endswith(TOKEN_PATH)
+
+
+def _token_refused(request, message: str) -> ConnexionResponse:
+    """Connexion's own 401s (no token, a malformed Authorization header), told apart as RFC 6750 has it."""
+    if "No authorization token" in message:
+        return _response(request, 401, "send an access token as Authorization: Bearer <token>; get one from "
+                         "POST /oauth2/token", None, "token_missing", {"WWW-Authenticate": 'Bearer realm="pokitdok-sandbox"'})
+    description = "the Authorization header must be Bearer <token>; get a token from POST /oauth2/token"
+    header = f'Bearer realm="pokitdok-sandbox", error="invalid_token", error_description="{description}"'
+    return _response(request, 401, description, None, "invalid_token", {"WWW-Authenticate": header})
+
+
+def _scope_refused(request, exc: OAuthScopeProblem) -> ConnexionResponse:
+    needed = " ".join(exc.required_scopes or [])
+    held = " ".join(exc.token_scopes or []) or "none"
+    plural = "s" if " " in needed else ""
+    description = (f"this operation needs the scope{plural} {needed} and the token has {held}; "
+                   f"get a token with scope={needed.replace(' ', '+')} from POST /oauth2/token")
+    header = f'Bearer realm="pokitdok-sandbox", error="insufficient_scope", scope="{needed}"'
+    return _response(request, 403, description, None, "insufficient_scope", {"WWW-Authenticate": header})
 
 
 def _add_error_handlers(app: connexion.AsyncApp) -> None:
-    def sandbox_error(_request, exc: SandboxError):
-        return _response(exc.status, exc.message, exc.field, exc.code)
+    def sandbox_error(request, exc: SandboxError):
+        if isinstance(exc, OAuthError):
+            return _oauth_response(exc)
+        return _response(request, exc.status, exc.message, exc.field, exc.code, exc.headers)
 
-    def store_unavailable(_request, exc: StoreUnavailable):  # the stores' neutral error, as HTTP
-        return _response(503, str(exc), None, "store_unavailable", headers={"Retry-After": "1"})
+    def store_unavailable(request, exc: StoreUnavailable):  # the stores' neutral error, as HTTP
+        return _response(request, 503, str(exc), None, "store_unavailable", {"Retry-After": "1"})
 
-    def problem(_request, exc: ProblemException):
+    def problem(request, exc: ProblemException):
         # jsonschema appends the failing schema after a blank line: keep the first part.
         message = str(exc.detail or exc.title or "request refused").split("\n\n")[0]
         field = None
@@ -199,32 +221,48 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
         required = _REQUIRED.match(message)
         if required:
             field = f"{field}.{required['field']}" if field else required["field"]
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return _response(exc.status, message, field, headers=headers)
+        if exc.status == 401:
+            return _token_refused(request, message)
+        status = 422 if exc.status == 400 else exc.status  # the platform: no 400s, 422 for what breaks the contract
+        field, message = explain(field, message)
+        if _is_token_endpoint(request) and status in (415, 422):
+            if field == "Content-Type":
+                message = f"send the token request as {FORM} (grant_type=client_credentials)"
+            return _oauth_response(OAuthError(400, "invalid_request", message, field))
+        return _response(request, status, message, field)
 
-    def http_error(_request, exc: HTTPException):
+    def http_error(request, exc: HTTPException):
+        if isinstance(exc, OAuthScopeProblem):
+            return _scope_refused(request, exc)
         # A 405 lists what the resource allows (RFC 9110): all the contract's methods for the
         # path, not only those of the route that matched (or none, for the token route outside the API).
         headers = dict(exc.headers or {})
-        if exc.status_code == 405:
-            path = _request.url.path
-            allowed = next((methods for pattern, methods in _methods_by_path() if pattern.match(path)), None)
-            headers["Allow"] = allowed or headers.get("Allow", "")
         message = str(exc.detail or "request refused")
+        if exc.status_code == 405:
+            path = request.url.path
+            allowed = next((methods for pattern, methods in contract.methods_by_path() if pattern.match(path)), None)
+            headers["Allow"] = allowed or headers.get("Allow", "")
+            message = f"{request.method} is not allowed on {path}; it takes {headers['Allow'] or 'no method'}"
         if exc.status_code == 404 and message == "Not Found":  # the router's own words: say where to look
-            message = f"no such path: {_request.url.path} (the API is under {API_BASE}/, tokens at /oauth2/token)"
-        return _response(exc.status_code, message, headers=headers or None)
+            message = f"no such path: {request.url.path} (the API is under {API_BASE}/, tokens at /oauth2/token)"
+        return _response(request, exc.status_code, message, headers=headers or None)
 
-    def undecodable(_request, exc: UnicodeDecodeError):
-        return _response(400, f"the request is not valid UTF-8 ({exc.reason})")
+    def undecodable(request, exc: UnicodeDecodeError):
+        return _response(request, 422, f"the request is not valid UTF-8 ({exc.reason}); send UTF-8 JSON", "body")
 
-    def unexpected(_request, exc: Exception):
+    def disconnected(request, _exc: ClientDisconnect):
+        # The client went away while sending its body: nobody to answer, nothing changed, no bug.
+        log.debug("client disconnected during %s %s", request.method, request.url.path)
+        return _response(request, 422, "the client disconnected before sending the whole body", "body")
+
+    def unexpected(request, exc: Exception):
         log.error("unexpected error", exc_info=exc)
-        return _response(500, "the sandbox failed unexpectedly; this is a bug, please report it")
+        return _response(request, 500, "the sandbox failed unexpectedly; this is a bug, please report it")
 
     app.add_error_handler(SandboxError, sandbox_error)
     app.add_error_handler(StoreUnavailable, store_unavailable)
     app.add_error_handler(ProblemException, problem)
     app.add_error_handler(HTTPException, http_error)
     app.add_error_handler(UnicodeDecodeError, undecodable)
+    app.add_error_handler(ClientDisconnect, disconnected)
     app.add_error_handler(Exception, unexpected)

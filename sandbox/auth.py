@@ -25,10 +25,22 @@ MAX_CLIENT_ID_LENGTH = 200
 
 
 class OAuthError(SandboxError):
-    """RFC 6749 section 5.2 errors, in the sandbox's error shape (`error` is the RFC code)."""
+    """RFC 6749 section 5.2 errors of the token endpoint: `{"error": code, "error_description": message}`."""
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None):
-        super().__init__(status, message, field, code)
+        super().__init__(status, message, field, code,
+                         headers={"WWW-Authenticate": 'Basic realm="pokitdok-sandbox"'} if status == 401 else None)
+
+    def body(self) -> dict:
+        return {"error": self.code, "error_description": self.message}
+
+
+class TokenRefused(SandboxError):
+    """A bearer token that is not (or no longer) good: a 401 saying which, with RFC 6750's header."""
+
+    def __init__(self, code: str, message: str):
+        header = f'Bearer realm="pokitdok-sandbox", error="invalid_token", error_description="{message}"'
+        super().__init__(401, message, "Authorization", code, headers={"WWW-Authenticate": header})
 
 
 def _secret_hash(secret: str, salt: str) -> str:
@@ -72,9 +84,12 @@ class Authority:
     def issue(self, form: dict, authorization: str | None) -> dict:
         client_id, secret = _client_credentials(form, authorization)
         grant_type = form.get("grant_type")
+        if grant_type is None:
+            raise OAuthError(400, "invalid_request", "send grant_type=client_credentials in the form body",
+                             "grant_type")
         if grant_type != "client_credentials":
             raise OAuthError(400, "unsupported_grant_type",
-                             f"grant_type must be client_credentials, not {grant_type!r}", "grant_type")
+                             f"grant_type must be client_credentials, not {grant_type[:40]!r}", "grant_type")
         client = self.authenticate(client_id, secret)
         requested = (form.get("scope") or "").replace(",", " ").split()
         unknown = [s for s in requested if s not in client["scopes"]]
@@ -93,6 +108,7 @@ class Authority:
         return {
             "access_token": token["access_token"],
             "token_type": "bearer",
+            "expires": int(token["expires_at"]),
             "expires_in": self.settings.token_ttl_seconds,
             "scope": " ".join(scopes),
         }
@@ -101,6 +117,18 @@ class Authority:
         token = self.store.get_token(access_token)
         if token is None or token["expires_at"] <= self.clock():
             return None
+        return {"sub": token["client_id"], "scope": token["scopes"]}
+
+    def check_token(self, access_token: str) -> dict:
+        """The token's info, or a 401 that tells an expired token from one the server never issued."""
+        token = self.store.get_token(access_token)
+        if token is None:
+            raise TokenRefused("invalid_token", "this access token was not issued by this server; "
+                                                "get one from POST /oauth2/token")
+        if token["expires_at"] <= self.clock():
+            expired = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(token["expires_at"]))
+            raise TokenRefused("token_expired", f"the access token expired at {expired}; "
+                                                "get a new one from POST /oauth2/token")
         return {"sub": token["client_id"], "scope": token["scopes"]}
 
 
@@ -141,10 +169,10 @@ async def issue_token(body=None, **_ignored):
 
 
 def token_info(access_token: str, request=None) -> dict | None:
-    """Connexion's x-tokenInfoFunc: None means 401; a missing scope then means 403.
+    """Connexion's x-tokenInfoFunc: a refused token raises its own 401; a missing scope then means 403.
 
     It runs in Connexion's security middleware, before the operation's context is
     set: the app's context comes from the request's scope.
     """
     context = of_scope(request.scope) if request is not None else None
-    return context.authority.token_info(access_token) if context is not None else None
+    return context.authority.check_token(access_token) if context is not None else None

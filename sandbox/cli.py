@@ -11,8 +11,10 @@ from dataclasses import asdict, replace
 
 from contract_tests import runner as contract_runner
 
-from . import datasets
+from . import datasets, serving
 from .datasets import SeedSettings
+from .errors import SandboxError
+from .rate_limits import parse_limit
 from .settings import DEFAULT_DB, Limits, Settings
 from .stores import Store, StoreError, open_store, redact, store_class
 from .tenants import Tenants
@@ -27,10 +29,18 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     _db_option(serve)
     serve.add_argument("--token-ttl", type=int, default=None, help="access token lifetime in seconds (3600)")
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                       help="server log level (default: info)")
+    serve.add_argument("--access-log", action="store_true",
+                       help="log a line per request (default: off; GET /api/v4/sandbox/journal keeps each "
+                            "tenant's last requests either way)")
     serve.add_argument("--workers", type=int, default=1,
                        help="server processes (PostgreSQL store only; the embedded TinyDB store is "
                             "single-process)")
+    serve.add_argument("--rate-limit", default=None, metavar="N/PERIOD",
+                       help="every tenant's requests per window, as the platform limited them, e.g. 1000/hour "
+                            "(period: second, minute, hour or day; default: no limit; env "
+                            "POKITDOK_SANDBOX_RATE_LIMIT); a tenant can set its own with PUT /api/v4/sandbox/rate-limit")
     serve.add_argument("--admin-token", default=None,
                        help="needed in X-Sandbox-Admin-Token for /sandbox/reset, /sandbox/seed and the other "
                             "sandbox changes (fault rules, clearing the request journal) "
@@ -138,15 +148,20 @@ def _serve(args) -> int:
 
     try:
         limits = {name: getattr(args, f"limit_{name}") for name in Limits.NAMES}
-        settings = _settings(args, token_ttl_seconds=args.token_ttl, admin_token=args.admin_token, limits=limits)
+        settings = _settings(args, token_ttl_seconds=args.token_ttl, admin_token=args.admin_token,
+                             rate_limit=args.rate_limit, limits=limits)
+        parse_limit(settings.rate_limit, "--rate-limit")
     except ValueError as exc:
         print(f"pokitdok-sandbox: {exc}", file=sys.stderr)
+        return 2
+    except SandboxError as exc:
+        print(f"pokitdok-sandbox: {exc.message}", file=sys.stderr)
         return 2
     if args.workers < 1:
         print("pokitdok-sandbox: --workers must be at least 1", file=sys.stderr)
         return 2
     if args.workers > 1 and not store_class(settings).multi_process:
-        print(f"pokitdok-sandbox: the store {settings.store_description} serves one process; serve it with "
+        print(f"pokitdok-sandbox: the store {settings.store_description} is single-process; serve it with "
               "--workers 1 (one process answers every request on its event loop), or give a PostgreSQL store "
               "(--store postgresql://...) to run several workers", file=sys.stderr)
         return 2
@@ -156,10 +171,7 @@ def _serve(args) -> int:
     app = create_app(settings)
     base = f"http://{args.host}:{args.port}"
     print(_banner(base, settings, args.workers), flush=True)
-    # h11's default 16 KiB line limit would answer a long query string with a bare
-    # text 400; let it through so the sandbox refuses it in its own error shape.
-    options = dict(host=args.host, port=args.port, log_level=args.log_level,
-                   h11_max_incomplete_event_size=1024 * 1024)
+    options = serving.uvicorn_options(args.host, args.port, args.log_level, args.access_log)
     if args.workers == 1:
         uvicorn.run(app, **options)
         return 0
@@ -189,6 +201,7 @@ def _banner(base: str, settings: Settings, workers: int = 1) -> str:
         f"  Swagger UI    {base}/api/v4/ui/",
         f"  console       {base}/console",
         f"  demo client   id {settings.demo_client_id}  secret {settings.demo_client_secret}",
+        *([f"  rate limit    {settings.rate_limit} per tenant"] if settings.rate_limit else []),
         *([f"  admin token   {settings.admin_token}  (X-Sandbox-Admin-Token for /sandbox/reset, /sandbox/seed "
                 f"and the other sandbox changes)"]
           if settings.admin_token else []),

@@ -13,6 +13,7 @@ from connexion.context import scope as _operation_scope
 if TYPE_CHECKING:
     from .auth import Authority
     from .faults import FaultRules
+    from .rate_limits import RateLimits
     from .request_journal import RequestJournal
     from .scheduling import Scheduling
     from .settings import Settings
@@ -29,6 +30,7 @@ class SandboxContext:
     authority: Authority
     faults: FaultRules
     request_journal: RequestJournal
+    rate_limits: RateLimits
 
 
 def current() -> SandboxContext:

@@ -1,55 +1,84 @@
-"""The one error shape every 4xx/5xx answer uses, and the exception that carries it."""
+"""Error answers in the platform's wire format (docs/wire-format.md), and the exception that carries them.
+
+* 401 and 403: the platform's bare `{"message": "Unauthorized" | "Forbidden"}`, with `error`
+  (a short code) and `error_description` (what to do) added for people;
+* every other error: the envelope, `data.errors` = status, code, message, field; a 422 adds
+  `validation` (field -> messages), the platform's shape for "required information missing or invalid".
+"""
 
 from __future__ import annotations
 
 import json
 
+from . import envelope
+
 # Short machine-readable codes by status, used when a caller gives none.
 DEFAULT_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
+    401: "invalid_token",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "unprocessable",
+    429: "rate_limited",
     500: "internal_error",
+    503: "unavailable",
 }
+BARE = {401: "Unauthorized", 402: "Payment Required", 403: "Forbidden"}
+# The key of `validation` when no single field is at fault.
+WHOLE_REQUEST = "request"
 
 
 class SandboxError(Exception):
     """A request the rules refuse. Raised before anything is changed."""
 
-    def __init__(self, status: int, message: str, field: str | None = None, code: str | None = None):
+    def __init__(self, status: int, message: str, field: str | None = None, code: str | None = None,
+                 headers: dict | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
         self.code = code or DEFAULT_CODES.get(status, "error")
-
-    def body(self) -> dict:
-        return error_body(self.status, self.message, self.field, self.code)
+        self.headers = headers or {}
 
 
-def error_body(status: int, message: str, field: str | None = None, code: str | None = None) -> dict:
-    return {
-        "status": status,
-        "error": code or DEFAULT_CODES.get(status, "error"),
-        "message": message,
-        "field": field,
-    }
+def error_body(scope, status: int, message: str, field: str | None = None, code: str | None = None) -> dict:
+    code = code or DEFAULT_CODES.get(status, "error")
+    if status in BARE:
+        return {"message": BARE[status], "error": code, "error_description": message}
+    errors = {"status": status, "error": code, "message": message, "field": field}
+    if status == 422:
+        errors["validation"] = {field or WHOLE_REQUEST: [_field_message(message, field)]}
+    return envelope.document(scope, {"errors": errors})
 
 
-def error_json(status: int, message: str, field: str | None = None, code: str | None = None) -> bytes:
-    return json.dumps(error_body(status, message, field, code)).encode()
+def _field_message(message: str, field: str | None) -> str:
+    """The message as the validation map shows it under its field ("start_date must be ..." -> "must be ...")."""
+    if field and message.startswith(field + " "):
+        return message[len(field) + 1:]
+    return message
 
 
-async def send_error(send, status: int, message: str, field: str | None = None, code: str | None = None,
+def error_json(scope, status: int, message: str, field: str | None = None, code: str | None = None) -> bytes:
+    # Sorted and indented like every other answer.
+    return json.dumps(error_body(scope, status, message, field, code), indent=2, sort_keys=True).encode()
+
+
+def error_message(body: dict) -> tuple[str | None, str | None]:
+    """The message and field of an error answer, whichever shape it has (for the request journal)."""
+    errors = (body.get("data") or {}).get("errors") if isinstance(body.get("data"), dict) else None
+    if isinstance(errors, dict):
+        return errors.get("message"), errors.get("field")
+    return body.get("error_description") or body.get("message"), None
+
+
+async def send_error(scope, send, status: int, message: str, field: str | None = None, code: str | None = None,
                      headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
-    """Answer an error in the declared shape straight from an ASGI middleware."""
-    body = error_json(status, message, field, code)
+    """Answer an error straight from an ASGI middleware."""
+    body = error_json(scope, status, message, field, code)
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             *headers]})
@@ -66,11 +95,8 @@ class Conflict(SandboxError):
         super().__init__(409, message, field)
 
 
-class BadRequest(SandboxError):
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(400, message, field)
-
-
 class Unprocessable(SandboxError):
+    """The request breaks the contract (a missing or malformed field, an unknown code, dates out of order)."""
+
     def __init__(self, message: str, field: str | None = None):
         super().__init__(422, message, field)

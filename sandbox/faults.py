@@ -25,15 +25,12 @@ answers whatever the body holds, as a failing gateway would). Handlers never see
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
 import re
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
-import yaml
-
+from . import contract
 from .errors import SandboxError, send_error
 from .request_journal import CONNEXION_CONTEXT, CONNEXION_ROUTING, annotate, short_name
 
@@ -62,7 +59,7 @@ def parse_fault_header(value: str) -> int:
     text = value.strip()
     if not text.isdigit() or int(text) not in FAULT_STATUSES:
         allowed = ", ".join(map(str, FAULT_STATUSES))
-        raise SandboxError(400, f"{FAULT_HEADER} must be one of {allowed}, not {value!r}", FAULT_HEADER)
+        raise SandboxError(422, f"{FAULT_HEADER} must be one of {allowed}, not {value!r}", FAULT_HEADER)
     return int(text)
 
 
@@ -70,12 +67,12 @@ def parse_delay_header(value: str) -> float:
     """A duration such as `2s`, `1.5s` or `250ms`, in milliseconds."""
     match = _DURATION.match(value.strip())
     if not match:
-        raise SandboxError(400, f"{DELAY_HEADER} must be a duration such as 250ms or 2s, not {value!r}",
+        raise SandboxError(422, f"{DELAY_HEADER} must be a duration such as 250ms or 2s, not {value!r}",
                            DELAY_HEADER)
     amount, unit = float(match[1]), match[2]
     delay_ms = amount * 1000 if unit == "s" else amount
     if delay_ms > MAX_DELAY_MS:
-        raise SandboxError(400, f"{DELAY_HEADER} is at most {MAX_DELAY_MS // 1000}s, not {value!r}", DELAY_HEADER)
+        raise SandboxError(422, f"{DELAY_HEADER} is at most {MAX_DELAY_MS // 1000}s, not {value!r}", DELAY_HEADER)
     return delay_ms
 
 
@@ -147,11 +144,11 @@ class FaultRules:
         for index, rule in enumerate(body.get("rules", [])):
             status, delay_ms = rule.get("status"), rule.get("delay_ms", 0)
             if status is None and not delay_ms:
-                raise SandboxError(400, "a rule needs a status, a delay_ms above 0, or both", f"rules.{index}")
+                raise SandboxError(422, "a rule needs a status, a delay_ms above 0, or both", f"rules.{index}")
             rules.append(_Rule(operation=rule["operation"], status=status, rate=float(rule.get("rate", 1.0)),
                                delay_ms=delay_ms, times=rule.get("times")))
         if len(rules) > MAX_RULES:
-            raise SandboxError(400, f"at most {MAX_RULES} rules", "rules")
+            raise SandboxError(422, f"at most {MAX_RULES} rules", "rules")
         with self._lock:
             if rules:
                 self._tenants[tenant_id] = _TenantRules(body.get("seed", 0), rules)
@@ -182,25 +179,13 @@ class FaultRules:
 
 # -- the ASGI middleware -------------------------------------------------------------
 
-@functools.cache
-def documented_operations(spec_path: Path) -> frozenset[str]:
-    """Operation ids of the contract's operations that are not sandbox administration."""
-    spec = yaml.safe_load(Path(spec_path).read_text(encoding="utf-8"))
-    return frozenset(
-        operation["operationId"]
-        for item in spec["paths"].values()
-        for operation in item.values()
-        if isinstance(operation, dict) and "operationId" in operation and "sandbox" not in operation.get("tags", ())
-    )
-
-
 class FaultInjector:
     """Applies fault headers and tenant rules to documented operations."""
 
-    def __init__(self, app, rules: FaultRules, spec_path: Path):
+    def __init__(self, app, rules: FaultRules):
         self.app = app
         self.rules = rules
-        self.operations = documented_operations(Path(spec_path))
+        self.operations = contract.documented_operations()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -216,7 +201,7 @@ class FaultInjector:
         try:
             fault = fault_from_headers(dict(scope.get("headers", ())))
         except SandboxError as refused:
-            await send_error(send, refused.status, refused.message, refused.field, refused.code)
+            await send_error(scope, send, refused.status, refused.message, refused.field, refused.code)
             return
         if fault is None and tenant_id and operation_id in self.operations:
             fault = self.rules.decide(tenant_id, short_name(operation_id))
@@ -232,7 +217,7 @@ class FaultInjector:
         delayed = f" after {fault.delay_ms:g} ms" if fault.delay_ms else ""
         annotate(scope, fault=f"{fault.status} injected by {fault.reason}{delayed}")
         retry_after = RETRY_AFTER.get(fault.status)
-        await send_error(send, fault.status, f"fault injected by the sandbox ({fault.reason})",
+        await send_error(scope, send, fault.status, f"fault injected by the sandbox ({fault.reason})",
                          FAULT_HEADER if fault.reason.startswith(FAULT_HEADER) else None,
                          FAULT_STATUSES[fault.status],
                          ((b"retry-after", retry_after.encode()),) if retry_after else ())

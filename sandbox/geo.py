@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from .errors import BadRequest
+from .errors import Unprocessable
 
 EARTH_RADIUS_MILES = 3958.8
 MILES_PER_KM = 0.621371
@@ -16,12 +16,12 @@ _RADIUS = re.compile(r"^(?P<amount>[0-9]+(?:\.[0-9]+)?)(?P<unit>mi|km)?$")
 def check_location(location, field: str = "location") -> tuple[float, float]:
     """Validate ranges the schema cannot express per item: latitude +-90, longitude +-180."""
     if not isinstance(location, (list, tuple)) or len(location) != 2:
-        raise BadRequest(f"{field} must be [latitude, longitude]", field)
+        raise Unprocessable(f"{field} must be [latitude, longitude]", field)
     lat, lon = (float(v) for v in location)
     if not (math.isfinite(lat) and -90 <= lat <= 90):
-        raise BadRequest(f"{field} latitude {lat} is outside [-90, 90]", field)
+        raise Unprocessable(f"{field} latitude {lat} is outside [-90, 90]", field)
     if not (math.isfinite(lon) and -180 <= lon <= 180):
-        raise BadRequest(f"{field} longitude {lon} is outside [-180, 180]", field)
+        raise Unprocessable(f"{field} longitude {lon} is outside [-180, 180]", field)
     return lat, lon
 
 
@@ -42,6 +42,6 @@ def parse_radius(value: str | None) -> float:
         return DEFAULT_RADIUS_MILES
     match = _RADIUS.match(value.strip())
     if not match:
-        raise BadRequest(f"radius {value!r} must look like 10mi or 25km", "radius")
+        raise Unprocessable(f"radius {value!r} must look like 10mi or 25km", "radius")
     amount = float(match["amount"])
     return amount * MILES_PER_KM if match["unit"] == "km" else amount

@@ -1,11 +1,15 @@
-"""The outermost ASGI layers: paths with repeated slashes merged (`MergeSlashes`), then
-`RequestGuard`, which refuses what must never reach Connexion, in the error shape:
+"""The first ASGI layers: `RequestStart` (the request's activity begins, repeated slashes
+merged), then `RequestGuard`, which refuses what must never reach Connexion, in the error
+shape, and puts what it accepts in the form Connexion expects:
 
-* control characters in the path (a 400 naming the path, where the router
+* control characters in the path (a 422 naming the path, where the router
   would answer a bare "Not Found");
-* query strings and bodies over their limits (400 and 413), checked before
+* query strings and bodies over their limits (414 and 413), checked before
   anything is read into memory (a chunked body is read up to the limit, then
   passed on with a Content-Length, which Connexion needs to see a body at all);
+* indexed list parameters (`location[0]=..&location[1]=..`, as the official Node
+  client sends a list) become repeated keys, the form the contract declares;
+* a body sent without Content-Type is read as JSON (the only body the API takes);
 * and it puts the app's context (`sandbox.context`) in the scope, for the
   token check and the handlers.
 """
@@ -13,17 +17,22 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl, urlencode
 
+from . import contract, envelope
 from .context import SCOPE_KEY
 from .errors import send_error
 
 MAX_QUERY_BYTES = 16 * 1024
 _SLASHES = re.compile(r"/{2,}")
 _RAW_SLASHES = re.compile(rb"/{2,}")
+_INDEXED = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\[(?P<index>[0-9]{1,3})\]$")
 
 
-class MergeSlashes:
-    """Repeated slashes in the path count as one, ahead of everything else.
+class RequestStart:
+    """Ahead of everything else: the request's activity (id, clock) begins, and every answer
+    carries its id in `X-Activity-Id`; repeated slashes in the path count as one, and a
+    documented collection path without its trailing slash is answered as the documented one.
 
     A client given its base URL with a trailing slash (`http://127.0.0.1:8000/`) asks
     for `//api/v4/...`, which Connexion's router does not match (every call a 404).
@@ -34,11 +43,24 @@ class MergeSlashes:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and "//" in scope.get("path", ""):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if "//" in scope.get("path", ""):
             raw = scope.get("raw_path")
             scope = dict(scope, path=_SLASHES.sub("/", scope["path"]),
                          raw_path=_RAW_SLASHES.sub(b"/", raw) if raw is not None else None)
-        await self.app(scope, receive, send)
+        if scope["path"] in contract.slashless_paths():
+            # `/api/v4/schedule/schedulers` is answered as `/schedule/schedulers/`, not redirected.
+            scope = dict(scope, path=scope["path"] + "/", raw_path=None)
+        stamp = (b"x-activity-id", envelope.begin(scope).id.encode())
+
+        async def stamped(message):
+            if message["type"] == "http.response.start":
+                message = dict(message, headers=[*message.get("headers", ()), stamp])
+            await send(message)
+
+        await self.app(scope, receive, stamped)
 
 
 class RequestGuard:
@@ -53,22 +75,29 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in scope.get("path", "")):
-            await send_error(send, 400, "the path contains control characters", "path")
+            await send_error(scope, send, 422, "the path contains control characters; send the record's uuid as it "
+                             "was answered", "path")
             return
-        if len(scope.get("query_string", b"")) > MAX_QUERY_BYTES:
-            await send_error(send, 400, f"the query string is longer than {MAX_QUERY_BYTES} bytes", "query")
+        query = scope.get("query_string", b"")
+        if len(query) > MAX_QUERY_BYTES:
+            await send_error(scope, send, 414, f"the query string is longer than {MAX_QUERY_BYTES} bytes", "query")
             return
+        if b"%5B" in query or b"[" in query:
+            scope = dict(scope, query_string=_unindexed(query))
         headers = dict(scope.get("headers", ()))
+        if b"content-type" not in headers and (headers.get(b"content-length", b"0") != b"0"
+                                               or b"transfer-encoding" in headers):
+            scope = dict(scope, headers=[*scope["headers"], (b"content-type", b"application/json")])
         declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.isdigit() or int(declared) > self.max_body_bytes:
-                await send_error(send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
+                await send_error(scope, send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
                 return
         elif b"chunked" in headers.get(b"transfer-encoding", b"").lower():
             # Connexion reads a body without Content-Length as no body: buffer it here, within the limit.
             body = await self._read_chunked(receive)
             if body is None:
-                await send_error(send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
+                await send_error(scope, send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
                 return
             scope = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k != b"transfer-encoding"]
                          + [(b"content-length", str(len(body)).encode())])
@@ -89,6 +118,25 @@ class RequestGuard:
             chunks.append(chunk)
             more = message.get("more_body", False)
         return b"".join(chunks)
+
+
+def _unindexed(query: bytes) -> bytes:
+    """`location[0]=a&location[1]=b` -> `location=a&location=b` (in index order); other keys unchanged."""
+    try:
+        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    except ValueError:
+        return query
+    plain, indexed = [], []
+    for key, value in pairs:
+        match = _INDEXED.match(key)
+        if match:
+            indexed.append((match["name"], int(match["index"]), value))
+        else:
+            plain.append((key, value))
+    if not indexed:
+        return query
+    indexed.sort(key=lambda item: (item[0], item[1]))
+    return urlencode(plain + [(name, value) for name, _index, value in indexed]).encode("latin-1")
 
 
 def _replay(body: bytes, receive):

@@ -5,7 +5,7 @@ Not to be confused with `journal.py`, the storage's write-ahead journal.
 Kept in memory (a restart forgets it), `capacity` entries per tenant, newest first
 when read. An entry holds the method, path, query string, status, duration, time,
 the operation, and why the request was refused when it was: `violation` is the
-error message of a 400/413/415/422 answer (the request broke the contract), `error`
+error message of a 413/415/422 answer (the request broke the contract), `error`
 that of any other error answer, `fault` says what fault injection did.
 
 Which requests: those under the API base path with a valid bearer token, to the
@@ -32,12 +32,14 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from . import envelope
+from .errors import error_message
 from .stores import StoreUnavailable
 
 DEFAULT_CAPACITY = 200
 # Tenants whose journals are kept; the least recently active one is forgotten beyond this.
 MAX_TENANTS = 1000
-VIOLATION_STATUSES = frozenset({400, 413, 415, 422})
+VIOLATION_STATUSES = frozenset({413, 415, 422})
 NOTE_KEY = "pokitdok_sandbox.request_note"
 _MAX_TEXT = 2048
 _MAX_ERROR_BODY = 64 * 1024
@@ -171,7 +173,9 @@ class JournalRecorder:
             return
         message, field = _error_message(error_body) if status >= 400 else (None, None)
         refused_by_contract = status in VIOLATION_STATUSES and note.fault is None
+        activity = envelope.activity_of(scope)
         self.journal.record(tenant, {
+            "activity_id": activity.id if activity else None,
             "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             "method": scope.get("method", ""),
             "path": scope.get("path", "")[:_MAX_TEXT],
@@ -206,6 +210,6 @@ def _error_message(body: bytes) -> tuple[str | None, str | None]:
         return None, None
     if not isinstance(error, dict):
         return None, None
-    message, field = error.get("message"), error.get("field")
+    message, field = error_message(error)
     return (str(message)[:_MAX_TEXT] if message is not None else None,
             str(field)[:_MAX_TEXT] if field is not None else None)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from . import geo
-from .errors import BadRequest, Conflict, NotFound, Unprocessable
+from .errors import Conflict, NotFound, Unprocessable
 from .stores import OverlapRefused, TenantData
 from .tenants import Tenants
 from .timefmt import format_datetime, parse_datetime
@@ -90,7 +90,7 @@ class Scheduling:
     def create_slot(self, tenant_id: str, pd_provider_uuid: str, location: list, appointment_type: str,
                     start_date: str, end_date: str) -> dict:
         """Open a slot. Refused: unknown provider (404), unknown type code (422),
-        end not after start (400), overlap with the provider's slot at the same place (409)."""
+        end not after start (422), overlap with the provider's slot at the same place (409)."""
         place = list(geo.check_location(location))
         start, end = _date_range(start_date, end_date)
         with self._transaction(tenant_id) as tenant:
@@ -141,15 +141,15 @@ class Scheduling:
         """A patient's booked appointments (patient_uuid), or open slots by provider
         and/or location; narrowed by type and dates; ordered by start, then distance."""
         if not (query.patient_uuid or query.pd_provider_uuid or query.location):
-            raise BadRequest("give patient_uuid (booked appointments) or pd_provider_uuid and/or location "
+            raise Unprocessable("give patient_uuid (booked appointments) or pd_provider_uuid and/or location "
                              "(open slots)", "patient_uuid")
         if query.radius is not None and not query.location:
-            raise BadRequest("radius needs a location", "radius")
+            raise Unprocessable("radius needs a location", "radius")
         origin = geo.check_location(query.location) if query.location else None
         radius = geo.parse_radius(query.radius)
         most = self.limits.radius_miles if self.limits else None
         if most is not None and radius > most:
-            raise BadRequest(f"radius {query.radius} is wider than this server's limit of {most:g} miles "
+            raise Unprocessable(f"radius {query.radius} is wider than this server's limit of {most:g} miles "
                              "(--max-radius); search a smaller area", "radius")
         start = parse_datetime(query.start_date, "start_date") if query.start_date else None
         end = parse_datetime(query.end_date, "end_date") if query.end_date else None
@@ -193,7 +193,7 @@ class Scheduling:
         """With `patient`: book (409 if another patient holds it; same patient is idempotent).
         With `description`: set it, booked or not."""
         if patient is None and description is None:
-            raise BadRequest("give patient (to book) and/or description (to update)", "patient")
+            raise Unprocessable("give patient (to book) and/or description (to update)", "patient")
         booking = _booking_patient(patient) if patient is not None else None
         with self._transaction(tenant_id) as tenant:
             slot = self._require(tenant, "slots", pd_appointment_uuid, "pd_appointment_uuid", for_update=True)
@@ -260,7 +260,7 @@ def _date_range(start_date: str, end_date: str) -> tuple[datetime, datetime]:
 
 def _check_order(start: datetime, end: datetime) -> None:
     if end <= start:
-        raise BadRequest("end_date must be after start_date", "end_date")
+        raise Unprocessable("end_date must be after start_date", "end_date")
 
 
 def _overlap(start_date: str, end_date: str, clash: str | None = None) -> Conflict:
@@ -274,9 +274,9 @@ def _booking_patient(patient: dict) -> dict:
     given = {k: v for k, v in patient.items() if k not in ("_uuid", "uuid")}
     ids = {patient[k].lower() for k in ("_uuid", "uuid") if patient.get(k)}
     if not ids:
-        raise BadRequest("patient needs its id as _uuid (or uuid)", "patient._uuid")
+        raise Unprocessable("patient needs its id as _uuid (or uuid)", "patient._uuid")
     if len(ids) > 1:
-        raise BadRequest("patient _uuid and uuid disagree", "patient._uuid")
+        raise Unprocessable("patient _uuid and uuid disagree", "patient._uuid")
     return {**given, "_uuid": ids.pop()}
 
 

@@ -68,6 +68,8 @@ class Settings:
     # Check every answer against the contract too (the test suite turns this on).
     validate_responses: bool = False
     limits: Limits = field(default_factory=Limits)
+    # Every tenant's requests per window, e.g. "1000/hour" (None: no limit); see rate_limits.py.
+    rate_limit: str | None = None
 
     @classmethod
     def from_env(cls, limits: dict | None = None, **overrides) -> "Settings":
@@ -83,6 +85,7 @@ class Settings:
             "open_registration": env.get("POKITDOK_SANDBOX_OPEN_REGISTRATION", "1") not in ("0", "false", "no"),
             "admin_token": env.get("POKITDOK_SANDBOX_ADMIN_TOKEN") or None,
             "limits": Limits.from_env(env, **(limits or {})),
+            "rate_limit": env.get("POKITDOK_SANDBOX_RATE_LIMIT") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if overrides.get("db_path") is not None and overrides.get("store_url") is None:
@@ -99,6 +102,7 @@ class Settings:
             "POKITDOK_SANDBOX_ADMIN_TOKEN": self.admin_token or "",
             "POKITDOK_SANDBOX_STORE": self.store_url or "",
             **self.limits.to_env(),
+            "POKITDOK_SANDBOX_RATE_LIMIT": self.rate_limit or "",
         }
         if self.db_path is not None:
             env["POKITDOK_SANDBOX_DB"] = self.db_path

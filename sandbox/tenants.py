@@ -18,7 +18,7 @@ from fixtures import generate_dataset
 
 from . import datasets
 from .datasets import SeedSettings
-from .errors import BadRequest
+from .errors import Unprocessable
 from .stores import Store, TenantData
 
 
@@ -82,5 +82,5 @@ class Tenants:
             return
         for field, limit in (("slots", self.limits.seed_slots), ("providers", self.limits.seed_providers)):
             if choices.get(field, 0) > limit:
-                raise BadRequest(f"{field} {choices[field]} is over this server's limit of {limit} per seed "
+                raise Unprocessable(f"{field} {choices[field]} is over this server's limit of {limit} per seed "
                                  f"(--max-seed-{field}); ask for at most {limit}", field)

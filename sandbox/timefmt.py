@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from .errors import BadRequest
+from .errors import Unprocessable
+
+EXAMPLE = "2026-12-07T09:00:00"
 
 
 def parse_datetime(value: str, field: str) -> datetime:
@@ -15,12 +17,14 @@ def parse_datetime(value: str, field: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise BadRequest(f"{field} {value!r} is not an ISO 8601 date-time", field) from None
+        raise Unprocessable(f"{field} must be an ISO 8601 date-time such as {EXAMPLE}, not {value[:40]!r}",
+                            field) from None
     if parsed.tzinfo is not None:
         try:
             parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
         except OverflowError:
-            raise BadRequest(f"{field} {value!r} is out of range", field) from None
+            raise Unprocessable(f"{field} {value[:40]!r} is out of range; send a date-time such as {EXAMPLE}",
+                                field) from None
     return parsed
 
 

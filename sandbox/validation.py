@@ -1,6 +1,8 @@
-"""Contract validation tweaks: errors that name the parameter at fault."""
+"""Contract validation tweaks: errors that name the parameter at fault and say what to send."""
 
 from __future__ import annotations
+
+import re
 
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
@@ -69,11 +71,11 @@ class SafeJSONRequestBodyValidator(JSONRequestBodyValidator):
         try:
             return await super()._parse(stream, scope)
         except RecursionError:
-            raise BadRequestProblem(detail="the JSON body is nested too deeply") from None
+            raise BadRequestProblem(detail="the JSON body is nested too deeply - 'body'") from None
         except UnicodeDecodeError:
             raise
         except ValueError as exc:
-            raise BadRequestProblem(detail=f"the body is not acceptable JSON ({exc})") from None
+            raise BadRequestProblem(detail=f"the body is not JSON ({str(exc)[:80]}); send a JSON object - 'body'") from None
 
     def _validate(self, body):
         if body is None and not self._required:
@@ -86,3 +88,88 @@ SANDBOX_VALIDATORS = {
     "parameter": NamedParameterValidator,
     "body": MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": SafeJSONRequestBodyValidator}),
 }
+
+
+# -- messages a person can act on ---------------------------------------------------
+
+_DATE_TIME = "an ISO 8601 date-time such as 2026-12-07T09:00:00"
+# What to send, by the name of the field at fault (its last part).
+_EXPECTED = {
+    "start_date": _DATE_TIME,
+    "end_date": _DATE_TIME,
+    "birth_date": "a date such as 1970-01-01",
+    "radius": "a distance such as 10mi or 25km (miles by default)",
+    "location": "[latitude, longitude], e.g. location=32.78811&location=-79.932364 in a query",
+    "appointment_type": "an appointment type code such as AT1 (letters, digits, - and _)",
+    "patient": 'an object with the patient\'s id as "_uuid" (or "uuid"), e.g. {"_uuid": "2773f6ff-00cb-460f-823f-5ff2208511e7"}',
+}
+_UUID_EXAMPLE = "a uuid such as ef987691-0a19-447f-814d-f8f3abbf4859"
+# jsonschema's words for "the value has the wrong form" (not "a field is missing" or "unexpected").
+_WRONG_FORM = re.compile(r"does not match|is not a '|is not valid under any|is not of type|is too (long|short)|"
+                         r"is (less|greater) than|is not one of|expected to be empty|should be non-empty|"
+                         r"is a dependency|is valid under each")
+_QUOTED_VALUE = re.compile(r"^(?P<value>'.*?'|-?[0-9.]+|\[.*?\]|\{.*?\}|None|True|False) ")
+
+
+_PARAMETER_PREFIX = re.compile(r"^(?:query|path|header|formData) parameter (?P<name>[^:]+): ")
+_UNEXPECTED = re.compile(r"^Additional properties are not allowed \((?P<names>.*) (?:was|were) unexpected\)")
+_EXTRA_PARAMETERS = re.compile(r"^Extra (?:query|formData) parameter\(s\) (?P<names>.+) not in spec")
+_REQUIRED = re.compile(r"^'(?P<name>[^']+)' is a required property")
+_CONTENT_TYPE = re.compile(r"^Invalid Content-type \((?P<sent>[^)]*)\), expected \[?'?(?P<expected>[^'\]]+)")
+_JSON_ERROR = re.compile(r"(Expecting|Unterminated|Invalid control character|Extra data|Invalid \\escape)")
+
+
+def explain(field: str | None, message: str) -> tuple[str | None, str]:
+    """A validation error as a person needs it: the field at fault, what was wrong, what to send instead.
+
+    `start_date: '2026-12-07' does not match '^[0-9]{4}-...'` becomes
+    `start_date must be an ISO 8601 date-time such as 2026-12-07T09:00:00, not '2026-12-07'`.
+    Messages this does not recognise are kept, shortened.
+    """
+    prefix = _PARAMETER_PREFIX.match(message)
+    if prefix:
+        message = message[prefix.end():]
+    if (match := _UNEXPECTED.match(message)) is not None:
+        names = [name.strip("' ") for name in match["names"].split(",")]
+        where = f" inside {field}" if field else ""
+        unexpected = ".".join(filter(None, [field, names[0]]))
+        return unexpected, f"{', '.join(names)} {'is not a field' if len(names) == 1 else 'are not fields'}{where}; " \
+                           "leave it out (see the operation's schema in openapi.yaml)"
+    if (match := _EXTRA_PARAMETERS.match(message)) is not None:
+        names = match["names"]
+        return names.split(",")[0], f"{names} {'is not a parameter' if ',' not in names else 'are not parameters'} " \
+                                    "of this operation; leave it out (see openapi.yaml)"
+    if (match := _REQUIRED.match(message)) is not None:
+        expected = _expected(field)
+        return field, f"{field} is required" + (f": {expected}" if expected else "")
+    if (match := _CONTENT_TYPE.match(message)) is not None:
+        return "Content-Type", f"send the body as {match['expected']} (Content-Type: {match['expected']}), " \
+                               f"not {_short(match['sent'], 40) or 'without a type'}"
+    if message.startswith("RequestBody is required"):
+        return "body", "this operation needs a JSON body (Content-Type: application/json)"
+    if message.endswith("should be non-empty") or message.startswith("{} does not have enough properties"):
+        return "body", "the body is an empty object; send at least one of the operation's fields"
+    if _JSON_ERROR.match(message):
+        return "body", f"the body is not valid JSON ({_short(message, 80)}); send a JSON object"
+    if field is None or not _WRONG_FORM.search(message):
+        return field, f"{field}: {_short(message)}" if prefix and field else _short(message)
+    value = _QUOTED_VALUE.match(message)
+    expected = _expected(field)
+    if expected is None:  # keep jsonschema's reason, with the value quoted short
+        reason = f"{_short(value['value'], 40)} {message[value.end():]}" if value else message
+        return field, f"{field}: {_short(reason)}"
+    sent = f", not {_short(value['value'], 40)}" if value else ""
+    return field, f"{field} must be {expected}{sent}"
+
+
+def _expected(field: str | None) -> str | None:
+    """What to send for a field, by its name (its last part), when the contract gives it a form."""
+    if not field:
+        return None
+    name = field.rsplit(".", 1)[-1]
+    return _EXPECTED.get(name) or (_UUID_EXAMPLE if name.endswith("uuid") else None)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """At most `limit` characters of a message that may quote what the client sent."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -54,9 +54,7 @@ def slot_body(start: datetime | None = None, end: datetime | None = None, **over
 
 
 def create_slot(client, headers, **overrides) -> dict:
-    answer = client.post(SLOTS, headers=headers, json=slot_body(**overrides))
-    assert answer.status_code == 201, answer.text
-    return answer.json()
+    return data_of(client.post(SLOTS, headers=headers, json=slot_body(**overrides)))
 
 
 def book(client, headers, slot_uuid: str, patient_uuid: str, id_field: str = "_uuid", **extra):
@@ -65,38 +63,90 @@ def book(client, headers, slot_uuid: str, patient_uuid: str, id_field: str = "_u
 
 
 def get_one(client, headers, slot_uuid: str) -> dict:
-    answer = client.get(f"{APPOINTMENTS}{slot_uuid}", headers=headers)
-    assert answer.status_code == 200, answer.text
-    body = answer.json()
+    body = data_of(client.get(f"{APPOINTMENTS}{slot_uuid}", headers=headers))
     assert isinstance(body, list) and len(body) == 1
     return body[0]
 
 
 def search(client, headers, params) -> list[dict]:
-    answer = client.get(APPOINTMENTS, headers=headers, params=params)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
+    """Every result of a search, all pages followed through `meta.next`."""
+    pairs = list(params.items()) if isinstance(params, dict) else list(params)
+    if not any(key == "limit" for key, _value in pairs):
+        pairs.append(("limit", 1000))
+    results, answer = [], client.get(APPOINTMENTS, headers=headers, params=pairs)
+    while True:
+        results += data_of(answer)
+        following = answer.json()["meta"]["next"]
+        if following is None:
+            return results
+        answer = client.get(following, headers=headers)
 
 
 def open_slots_of(client, headers, provider: str = PROVIDER) -> list[dict]:
     return search(client, headers, {"pd_provider_uuid": provider})
 
 
+META_KEYS = {"activity_id", "application_mode", "processing_time"}
+PAGE_KEYS = {"count", "limit", "offset", "next", "previous"}
+RATE_KEYS = {"rate_limit_amount", "rate_limit_cap", "rate_limit_reset"}
+
+
+def assert_meta(meta: dict) -> None:
+    """The platform's meta: the activity, the mode, the time taken (and paging, rate limits)."""
+    assert META_KEYS <= set(meta) <= META_KEYS | PAGE_KEYS | RATE_KEYS, meta
+    assert isinstance(meta["activity_id"], str) and meta["activity_id"]
+    assert meta["application_mode"] == "test"
+    assert isinstance(meta["processing_time"], int) and meta["processing_time"] >= 0
+
+
+def data_of(answer, status: int = 200):
+    """The `data` of a successful answer, once its envelope is checked (`{meta, data}`, 200)."""
+    assert answer.status_code == status, f"expected {status}, got {answer.status_code}: {answer.text}"
+    assert answer.headers["content-type"].startswith("application/json"), answer.headers["content-type"]
+    body = answer.json()
+    assert isinstance(body, dict) and set(body) == {"meta", "data"}, body
+    assert_meta(body["meta"])
+    assert answer.headers.get("x-activity-id") == body["meta"]["activity_id"]
+    return body["data"]
+
+
 def assert_error(answer, status: int, field: str | None = ...) -> dict:
-    """The answer is the declared Error shape with the given status (and field, when given)."""
+    """The answer is the declared error shape with the given status (and field, when given).
+
+    401 and 403 are the platform's bare `{"message", ...}`; every other error is the envelope with
+    `data.errors` (a 422 with `validation`). Answers the error object: the bare body, or `data.errors`.
+    """
     assert answer.status_code == status, f"expected {status}, got {answer.status_code}: {answer.text}"
     assert answer.headers["content-type"].startswith("application/json"), answer.headers["content-type"]
     body = answer.json()
     assert isinstance(body, dict), body
-    assert {"status", "error", "message"} <= set(body), body
-    assert set(body) <= {"status", "error", "message", "field"}, body
-    assert body["status"] == status
-    assert isinstance(body["error"], str) and body["error"]
-    assert isinstance(body["message"], str) and body["message"]
-    assert body.get("field") is None or isinstance(body["field"], str)
+    if status in (401, 403):
+        assert set(body) == {"message", "error", "error_description"}, body
+        assert body["message"] == {401: "Unauthorized", 403: "Forbidden"}[status]
+        assert isinstance(body["error_description"], str) and body["error_description"]
+        if field is not ...:
+            assert body["error"] == field, body  # for a bare error, `field` names the code
+        return body
+    assert set(body) == {"meta", "data"}, body
+    assert_meta(body["meta"])
+    assert set(body["data"]) == {"errors"}, body
+    errors = body["data"]["errors"]
+    assert {"status", "error", "message", "field"} <= set(errors) <= {"status", "error", "message", "field",
+                                                                      "validation"}, errors
+    assert errors["status"] == status
+    assert isinstance(errors["error"], str) and errors["error"]
+    assert isinstance(errors["message"], str) and errors["message"]
+    assert errors["field"] is None or isinstance(errors["field"], str)
+    if status == 422:
+        validation = errors["validation"]
+        assert validation and all(isinstance(m, list) and m and all(isinstance(x, str) for x in m)
+                                  for m in validation.values()), errors
+        assert (errors["field"] or "request") in validation, errors
+    else:
+        assert "validation" not in errors, errors
     if field is not ...:
-        assert body.get("field") == field, body
-    return body
+        assert errors["field"] == field, errors
+    return errors
 
 
 def world_view(client, headers) -> dict:
@@ -112,5 +162,6 @@ def world_view(client, headers) -> dict:
     documented = {}
     for slot in doc.SLOTS:
         answer = client.get(f"{APPOINTMENTS}{slot['pd_appointment_uuid']}", headers=headers)
-        documented[slot["pd_appointment_uuid"]] = (answer.status_code, answer.json())
+        body = answer.json()  # without `meta`: its activity id differs on every request
+        documented[slot["pd_appointment_uuid"]] = (answer.status_code, body.get("data", body))
     return {"open": everywhere, "bookings": bookings, "documented": documented}

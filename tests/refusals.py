@@ -11,7 +11,8 @@ INVALID = (400, 422)
 
 
 def refusal(answer, statuses) -> dict:
-    """{status, error, message, field} of a refused request whose status is one of `statuses`."""
+    """{status, error, message, field} of a refused request whose status is one of `statuses`
+    (`field` is None in a bare 401/403, whose `error` is a code)."""
     statuses = (statuses,) if isinstance(statuses, int) else tuple(statuses)
     assert answer.status_code in statuses, f"expected {statuses}, got {answer.status_code}: {answer.text}"
     assert answer.headers["content-type"].startswith("application/json"), answer.headers["content-type"]
@@ -23,3 +24,10 @@ def refusal(answer, statuses) -> dict:
     message = body.get("error_description") or body.get("message")
     assert isinstance(message, str) and message, body
     return {"status": answer.status_code, "error": body.get("error"), "message": message, "field": body.get("field")}
+
+
+def payload(answer):
+    """The payload of a successful answer, with or without the `{meta, data}` envelope."""
+    assert answer.is_success, f"{answer.status_code}: {answer.text}"
+    body = answer.json()
+    return body["data"] if isinstance(body, dict) and "meta" in body else body

@@ -10,7 +10,7 @@ from sandbox.app import create_app
 from sandbox.stores import StoreError
 
 from .conftest import bearer, get_token, make_settings
-from .helpers import APPOINTMENTS, PEG, SLOTS, book, create_slot, get_one, world_view
+from .helpers import APPOINTMENTS, PEG, SLOTS, book, create_slot, data_of, get_one, world_view
 
 
 def _app(path):
@@ -32,7 +32,7 @@ def test_a_booking_survives_a_restart(tmp_path):
     db = tmp_path / "db.json"
     with _session(db) as (client, headers):
         slot = create_slot(client, headers)
-        booked = book(client, headers, slot["pd_appointment_uuid"], PEG).json()
+        booked = data_of(book(client, headers, slot["pd_appointment_uuid"], PEG))
         assert client.delete(f"{SLOTS}{doc.DELETABLE_SLOT}", headers=headers).status_code == 200
         view = world_view(client, headers)
 

@@ -2,6 +2,8 @@
 
 Connexion has already checked every parameter and body against openapi.yaml
 and the token's scopes; `user` is the token's client id, i.e. the tenant.
+Every answer is the platform's envelope (docs/wire-format.md): `one(data)`, or
+`page(items, limit, offset)` for collections and searches.
 
 Handlers are coroutines: Connexion runs a plain function on a worker thread, and
 that hand-off cost more than the rules and the store together. They run on the
@@ -10,6 +12,9 @@ event loop and never wait on anything but the store.
 
 from __future__ import annotations
 
+from connexion.context import scope as _request_scope
+
+from .. import envelope
 from ..context import current
 from ..scheduling import Scheduling
 
@@ -20,6 +25,16 @@ _SLOT_FIELDS = ("pd_appointment_uuid", "appointment_id", "appointment_type", "bo
 
 def rules() -> Scheduling:
     return current().rules
+
+
+def one(data) -> dict:
+    """The answer `{meta, data}` (200)."""
+    return envelope.document(_request_scope, data)
+
+
+def page(items: list, limit: int | None, offset: int | None) -> dict:
+    """One page of a collection, with `meta.count`, `next` and `previous`."""
+    return envelope.paged_document(_request_scope, items, limit, offset)
 
 
 def slot_view(slot: dict) -> dict:

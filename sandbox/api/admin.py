@@ -9,6 +9,7 @@ from connexion.context import request
 
 from ..context import current
 from ..errors import SandboxError
+from . import one
 
 ADMIN_HEADER = "X-Sandbox-Admin-Token"
 
@@ -19,8 +20,8 @@ def _require_admin() -> None:
         return
     presented = request.headers.get(ADMIN_HEADER, "")
     if not hmac.compare_digest(presented.encode(), expected.encode()):
-        raise SandboxError(403, f"this server needs its admin token in {ADMIN_HEADER} for sandbox administration",
-                           ADMIN_HEADER)
+        raise SandboxError(403, f"this server needs its admin token (printed when it started) in the {ADMIN_HEADER} "
+                                "header for sandbox administration", ADMIN_HEADER, "admin_token_required")
 
 
 # Reset and seed are bulk work (a seed may write 100k slots): plain functions, which Connexion
@@ -28,9 +29,9 @@ def _require_admin() -> None:
 
 def reset_tenant(user):
     _require_admin()
-    return current().tenants.reset(user)  # its reset hooks clear the tenant's fault rules and request journal
+    return one(current().tenants.reset(user))  # its reset hooks clear the tenant's fault rules and request journal
 
 
 def seed_tenant(user, body=None):
     _require_admin()
-    return current().tenants.seed(user, **(body or {}))
+    return one(current().tenants.seed(user, **(body or {})))

@@ -1,24 +1,24 @@
 """Query, book, update and cancel appointments (user_schedule scope)."""
 
 from ..scheduling import SlotQuery
-from . import rules, slot_view
+from . import one, page, rules, slot_view
 
 
 async def search_appointments(user, appointment_type=None, start_date=None, end_date=None, patient_uuid=None,
-                              pd_provider_uuid=None, location=None, radius=None):
+                              pd_provider_uuid=None, location=None, radius=None, limit=None, offset=None):
     query = SlotQuery(patient_uuid=patient_uuid, pd_provider_uuid=pd_provider_uuid, location=location,
                       radius=radius, appointment_type=appointment_type, start_date=start_date, end_date=end_date)
-    return [slot_view(slot) for slot in rules().search(user, query)]
+    return page([slot_view(slot) for slot in rules().search(user, query)], limit, offset)
 
 
 async def get_appointment(user, pd_appointment_uuid):
-    return [slot_view(rules().get_appointment(user, pd_appointment_uuid))]
+    return one([slot_view(rules().get_appointment(user, pd_appointment_uuid))])
 
 
 async def update_appointment(user, pd_appointment_uuid, body):
     slot = rules().update_appointment(user, pd_appointment_uuid, body.get("patient"), body.get("description"))
-    return slot_view(slot)
+    return one(slot_view(slot))
 
 
 async def cancel_appointment(user, pd_appointment_uuid):
-    return slot_view(rules().cancel_appointment(user, pd_appointment_uuid))
+    return one(slot_view(rules().cancel_appointment(user, pd_appointment_uuid)))

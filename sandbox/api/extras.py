@@ -7,6 +7,7 @@ from .. import inspection
 from ..context import current
 from ..faults import FaultRules
 from ..request_journal import RequestJournal
+from . import one
 from .admin import _require_admin
 
 
@@ -19,33 +20,47 @@ def _journal() -> RequestJournal:
 
 
 async def get_faults(user):
-    return _faults().view(user)
+    return one(_faults().view(user))
 
 
 async def put_faults(user, body):
     _require_admin()
-    return _faults().replace(user, body)
+    return one(_faults().replace(user, body))
 
 
 async def clear_faults(user):
     _require_admin()
-    return _faults().clear(user)
+    return one(_faults().clear(user))
 
 
 async def get_journal(user, limit=None):
-    return _journal().view(user, limit)
+    return one(_journal().view(user, limit))
 
 
 async def clear_journal(user):
     _require_admin()
     _journal().clear(user)
-    return _journal().view(user)
+    return one(_journal().view(user))
 
 
 async def list_providers(user):
-    return inspection.providers(current().tenants, user)
+    return one(inspection.providers(current().tenants, user))
 
 
 async def list_slots(user, pd_provider_uuid=None, start_date=None, end_date=None, booked=None, limit=500):
-    return inspection.slots(current().tenants, user, pd_provider_uuid=pd_provider_uuid,
-                            start_date=start_date, end_date=end_date, booked=booked, limit=limit)
+    return one(inspection.slots(current().tenants, user, pd_provider_uuid=pd_provider_uuid,
+                                start_date=start_date, end_date=end_date, booked=booked, limit=limit))
+
+
+async def get_rate_limit(user):
+    return one(current().rate_limits.view(user))
+
+
+async def put_rate_limit(user, body):
+    _require_admin()
+    return one(current().rate_limits.replace(user, body))
+
+
+async def clear_rate_limit(user):
+    _require_admin()
+    return one(current().rate_limits.clear(user))

@@ -18,9 +18,19 @@ const $ = (id) => document.getElementById(id);
 
 // -- talking to the sandbox ------------------------------------------------------
 
+// Errors: the envelope's data.errors.message, the bare 401/403's error_description,
+// or the token endpoint's RFC 6749 error_description.
+function errorText(body) {
+  if (!body) return null;
+  const errors = body.data && body.data.errors;
+  if (errors && errors.message) return errors.message;
+  return body.error_description || body.message || null;
+}
+
 class ApiError extends Error {
   constructor(status, body) {
-    super(body && body.message ? `${status}: ${body.message}` : `HTTP ${status}`);
+    const text = errorText(body);
+    super(text ? `${status}: ${text}` : `HTTP ${status}`);
     this.status = status;
   }
 }
@@ -54,7 +64,7 @@ async function api(method, path, { query, body, admin } = {}, retried = false) {
   }
   const parsed = await answer.json().catch(() => null);
   if (!answer.ok) throw new ApiError(answer.status, parsed);
-  return parsed;
+  return parsed.data;  // every answer is {meta, data}
 }
 
 // -- rendering ------------------------------------------------------------------

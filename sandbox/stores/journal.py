@@ -34,7 +34,9 @@ log = logging.getLogger("pokitdok_sandbox")
 # A change: ("put", table, key, record) | ("del", table, key) | ("table", table, {key: record})
 Change = tuple
 
-COMPACT_MIN_BYTES = 4 * 1024 * 1024
+# The journal is folded into a new snapshot once it outgrows the snapshot and this (the
+# environment variable lets the crash tests compact often).
+COMPACT_MIN_BYTES = int(os.environ.get("POKITDOK_SANDBOX_COMPACT_MIN_BYTES", 4 * 1024 * 1024))
 
 
 class DamagedDatabase(StoreError):
@@ -106,17 +108,37 @@ def apply_change(data: dict, change: list) -> None:
         raise ValueError(f"unknown journal change {kind!r}")
 
 
-def encode(changes: list) -> bytes:
-    """One journal line. A whole table is encoded record by record: the same bytes as one
-    `json.dumps`, but a long run of short calls, so a bulk seed on a worker thread lets the
-    event loop run between them (one call over 100k records would hold the GIL for most of a second)."""
-    parts = [f'["table",{_dumps(change[1])},{_records(change[2])}]' if change[0] == "table" else _dumps(list(change))
-             for change in changes]
-    return f"[{','.join(parts)}]\n".encode("utf-8")
+def encode(changes: list) -> list[bytes]:
+    """One journal line, in pieces of about a megabyte. A whole table is encoded record by record:
+    the same bytes as one `json.dumps`, but a run of short calls, so a bulk seed on a worker thread
+    lets the event loop run between them (one call over 100k records holds the GIL for most of a
+    second, and so would joining or writing 50 MB at once)."""
+    pieces: list[bytes] = []
+    for number, change in enumerate(changes):
+        pieces.append(b"[" if number == 0 else b",")
+        if change[0] == "table":
+            pieces.append(f'["table",{_dumps(change[1])},'.encode("utf-8"))
+            pieces += _records(change[2])
+            pieces.append(b"]")
+        else:
+            pieces.append(_dumps(list(change)).encode("utf-8"))
+    pieces.append(b"]\n")
+    return pieces
 
 
-def _records(table: dict) -> str:
-    return f"{{{','.join(f'{_dumps(key)}:{_dumps(record)}' for key, record in table.items())}}}"
+def _records(table: dict, piece: int = 1 << 20) -> list[bytes]:
+    """`{"key":record,...}` in pieces of about `piece` bytes."""
+    pieces, current, size = [], ["{"], 1
+    for number, (key, record) in enumerate(table.items()):
+        text = f"{',' if number else ''}{_dumps(key)}:{_dumps(record)}"
+        current.append(text)
+        size += len(text)
+        if size >= piece:
+            pieces.append("".join(current).encode("utf-8"))
+            current, size = [], 0
+    current.append("}")
+    pieces.append("".join(current).encode("utf-8"))
+    return pieces
 
 
 def _dumps(value) -> str:
@@ -204,10 +226,11 @@ class JournaledJSONStorage(Storage):
             self._open()
         line = encode(changes)  # before the lock: a bulk line takes a while
         with self._lock:
-            self._journal.write(line)
+            for piece in line:  # a crash in between leaves a torn last line: never acknowledged, dropped
+                self._journal.write(piece)
             self._journal.flush()
             os.fsync(self._journal.fileno())
-            self._journal_bytes += len(line)
+            self._journal_bytes += sum(map(len, line))
             for change in changes:
                 apply_change(self._data, change)
             if self._journal_bytes > max(COMPACT_MIN_BYTES, self._snapshot_bytes) and self._compactor is None:
@@ -238,6 +261,9 @@ class JournaledJSONStorage(Storage):
         with self._lock:
             if self._data is not None:
                 return
+            # Temporary files of a compaction a crash interrupted (ours: the caller holds the file lock).
+            for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+                stale.unlink(missing_ok=True)
             journal_size = self.journal_path.stat().st_size if self.journal_path.exists() else 0
             if not self.path.exists():
                 if journal_size:
@@ -275,7 +301,9 @@ class JournaledJSONStorage(Storage):
         with open(tmp, "wb") as handle:
             handle.write(b"{")
             for number, (name, table) in enumerate(data.items()):
-                handle.write(f"{',' if number else ''}{_dumps(name)}:{_records(table)}".encode("utf-8"))
+                handle.write(f"{',' if number else ''}{_dumps(name)}:".encode("utf-8"))
+                for piece in _records(table):
+                    handle.write(piece)
             handle.write(b"}")
             handle.flush()
             os.fsync(handle.fileno())

@@ -1,0 +1,82 @@
+"""How `serve` runs the app on uvicorn: connection timeouts, and workers that end with their parent.
+
+* uvicorn closes an idle keep-alive connection after `timeout_keep_alive`, but only once a
+  response has been sent, and any byte received cancels that timer: a connection that never
+  sends a request, or sends its headers one byte at a time, is held open forever. The protocol
+  below gives every request's headers `HEADER_TIMEOUT_SECONDS` to arrive, then closes.
+* Worker processes of `serve --workers N` are children of the parent's process; after a
+  `kill -9` of the parent they would go on holding the port. Each asks the kernel to end it
+  when its parent dies (Linux's PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+HEADER_TIMEOUT_SECONDS = 10.0
+KEEP_ALIVE_SECONDS = 5
+_PR_SET_PDEATHSIG = 1
+log = logging.getLogger("pokitdok_sandbox")
+
+
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, closing connections whose request headers do not arrive in time."""
+
+    header_timeout = HEADER_TIMEOUT_SECONDS
+    _header_timer = None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def on_headers_complete(self) -> None:
+        self._disarm_header_timer()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm_header_timer()  # the next request on this connection gets the same time
+
+    def connection_lost(self, exc) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+    def _arm_header_timer(self) -> None:
+        self._disarm_header_timer()
+        self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+
+    def _disarm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if (self.cycle is None or self.cycle.response_complete) and not self.transport.is_closing():
+            self.transport.close()
+
+
+def uvicorn_options(host: str, port: int, log_level: str, access_log: bool) -> dict:
+    return dict(host=host, port=port, log_level=log_level, access_log=access_log,
+                http=HeaderTimeoutProtocol, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                # h11's default 16 KiB line limit would answer a long query string with a bare
+                # text 400; let it through so the sandbox refuses it in its own error shape.
+                h11_max_incomplete_event_size=1024 * 1024)
+
+
+def end_with_parent() -> None:
+    """In a worker process: be ended (SIGTERM) when the parent dies, even by `kill -9`."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            return
+    except (OSError, AttributeError):  # not Linux: nothing to ask for
+        return
+    if os.getppid() == 1:  # the parent died before the request above
+        os.kill(os.getpid(), signal.SIGTERM)
