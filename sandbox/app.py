@@ -6,7 +6,6 @@ import functools
 import gc
 import importlib
 import inspect
-import json
 import logging
 import pkgutil
 import re
@@ -22,16 +21,19 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from . import api, auth, console, contract, serving
+from . import api, auth, console, contract, envelope, serving
 from .auth import Authority, OAuthError
-from .context import SandboxContext, of_scope
-from .contract import API_BASE, SPEC_PATH
+from .context import SandboxContext
+from .contract import API_BASE, SPEC_PATH, TOKEN_PATH
+from .api import token
 from .errors import SandboxError, error_json
-from .faults import FaultInjector, FaultRules
-from .guard import RequestGuard, RequestStart
-from .rate_limits import RateLimiter, RateLimits
+from .extras import SandboxExtras
+from .middleware.fault_injection import FaultInjector
+from .middleware.guard import RequestGuard, RequestStart
+from .middleware.journal_recording import JournalRecorder
+from .middleware.operation_tap import OperationTap
+from .middleware.rate_limiting import RateLimiter
 from .validation import explain
-from .request_journal import JournalRecorder, RequestJournal, TenantTap
 from .scheduling import Scheduling
 from .settings import Settings
 from .stores import StoreUnavailable, open_store
@@ -40,8 +42,6 @@ from .validation import SANDBOX_VALIDATORS
 
 log = logging.getLogger("pokitdok_sandbox")
 
-FORM = "application/x-www-form-urlencoded"
-TOKEN_PATH = "/oauth2/token"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -66,9 +66,8 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     gc.freeze()
 
     # AsyncApp, not FlaskApp: a Flask app sits behind a WSGI bridge that hands every request to a
-    # worker thread and back, which cost more than the rules and the store together. Keys sorted
-    # and indented as before, so the answers stay byte for byte the same.
-    app = connexion.AsyncApp(__name__, jsonifier=Jsonifier(json, indent=2, sort_keys=True))
+    # worker thread and back, which cost more than the rules and the store together.
+    app = connexion.AsyncApp(__name__, jsonifier=Jsonifier(envelope.CODEC))
     app.add_api(
         SPEC_PATH,
         strict_validation=True,
@@ -77,27 +76,21 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
         swagger_ui_options=SwaggerUIOptions(swagger_ui=True, swagger_ui_path="/ui"),
     )
     _remember_signatures()
-    # Sandbox additions (docs/sandbox-extras.md): the request journal (outermost, so it also sees
-    # the guard's refusals; noting the operation after routing) and fault injection (after routing
-    # and the token check).
-    faults, request_journal = FaultRules(), RequestJournal()
-    rate_limits = RateLimits(settings.rate_limit)
-    tenants.reset_hooks += [faults.clear, request_journal.clear, rate_limits.clear]
-    context = SandboxContext(settings=settings, rules=rules, tenants=tenants, authority=authority, faults=faults,
-                             request_journal=request_journal, rate_limits=rate_limits)
+    # Sandbox additions (docs/sandbox-extras.md): their state in one service, applied by the
+    # middlewares of sandbox/middleware/ (their order is described there).
+    extras = SandboxExtras(settings.rate_limit)
+    tenants.reset_hooks.append(extras.forget)
+    context = SandboxContext(settings=settings, rules=rules, tenants=tenants, authority=authority, extras=extras)
     app.sandbox = context
-    # Outermost of all: the request's activity begins (meta.activity_id, processing_time), and
-    # `//api/v4/...` (a base URL with a trailing slash) is `/api/v4/...`.
     app.add_middleware(RequestStart, position=MiddlewarePosition.BEFORE_EXCEPTION)
-    app.add_middleware(JournalRecorder, position=MiddlewarePosition.BEFORE_EXCEPTION, journal=request_journal,
-                       authority=authority, base_path=API_BASE)
-    app.add_middleware(TenantTap, position=MiddlewarePosition.BEFORE_SECURITY)
-    app.add_middleware(RateLimiter, position=MiddlewarePosition.BEFORE_VALIDATION, limits=rate_limits)
-    app.add_middleware(FaultInjector, position=MiddlewarePosition.BEFORE_VALIDATION, rules=faults)
+    app.add_middleware(JournalRecorder, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       journal=extras.request_journal, identify=authority.tenant_of_request, base_path=API_BASE)
     app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, context=context,
                        max_body_bytes=settings.max_body_bytes)
-    # The token endpoint lives outside the API base path, as on the original platform.
-    app.add_url_rule(TOKEN_PATH, "oauth2_token", _token_endpoint, methods=["POST"])
+    app.add_middleware(OperationTap, position=MiddlewarePosition.BEFORE_SECURITY)
+    app.add_middleware(RateLimiter, position=MiddlewarePosition.BEFORE_VALIDATION, limits=extras.rate_limits)
+    app.add_middleware(FaultInjector, position=MiddlewarePosition.BEFORE_VALIDATION, rules=extras.faults)
+    app.add_url_rule(TOKEN_PATH, "oauth2_token", token.token, methods=["POST"])
     app.add_url_rule("/", "index", _index, methods=["GET"])
     app.add_url_rule("/healthz", "healthz", functools.partial(_healthz, store), methods=["GET"])
     console.register(app)
@@ -125,19 +118,9 @@ def create_app_from_env() -> connexion.AsyncApp:
     return create_app(Settings.from_env())
 
 
-async def _token_endpoint(request: Request):
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
-        raise OAuthError(400, "invalid_request", f"send the token request as {FORM} "
-                                                 "(grant_type=client_credentials)", "Content-Type")
-    fields = auth.form_fields(await request.form())
-    token = of_scope(request.scope).authority.issue(fields, request.headers.get("Authorization"))
-    return _json(token, headers={"Cache-Control": "no-store"})
-
-
-def _json(data, headers: dict | None = None) -> Response:
-    """A JSON answer outside the contract's operations, keys sorted like theirs."""
-    body = json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
-    return Response(body, media_type="application/json", headers=headers)
+def _json(data, headers: dict | None = None, status: int = 200) -> Response:
+    """A JSON answer outside the contract's operations, written like theirs."""
+    return Response(envelope.encode(data), status_code=status, media_type="application/json", headers=headers)
 
 
 async def _healthz(store, _request: Request):
@@ -145,8 +128,7 @@ async def _healthz(store, _request: Request):
     try:
         store.ping()
     except StoreUnavailable as exc:
-        return Response(json.dumps({"status": "unavailable", "store": store.description, "message": str(exc)}),
-                        status_code=503, media_type="application/json")
+        return _json({"status": "unavailable", "store": store.description, "message": str(exc)}, status=503)
     return _json({"status": "ok", "store": store.description})
 
 
@@ -175,7 +157,7 @@ def _response(request, status: int, message: str, field: str | None = None, code
 
 def _oauth_response(exc: OAuthError) -> ConnexionResponse:
     return ConnexionResponse(status_code=exc.status, mimetype="application/json",
-                             body=json.dumps(exc.body()).encode(), headers={"Cache-Control": "no-store", **exc.headers})
+                             body=envelope.encode(exc.body()), headers={**token.NO_STORE, **exc.headers})
 
 
 def _is_token_endpoint(request) -> bool:
@@ -226,8 +208,8 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
         status = 422 if exc.status == 400 else exc.status  # the platform: no 400s, 422 for what breaks the contract
         field, message = explain(field, message)
         if _is_token_endpoint(request) and status in (415, 422):
-            if field == "Content-Type":
-                message = f"send the token request as {FORM} (grant_type=client_credentials)"
+            if field in ("Content-Type", "body"):  # the same words as the plain route's
+                message = f"send the token request as {token.FORM} (grant_type=client_credentials)"
             return _oauth_response(OAuthError(400, "invalid_request", message, field))
         return _response(request, status, message, field)
 

@@ -1,4 +1,5 @@
-"""OAuth2 client credentials: clients, the token endpoint, and bearer-token checks.
+"""The authority: OAuth2 clients, the tokens it issues, and bearer-token checks (the token
+endpoint's HTTP adapter is `sandbox/api/token.py`).
 
 Each client id is a tenant with its own data set. The demo client exists from
 the start; with open registration an unknown client id registers itself on its
@@ -15,10 +16,11 @@ import secrets
 import time
 from urllib.parse import unquote
 
-from connexion.context import request as _request
 
-from .context import current, of_scope
+from .context import of_scope
+from .request_facts import learn_tenant
 from .errors import SandboxError
+from .stores import StoreUnavailable
 
 ALL_SCOPES = ("user_schedule", "business_schedule")
 MAX_CLIENT_ID_LENGTH = 200
@@ -119,6 +121,19 @@ class Authority:
             return None
         return {"sub": token["client_id"], "scope": token["scopes"]}
 
+    def tenant_of_request(self, scope) -> str | None:
+        """The client id of a request's valid bearer token, if it has one (for requests the token check never saw)."""
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                kind, _, token = value.decode("latin-1").partition(" ")
+                if kind.lower() == "bearer" and token.strip():
+                    try:
+                        info = self.token_info(token.strip())
+                    except StoreUnavailable:  # the answer said so already
+                        return None
+                    return info["sub"] if info else None
+        return None
+
     def check_token(self, access_token: str) -> dict:
         """The token's info, or a 401 that tells an expired token from one the server never issued."""
         token = self.store.get_token(access_token)
@@ -161,13 +176,6 @@ def form_fields(form) -> dict:
     return {name: form.getlist(name)[0] for name in form}
 
 
-async def issue_token(body=None, **_ignored):
-    """POST /oauth2/token, as routed by the contract."""
-    form = body if isinstance(body, dict) else form_fields(await _request.form())
-    token = current().authority.issue(form, _request.headers.get("Authorization"))
-    return token, 200, {"Cache-Control": "no-store"}
-
-
 def token_info(access_token: str, request=None) -> dict | None:
     """Connexion's x-tokenInfoFunc: a refused token raises its own 401; a missing scope then means 403.
 
@@ -175,4 +183,8 @@ def token_info(access_token: str, request=None) -> dict | None:
     set: the app's context comes from the request's scope.
     """
     context = of_scope(request.scope) if request is not None else None
-    return context.authority.check_token(access_token) if context is not None else None
+    if context is None:
+        return None
+    info = context.authority.check_token(access_token)
+    learn_tenant(request.scope, info["sub"])  # known now, even if the scope check then refuses
+    return info

@@ -14,7 +14,7 @@ from contract_tests import runner as contract_runner
 from . import datasets, serving
 from .datasets import SeedSettings
 from .errors import SandboxError
-from .rate_limits import parse_limit
+from .extras.rate_limits import parse_limit
 from .settings import DEFAULT_DB, Limits, Settings
 from .stores import Store, StoreError, open_store, redact, store_class
 from .tenants import Tenants

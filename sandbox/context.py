@@ -12,9 +12,7 @@ from connexion.context import scope as _operation_scope
 
 if TYPE_CHECKING:
     from .auth import Authority
-    from .faults import FaultRules
-    from .rate_limits import RateLimits
-    from .request_journal import RequestJournal
+    from .extras import SandboxExtras
     from .scheduling import Scheduling
     from .settings import Settings
     from .tenants import Tenants
@@ -28,9 +26,7 @@ class SandboxContext:
     rules: Scheduling
     tenants: Tenants
     authority: Authority
-    faults: FaultRules
-    request_journal: RequestJournal
-    rate_limits: RateLimits
+    extras: SandboxExtras
 
 
 def current() -> SandboxContext:

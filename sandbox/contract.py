@@ -15,6 +15,7 @@ import yaml
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 API_BASE = "/api/v4"
+TOKEN_PATH = "/oauth2/token"  # outside the API base, as on the original platform (also under it)
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 

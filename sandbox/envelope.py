@@ -1,64 +1,45 @@
 """The platform's wire format (docs/wire-format.md): every answer is `{"meta": ..., "data": ...}`.
 
-`meta` is built here and only here: the request's activity (its id and when it started, put in
-the ASGI scope by the outermost layer), the rate-limit window when rate limits are on, and the
-paging links of collection answers. Handlers answer `one(data)` or `page(items, limit, offset)`;
+`meta` is built here and only here, from the request's facts (`request_facts.py`: its activity
+id and when it started, the rate-limit window when rate limits are on) and, for collection
+answers, the paging links. Handlers answer `one(data)` or `page(items, limit, offset)`;
 error answers are built by `errors.py` on top of `document()`.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
-from dataclasses import dataclass
+import json
+import types
 
 from starlette.datastructures import URL
 
-ACTIVITY_KEY = "pokitdok_sandbox.activity"
+from .request_facts import begin, facts_of
+
 APPLICATION_MODE = "test"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
-@dataclass
-class RateWindow:
-    amount: int
-    cap: int
-    reset: int  # Unix time the window ends
+def encode(data) -> bytes:
+    """The bytes of every JSON answer the sandbox gives: keys sorted, indented by two spaces."""
+    return json.dumps(data, indent=2, sort_keys=True).encode()
 
 
-@dataclass
-class Activity:
-    """One request, from the moment the server took it."""
-
-    id: str
-    started: float
-    rate: RateWindow | None = None
-
-
-def begin(scope) -> Activity:
-    activity = Activity(id=str(uuid.uuid4()), started=time.perf_counter())
-    scope[ACTIVITY_KEY] = activity
-    return activity
-
-
-def activity_of(scope) -> Activity | None:
-    return scope.get(ACTIVITY_KEY) if scope is not None else None
+# What Connexion's Jsonifier calls to write the handlers' answers.
+CODEC = types.SimpleNamespace(dumps=lambda data, **_options: encode(data).decode(), loads=json.loads)
 
 
 def meta(scope) -> dict:
-    activity = activity_of(scope)
-    if activity is None:  # a scope the outermost layer never saw (an app mounted elsewhere)
-        activity = begin(scope) if scope is not None else Activity(str(uuid.uuid4()), time.perf_counter())
+    facts = facts_of(scope) or begin(scope if scope is not None else {})  # (a scope RequestStart never saw)
     result = {
-        "activity_id": activity.id,
+        "activity_id": facts.activity_id,
         "application_mode": APPLICATION_MODE,
-        "processing_time": int((time.perf_counter() - activity.started) * 1000),
+        "processing_time": int(facts.elapsed_ms()),
     }
-    if activity.rate is not None:
-        result["rate_limit_amount"] = activity.rate.amount
-        result["rate_limit_cap"] = activity.rate.cap
-        result["rate_limit_reset"] = activity.rate.reset
+    if facts.rate is not None:
+        result["rate_limit_amount"] = facts.rate.amount
+        result["rate_limit_cap"] = facts.rate.cap
+        result["rate_limit_reset"] = facts.rate.reset
     return result
 
 

@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-import json
-
 from . import envelope
 
 # Short machine-readable codes by status, used when a caller gives none.
@@ -63,8 +61,7 @@ def _field_message(message: str, field: str | None) -> str:
 
 
 def error_json(scope, status: int, message: str, field: str | None = None, code: str | None = None) -> bytes:
-    # Sorted and indented like every other answer.
-    return json.dumps(error_body(scope, status, message, field, code), indent=2, sort_keys=True).encode()
+    return envelope.encode(error_body(scope, status, message, field, code))
 
 
 def error_message(body: dict) -> tuple[str | None, str | None]:

@@ -68,7 +68,7 @@ class Settings:
     # Check every answer against the contract too (the test suite turns this on).
     validate_responses: bool = False
     limits: Limits = field(default_factory=Limits)
-    # Every tenant's requests per window, e.g. "1000/hour" (None: no limit); see rate_limits.py.
+    # Every tenant's requests per window, e.g. "1000/hour" (None: no limit); see extras/rate_limits.py.
     rate_limit: str | None = None
 
     @classmethod

@@ -29,7 +29,7 @@ def _require_admin() -> None:
 
 def reset_tenant(user):
     _require_admin()
-    return one(current().tenants.reset(user))  # its reset hooks clear the tenant's fault rules and request journal
+    return one(current().tenants.reset(user))  # its reset hooks clear what the extras keep for the tenant
 
 
 def seed_tenant(user, body=None):

@@ -1,46 +1,41 @@
-"""Sandbox additions beyond the documented API: fault rules, the request journal, and views of
-the caller's data set for the console. Every one acts on the token's tenant only; those that
+"""Sandbox additions beyond the documented API: fault rules, the request journal, rate limits,
+and views of the caller's data set for the console. Every one acts on the token's tenant only; those that
 change something need the admin token when the server has one, like reset and seed.
 """
 
 from .. import inspection
 from ..context import current
-from ..faults import FaultRules
-from ..request_journal import RequestJournal
+from ..extras import SandboxExtras
 from . import one
 from .admin import _require_admin
 
 
-def _faults() -> FaultRules:
-    return current().faults
-
-
-def _journal() -> RequestJournal:
-    return current().request_journal
+def _extras() -> SandboxExtras:
+    return current().extras
 
 
 async def get_faults(user):
-    return one(_faults().view(user))
+    return one(_extras().faults.view(user))
 
 
 async def put_faults(user, body):
     _require_admin()
-    return one(_faults().replace(user, body))
+    return one(_extras().faults.replace(user, body))
 
 
 async def clear_faults(user):
     _require_admin()
-    return one(_faults().clear(user))
+    return one(_extras().faults.clear(user))
 
 
 async def get_journal(user, limit=None):
-    return one(_journal().view(user, limit))
+    return one(_extras().request_journal.view(user, limit))
 
 
 async def clear_journal(user):
     _require_admin()
-    _journal().clear(user)
-    return one(_journal().view(user))
+    _extras().request_journal.clear(user)
+    return one(_extras().request_journal.view(user))
 
 
 async def list_providers(user):
@@ -53,14 +48,14 @@ async def list_slots(user, pd_provider_uuid=None, start_date=None, end_date=None
 
 
 async def get_rate_limit(user):
-    return one(current().rate_limits.view(user))
+    return one(_extras().rate_limits.view(user))
 
 
 async def put_rate_limit(user, body):
     _require_admin()
-    return one(current().rate_limits.replace(user, body))
+    return one(_extras().rate_limits.replace(user, body))
 
 
 async def clear_rate_limit(user):
     _require_admin()
-    return one(current().rate_limits.clear(user))
+    return one(_extras().rate_limits.clear(user))

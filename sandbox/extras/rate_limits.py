@@ -18,9 +18,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from . import contract, envelope
-from .errors import Unprocessable, send_error
-from .request_journal import CONNEXION_CONTEXT, CONNEXION_ROUTING
+from ..errors import Unprocessable
+from ..request_facts import RateWindow
 
 PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _LIMIT = re.compile(r"^\s*(?P<cap>[0-9]{1,9})\s*/\s*(?P<period>second|minute|hour|day)\s*$")
@@ -90,7 +89,7 @@ class RateLimits:
             self._counts.pop(tenant_id, None)
         return self.view(tenant_id)
 
-    def count(self, tenant_id: str) -> tuple[envelope.RateWindow, bool] | None:
+    def count(self, tenant_id: str) -> tuple[RateWindow, bool] | None:
         """Count one request of the tenant: its window, and whether it is over the cap (None: no limit)."""
         limit = self.limit_of(tenant_id)
         if limit is None:
@@ -100,38 +99,9 @@ class RateLimits:
             window_start, amount = self._counts.get(tenant_id, (start, 0))
             amount = amount + 1 if window_start == start else 1
             self._counts[tenant_id] = (start, amount)
-        return envelope.RateWindow(amount=min(amount, limit.cap), cap=limit.cap, reset=start + limit.seconds), \
+        return RateWindow(amount=min(amount, limit.cap), cap=limit.cap, reset=start + limit.seconds), \
             amount > limit.cap
 
     def _window_start(self, limit: Limit) -> int:
         now = int(self.clock())
         return now - now % limit.seconds
-
-
-class RateLimiter:
-    """After the token check (the tenant is known), before validation: count, or refuse past the cap."""
-
-    def __init__(self, app, limits: RateLimits):
-        self.app = app
-        self.limits = limits
-        self.operations = contract.documented_operations()
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            extensions = scope.get("extensions") or {}
-            operation_id = (extensions.get(CONNEXION_ROUTING) or {}).get("operation_id")
-            tenant_id = (extensions.get(CONNEXION_CONTEXT) or {}).get("user")
-            counted = self.limits.count(tenant_id) if tenant_id and operation_id in self.operations else None
-            if counted is not None:
-                window, exceeded = counted
-                activity = envelope.activity_of(scope)
-                if activity is not None:
-                    activity.rate = window
-                if exceeded:
-                    wait = max(window.reset - int(self.limits.clock()), 1)
-                    period = self.limits.limit_of(tenant_id).period
-                    await send_error(scope, send, 403, f"the rate limit of {window.cap} requests per {period} is used "
-                                     f"up; it resets at {window.reset} (Unix time), in {wait} s",
-                                     code="rate_limit_exceeded", headers=((b"retry-after", str(wait).encode()),))
-                    return
-        await self.app(scope, receive, send)

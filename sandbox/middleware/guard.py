@@ -1,4 +1,4 @@
-"""The first ASGI layers: `RequestStart` (the request's activity begins, repeated slashes
+"""The first ASGI layers: `RequestStart` (the request's facts begin, repeated slashes
 merged), then `RequestGuard`, which refuses what must never reach Connexion, in the error
 shape, and puts what it accepts in the form Connexion expects:
 
@@ -19,9 +19,10 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlencode
 
-from . import contract, envelope
-from .context import SCOPE_KEY
-from .errors import send_error
+from .. import contract
+from ..context import SCOPE_KEY
+from ..errors import send_error
+from ..request_facts import begin
 
 MAX_QUERY_BYTES = 16 * 1024
 _SLASHES = re.compile(r"/{2,}")
@@ -30,7 +31,7 @@ _INDEXED = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\[(?P<index>[0-9]{1,3})
 
 
 class RequestStart:
-    """Ahead of everything else: the request's activity (id, clock) begins, and every answer
+    """Ahead of everything else: the request's facts begin (activity id, clock), and every answer
     carries its id in `X-Activity-Id`; repeated slashes in the path count as one, and a
     documented collection path without its trailing slash is answered as the documented one.
 
@@ -53,7 +54,7 @@ class RequestStart:
         if scope["path"] in contract.slashless_paths():
             # `/api/v4/schedule/schedulers` is answered as `/schedule/schedulers/`, not redirected.
             scope = dict(scope, path=scope["path"] + "/", raw_path=None)
-        stamp = (b"x-activity-id", envelope.begin(scope).id.encode())
+        stamp = (b"x-activity-id", begin(scope).activity_id.encode())
 
         async def stamped(message):
             if message["type"] == "http.response.start":

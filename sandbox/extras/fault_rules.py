@@ -17,26 +17,21 @@ Two ways to ask for a fault, both sandbox additions (the `sandbox` tag in openap
   rules (and their random sequence) alone.
 
 Sandbox administration (/api/v4/sandbox/...) is never faulted, so rules can always be
-cleared. The injector is an ASGI middleware placed after Connexion's routing and token
-check (it knows the operation and the tenant) and before request validation (a fault
-answers whatever the body holds, as a failing gateway would). Handlers never see it.
+cleared. This module keeps the rules and decides; `sandbox/middleware/fault_injection.py`
+applies the decision to requests.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 import threading
 from dataclasses import dataclass
 
-from . import contract
-from .errors import SandboxError, send_error
-from .request_journal import CONNEXION_CONTEXT, CONNEXION_ROUTING, annotate, short_name
+from ..errors import SandboxError
 
 FAULT_HEADER = "X-Sandbox-Fault"
 DELAY_HEADER = "X-Sandbox-Delay"
-TOKEN_PATH = "/oauth2/token"
 # The statuses a client can ask for: those retry policies usually act on (urllib3's
 # status_forcelist is 500, 502, 503, 504) and rate limiting.
 FAULT_STATUSES = {
@@ -175,50 +170,3 @@ class FaultRules:
                 rule.hits += 1
                 return Fault(rule.status, float(rule.delay_ms), f"fault rule #{index} for {rule.operation}")
         return None
-
-
-# -- the ASGI middleware -------------------------------------------------------------
-
-class FaultInjector:
-    """Applies fault headers and tenant rules to documented operations."""
-
-    def __init__(self, app, rules: FaultRules):
-        self.app = app
-        self.rules = rules
-        self.operations = contract.documented_operations()
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        extensions = scope.get("extensions") or {}
-        operation_id = (extensions.get(CONNEXION_ROUTING) or {}).get("operation_id")
-        tenant_id = (extensions.get(CONNEXION_CONTEXT) or {}).get("user")
-        is_token_endpoint = scope.get("path") == TOKEN_PATH and scope.get("method") == "POST"
-        if operation_id not in self.operations and not is_token_endpoint:
-            await self.app(scope, receive, send)
-            return
-        try:
-            fault = fault_from_headers(dict(scope.get("headers", ())))
-        except SandboxError as refused:
-            await send_error(scope, send, refused.status, refused.message, refused.field, refused.code)
-            return
-        if fault is None and tenant_id and operation_id in self.operations:
-            fault = self.rules.decide(tenant_id, short_name(operation_id))
-        if fault is None:
-            await self.app(scope, receive, send)
-            return
-        if fault.delay_ms:
-            await asyncio.sleep(fault.delay_ms / 1000)
-        if fault.status is None:
-            annotate(scope, fault=f"delayed {fault.delay_ms:g} ms by {fault.reason}")
-            await self.app(scope, receive, send)
-            return
-        delayed = f" after {fault.delay_ms:g} ms" if fault.delay_ms else ""
-        annotate(scope, fault=f"{fault.status} injected by {fault.reason}{delayed}")
-        retry_after = RETRY_AFTER.get(fault.status)
-        await send_error(scope, send, fault.status, f"fault injected by the sandbox ({fault.reason})",
-                         FAULT_HEADER if fault.reason.startswith(FAULT_HEADER) else None,
-                         FAULT_STATUSES[fault.status],
-                         ((b"retry-after", retry_after.encode()),) if retry_after else ())
-
