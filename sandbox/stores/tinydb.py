@@ -19,7 +19,6 @@ process only.
 
 from __future__ import annotations
 
-import gc
 import os
 import threading
 from contextlib import contextmanager
@@ -283,9 +282,6 @@ class TinyDBStore(Store):
                 return False
             self.apply(changes)
             self._slot_indexes[tenant_id] = index
-        # The records live as long as the tenant: keep the cyclic GC from walking them on every full
-        # collection (pauses of 100+ ms on the event loop at 100k slots otherwise; see app.create_app).
-        gc.freeze()
         return True
 
     # -- OAuth clients and tokens ------------------------------------------
