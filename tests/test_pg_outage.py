@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -97,48 +98,49 @@ def proxied(pg_url):
     proxy.close()
 
 
-def test_a_database_outage_is_a_quick_503_and_the_first_request_after_it_succeeds(proxied):
-    proxy, url = proxied
+@contextmanager
+def _sandbox(url: str):
+    """A sandbox on the proxied database: its client and the demo client's headers."""
     app = create_app(Settings(db_path=None, store_url=url, validate_responses=True))
     try:
         with app.test_client() as client:
-            headers = bearer(get_token(client))
-            assert client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers).status_code == 200
-            assert client.get("/healthz").status_code == 200
-
-            proxy.cut()
-            for _ in range(3):
-                started = time.monotonic()
-                answer = client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers)
-                took = time.monotonic() - started
-                error = refusal(answer, 503)
-                assert "PostgreSQL" in error["message"] and took < 4.5, (took, error)
-            started = time.monotonic()
-            health = client.get("/healthz")
-            assert health.status_code == 503 and health.json()["status"] == "unavailable"
-            assert time.monotonic() - started < 4.5
-
-            proxy.restore()
-            answer = client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers)
-            assert answer.status_code == 200, answer.text
-            assert client.get("/healthz").status_code == 200
-            assert [client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers).status_code
-                    for _ in range(5)] == [200] * 5
+            yield client, bearer(get_token(client))
     finally:
         app.sandbox.tenants.store.close()
+
+
+def test_a_database_outage_is_a_quick_503_and_the_first_request_after_it_succeeds(proxied):
+    proxy, url = proxied
+    with _sandbox(url) as (client, headers):
+        assert client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers).status_code == 200
+        assert client.get("/healthz").status_code == 200
+
+        proxy.cut()
+        for _ in range(3):
+            started = time.monotonic()
+            answer = client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers)
+            took = time.monotonic() - started
+            error = refusal(answer, 503)
+            assert "PostgreSQL" in error["message"] and took < 4.5, (took, error)
+        started = time.monotonic()
+        health = client.get("/healthz")
+        assert health.status_code == 503 and health.json()["status"] == "unavailable"
+        assert time.monotonic() - started < 4.5
+
+        proxy.restore()
+        answer = client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert client.get("/healthz").status_code == 200
+        assert [client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers).status_code
+                for _ in range(5)] == [200] * 5
 
 
 def test_a_long_outage_does_not_leave_the_pool_backing_off(proxied):
     """After minutes of failed reconnections the pool waits long between attempts; the store does not."""
     proxy, url = proxied
-    app = create_app(Settings(db_path=None, store_url=url, validate_responses=True))
-    try:
-        with app.test_client() as client:
-            headers = bearer(get_token(client))
-            proxy.cut()
-            refusal(client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers), 503)
-            time.sleep(8)  # the pool's own attempts are 1, 2, 4 s apart by now
-            proxy.restore()
-            assert client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers).status_code == 200
-    finally:
-        app.sandbox.tenants.store.close()
+    with _sandbox(url) as (client, headers):
+        proxy.cut()
+        refusal(client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers), 503)
+        time.sleep(8)  # the pool's own attempts are 1, 2, 4 s apart by now
+        proxy.restore()
+        assert client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers).status_code == 200
