@@ -172,7 +172,7 @@ class TinyTenant(TenantData):
                                                           format_datetime(earliest)))
 
     def lock_calendar(self, provider: str) -> None:
-        """Nothing to do: the transaction holds the one store lock."""
+        """Nothing to do: the transaction holds the tenant's lock, and writers of a tenant take it."""
 
 
 def _iso(moment: datetime | None) -> str | None:
