@@ -10,6 +10,9 @@ documentation's patient John Doe, updates the appointment's description, finds i
 patient's appointments, and cancels it, so the slot is open again at the end.
 
 Only the client's `base` and credentials differ from code written for the original platform.
+Every answer is the platform's envelope, `{"meta": {...}, "data": ...}`: the script reads
+`answer["data"]` once the status is 200 and `answer["meta"]` is there, and reports a refusal with
+the reason the sandbox gives in `answer["data"]["errors"]` (a 401 or 403: `answer["message"]`).
 Exits 0 when every step answered as expected, 1 otherwise.
 """
 
@@ -64,11 +67,25 @@ class FlowFailed(Exception):
     pass
 
 
-def expect(pd, answer, status: int = 200):
-    """The client answers the decoded JSON body and keeps the HTTP status in `status_code`."""
-    if pd.status_code != status:
-        raise FlowFailed(f"expected HTTP {status}, got {pd.status_code}: {json.dumps(answer)}")
-    return answer
+def reason(answer) -> str:
+    """What a refusal says: `data.errors` in the envelope, or the bare 401/403 `message`."""
+    if isinstance(answer, dict):
+        body = answer.get("data")
+        if isinstance(body, dict) and "errors" in body:
+            return f"{body['errors']['error']}: {body['errors']['message']}"
+        if "message" in answer:
+            return f"{answer['message']} ({answer.get('error_description')})"
+    return json.dumps(answer)
+
+
+def expect(pd, answer):
+    """The client answers the decoded JSON body and keeps the HTTP status in `status_code`.
+    A success is a 200 with `meta` and `data`; this answers `data`."""
+    if pd.status_code != 200:
+        raise FlowFailed(f"expected HTTP 200, got {pd.status_code}: {reason(answer)}")
+    if not isinstance(answer, dict) or "meta" not in answer or "data" not in answer:
+        raise FlowFailed(f"expected the {{meta, data}} envelope, got: {json.dumps(answer)[:300]}")
+    return answer["data"]
 
 
 def show(title: str, value=None) -> None:
@@ -87,7 +104,8 @@ def pick_slot(open_slots: list[dict]) -> dict:
 def run(base: str, client_id: str, client_secret: str) -> str:
     pd = pokitdok.api.connect(client_id, client_secret, base=base)
     show(f"Connected to {base} as {client_id}: pokitdok.api.connect(...)")
-    print(f"  token scopes: {' '.join(pd.token.get('scope') or [])}, expires in {pd.token.get('expires_in')} s")
+    # (No lifetime printed: oauthlib reads the platform's `expires`, a Unix time, as `expires_in`.)
+    print(f"  token scopes: {' '.join(pd.token.get('scope') or [])}")
 
     schedulers = expect(pd, pd.schedulers())
     show("Schedulers: pd.schedulers()")
@@ -99,12 +117,13 @@ def run(base: str, client_id: str, client_secret: str) -> str:
     for kind in kinds:
         print(f"  {kind['type']:4} {kind['duration']:3} min  {kind['description']}")
 
-    open_slots = expect(pd, pd.get_appointments(pd_provider_uuid=PROVIDER_UUID))
+    answer = pd.get_appointments(pd_provider_uuid=PROVIDER_UUID)
+    open_slots = expect(pd, answer)
     show(f"Open slots of provider {PROVIDER_UUID}: pd.get_appointments(pd_provider_uuid=...)")
     for slot in open_slots[:5]:
         print(f"  {slot['pd_appointment_uuid']}  {slot['appointment_type']}  "
               f"{slot['start_date']} -> {slot['end_date']}")
-    print(f"  ({len(open_slots)} open)")
+    print(f"  ({answer['meta'].get('count', len(open_slots))} open)")
     if not open_slots:
         raise FlowFailed("the provider has no open slot; reset the sandbox (POST /api/v4/sandbox/reset) "
                          "or open one with pd.schedule_slots(...)")

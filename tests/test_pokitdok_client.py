@@ -6,6 +6,11 @@ client's own trailing slashes), its JSON bodies and its query strings. The clien
 the decoded JSON body and keeps the HTTP status in `status_code`; errors come back the
 same way (no exception), so the tests check both.
 
+Every answer is the platform's envelope (docs/wire-format.md): a success is a 200 with
+`{"meta": {...}, "data": ...}`, and user code reads `answer["data"]` once `answer["meta"]` is
+there, as the client's own tests do; every call below goes through `data()` or `assert_error()`,
+which check exactly that.
+
 Each test but the demo-client ones connects as a client id of its own (a tenant of its own,
 seeded with the documentation's records), so the tests do not depend on each other.
 """
@@ -19,6 +24,7 @@ import sys
 import time
 import uuid
 import warnings
+from urllib.parse import parse_qsl, urlsplit
 
 import pokitdok  # the test dependency pokitdok==2.8.1 (pyproject.toml, extra `test`)
 import pytest
@@ -86,20 +92,44 @@ def appointments(pd, **kwargs):
         return pd.appointments(**kwargs)
 
 
+def assert_envelope(answer) -> dict:
+    """The platform's envelope: `meta` and `data`, nothing else; answers `meta`."""
+    assert isinstance(answer, dict) and set(answer) == {"meta", "data"}, answer
+    meta = answer["meta"]
+    assert meta["application_mode"] == "test" and meta["activity_id"], meta
+    assert isinstance(meta["processing_time"], int) and meta["processing_time"] >= 0, meta
+    return meta
+
+
+def data(pd, answer, status: int = 200):
+    """What user code reads: `answer["data"]`, once the status and `answer["meta"]` say it succeeded."""
+    assert pd.status_code == status, answer
+    assert_envelope(answer)
+    return answer["data"]
+
+
+def assert_error(pd, answer, status: int) -> dict:
+    """A refusal: 401/403 bare `{"message": ...}`, anything else `data.errors` in the envelope; answers the error."""
+    assert pd.status_code == status, answer
+    if status in (401, 403):
+        assert "meta" not in answer and answer["message"] == {401: "Unauthorized", 403: "Forbidden"}[status], answer
+        assert answer["error"] and answer["error_description"], answer
+        return answer
+    assert_envelope(answer)
+    errors = answer["data"]["errors"]
+    assert errors["status"] == status and errors["error"] and errors["message"], errors
+    if status == 422:
+        assert errors["validation"] and all(isinstance(m, list) and m for m in errors["validation"].values()), errors
+    return errors
+
+
 def new_slot(pd, location, code, start, end) -> dict:
-    created = pd.schedule_slots({"pd_provider_uuid": PROVIDER, "location": location, "appointment_type": code,
-                                 "start_date": start, "end_date": end})
-    assert pd.status_code == 201, created
-    return created
+    return data(pd, pd.schedule_slots({"pd_provider_uuid": PROVIDER, "location": location, "appointment_type": code,
+                                       "start_date": start, "end_date": end}))
 
 
 def uuids(slots) -> list[str]:
     return [slot["pd_appointment_uuid"] for slot in slots]
-
-
-def assert_error(pd, answer, status: int):
-    assert pd.status_code == status, answer
-    assert answer["status"] == status and answer["error"] and answer["message"], answer
 
 
 # -- connect ------------------------------------------------------------------------------------
@@ -108,11 +138,16 @@ def test_connect_runs_the_clients_own_token_flow_with_the_demo_client(server):
     pd = connect(server, *DEMO)
     assert pd.token_url == f"{server.origin}/oauth2/token"
     assert pd.token["access_token"] and pd.token["token_type"].lower() == "bearer"
-    assert pd.token["expires_in"] > 0 and pd.token["expires_at"] > 0  # oauthlib's expiry check needs these
+    # The platform's token answer has `expires` (Unix time) beside `expires_in`; oauthlib reads
+    # `expires` as a lifetime in seconds and puts it in place of `expires_in`, so `expires_at` lies
+    # decades ahead and an expired token shows up as a 401 (see the expired-token test).
+    assert "expires" not in pd.token
+    assert abs(pd.token["expires_in"] - (time.time() + 3600)) < 60
+    assert pd.token["expires_at"] > time.time() + 10 * 365 * 86400
     assert set(pd.token["scope"]) == {"user_schedule", "business_schedule"}
     # The token the client keeps is the one its session sends.
     assert pd.api_client.access_token == pd.token["access_token"]
-    assert isinstance(pd.schedulers(), list) and pd.status_code == 200
+    assert isinstance(data(pd, pd.schedulers()), list)
 
 
 def test_connect_with_a_wrong_secret_raises_the_oauth_error(server):
@@ -123,10 +158,18 @@ def test_connect_with_a_wrong_secret_raises_the_oauth_error(server):
 def test_connect_with_a_narrower_scope_gets_a_token_limited_to_it(server):
     pd = connect(server, DEMO[0], DEMO[1], scope=["user_schedule"])
     assert pd.token["scope"] == ["user_schedule"]
-    assert isinstance(pd.get_appointments(pd_provider_uuid=PROVIDER), list) and pd.status_code == 200
+    assert isinstance(data(pd, pd.get_appointments(pd_provider_uuid=PROVIDER)), list)
     refused = pd.schedule_slots({"pd_provider_uuid": PROVIDER, "location": MAIN_OFFICE, "appointment_type": "AT1",
                                  "start_date": "2031-06-01T09:00:00", "end_date": "2031-06-01T10:00:00"})
     assert_error(pd, refused, 403)
+    assert "business_schedule" in refused["error_description"]
+
+
+def test_a_scope_refusal_names_insufficient_scope_as_the_wire_format_says(server):
+    pd = connect(server, DEMO[0], DEMO[1], scope=["user_schedule"])
+    refused = pd.schedule_slots({"pd_provider_uuid": PROVIDER, "location": MAIN_OFFICE, "appointment_type": "AT1",
+                                 "start_date": "2031-06-01T09:00:00", "end_date": "2031-06-01T10:00:00"})
+    assert assert_error(pd, refused, 403)["error"] == "insufficient_scope"
 
 
 def test_plain_http_needs_the_environment_variable_on_the_client_side(server, monkeypatch):
@@ -138,9 +181,8 @@ def test_plain_http_needs_the_environment_variable_on_the_client_side(server, mo
 
 def test_a_base_url_with_a_trailing_slash_works_too(server):
     pd = pokitdok.api.connect(*DEMO, base=server.origin + "/")
-    assert [s["scheduler_uuid"] for s in pd.schedulers()] == [s["scheduler_uuid"] for s in doc.SCHEDULERS]
-    assert pd.status_code == 200
-    assert pd.get_appointments(appointment_uuid=doc.OPEN_SLOT)[0]["pd_appointment_uuid"] == doc.OPEN_SLOT
+    assert [s["scheduler_uuid"] for s in data(pd, pd.schedulers())] == [s["scheduler_uuid"] for s in doc.SCHEDULERS]
+    assert data(pd, pd.get_appointments(appointment_uuid=doc.OPEN_SLOT))[0]["pd_appointment_uuid"] == doc.OPEN_SLOT
 
 
 def test_an_expired_token_raises_unless_the_client_refreshes_it(tmp_path):
@@ -149,40 +191,44 @@ def test_an_expired_token_raises_unless_the_client_refreshes_it(tmp_path):
         refreshing = connect(short_lived, *DEMO, auto_refresh=True)
         first = refreshing.token["access_token"]
         time.sleep(1.5)
+        # The client does not see the expiry itself (see `expires` above): the call goes out, the
+        # sandbox answers 401, and 2.8.1 raises TokenExpiredError for it.
         with pytest.raises(TokenExpiredError):
             plain.schedulers()
-        # (2.8.1 does not update `status_code` on the retry after a refresh.)
-        assert len(refreshing.schedulers()) == len(doc.SCHEDULERS)
+        assert plain.status_code == 401
+        # (2.8.1 does not update `status_code` on the retry after a refresh: read the envelope.)
+        retried = refreshing.schedulers()
+        assert_envelope(retried)
+        assert len(retried["data"]) == len(doc.SCHEDULERS)
         assert refreshing.token["access_token"] != first
         # Or fetch a new token by hand.
         plain.fetch_access_token()
-        assert len(plain.schedulers()) == len(doc.SCHEDULERS) and plain.status_code == 200
+        assert len(data(plain, plain.schedulers())) == len(doc.SCHEDULERS)
 
 
 # -- schedulers and appointment types -------------------------------------------------------------
 
 def test_schedulers_lists_the_documented_schedulers_and_each_one_by_uuid(pd):
-    listed = pd.schedulers()
-    assert pd.status_code == 200
+    answer = pd.schedulers()
+    listed = data(pd, answer)
     assert sorted(listed, key=lambda s: s["scheduler_uuid"]) == sorted(doc.SCHEDULERS,
                                                                        key=lambda s: s["scheduler_uuid"])
+    meta = answer["meta"]
+    assert (meta["count"], meta["offset"], meta["next"], meta["previous"]) == (len(doc.SCHEDULERS), 0, None, None)
     for scheduler in listed:
-        assert pd.schedulers(scheduler_uuid=scheduler["scheduler_uuid"]) == [scheduler]
-        assert pd.status_code == 200
-    assert_error(pd, pd.schedulers(scheduler_uuid=UNKNOWN_UUID), 404)
+        assert data(pd, pd.schedulers(scheduler_uuid=scheduler["scheduler_uuid"])) == [scheduler]
+    assert assert_error(pd, pd.schedulers(scheduler_uuid=UNKNOWN_UUID), 404)["error"] == "not_found"
 
 
 def test_appointment_types_lists_the_documented_types_and_each_one_by_uuid(pd):
-    listed = pd.appointment_types()
-    assert pd.status_code == 200
+    listed = data(pd, pd.appointment_types())
     by_uuid = {kind["appointment_type_uuid"]: kind for kind in listed}
     for documented in doc.APPOINTMENT_TYPES:
         assert by_uuid[documented["appointment_type_uuid"]] == documented
     for kind in listed:
-        assert pd.appointment_types(appointment_type_uuid=kind["appointment_type_uuid"]) == [kind]
-        assert pd.status_code == 200
+        assert data(pd, pd.appointment_types(appointment_type_uuid=kind["appointment_type_uuid"])) == [kind]
     # The documentation's own call.
-    [documented] = pd.appointment_types(appointment_type_uuid="ef987693-0a19-447f-814d-f8f3abbf4860")
+    [documented] = data(pd, pd.appointment_types(appointment_type_uuid="ef987693-0a19-447f-814d-f8f3abbf4860"))
     assert (documented["type"], documented["duration"]) == ("OV1", 35)
     assert_error(pd, pd.appointment_types(appointment_type_uuid=UNKNOWN_UUID), 404)
 
@@ -190,56 +236,61 @@ def test_appointment_types_lists_the_documented_types_and_each_one_by_uuid(pd):
 # -- slots ------------------------------------------------------------------------------------------
 
 def test_schedule_slots_opens_a_slot_that_appointments_then_returns(pd):
-    # The documentation's example, as written there.
-    created = pd.schedule_slots({
+    # The documentation's example, as written there: a 200, as on the platform.
+    created = data(pd, pd.schedule_slots({
         "pd_provider_uuid": "b691b7f9-bfa8-486d-a689-214ae47ea6f8",
         "location": [32.788110, -79.932364],
         "appointment_type": "AT1",
         "start_date": "2014-12-16T15:09:34.197709",
         "end_date": "2014-12-16T16:09:34.197717",
-    })
-    assert pd.status_code == 201, created
+    }))
     assert created["booked"] is False and "patient" not in created
     assert created["provider_scheduler_uuid"] == doc.PROVIDER_SCHEDULER_UUID
     assert (created["appointment_type"], created["start_date"], created["end_date"]) == (
         "AT1", "2014-12-16T15:09:34.197709", "2014-12-16T16:09:34.197717")
-    assert appointments(pd, appointment_uuid=created["pd_appointment_uuid"]) == [created]
-    assert pd.status_code == 200
-    assert created["pd_appointment_uuid"] in uuids(pd.get_appointments(pd_provider_uuid=PROVIDER))
+    assert data(pd, appointments(pd, appointment_uuid=created["pd_appointment_uuid"])) == [created]
+    assert created["pd_appointment_uuid"] in uuids(data(pd, pd.get_appointments(pd_provider_uuid=PROVIDER)))
     # The same provider, place and time again: a conflict, as the client surfaces it.
-    assert_error(pd, pd.schedule_slots({
+    assert assert_error(pd, pd.schedule_slots({
         "pd_provider_uuid": PROVIDER, "location": MAIN_OFFICE, "appointment_type": "AT1",
-        "start_date": "2014-12-16T15:30:00", "end_date": "2014-12-16T16:30:00"}), 409)
+        "start_date": "2014-12-16T15:30:00", "end_date": "2014-12-16T16:30:00"}), 409)["error"] == "conflict"
+
+
+def test_schedule_slots_refuses_a_slot_ending_before_it_starts_with_a_422(pd):
+    errors = assert_error(pd, pd.schedule_slots({
+        "pd_provider_uuid": PROVIDER, "location": MAIN_OFFICE, "appointment_type": "AT1",
+        "start_date": "2031-06-01T10:00:00", "end_date": "2031-06-01T09:00:00"}), 422)
+    assert "end_date" in errors["validation"], errors
+    assert "2031-06-01" not in [s["start_date"][:10] for s in data(pd, pd.get_appointments(pd_provider_uuid=PROVIDER))]
 
 
 def test_generic_delete_removes_an_open_slot(pd):
     # The documentation's example: slot ab21e95b-... is open in a fresh sandbox.
     path = f"/schedule/slots/{doc.DELETABLE_SLOT}"
-    deleted = pd.delete(path)
-    assert pd.status_code == 200, deleted
+    deleted = data(pd, pd.delete(path))
     assert deleted["pd_appointment_uuid"] == doc.DELETABLE_SLOT and deleted["booked"] is False
     assert_error(pd, appointments(pd, appointment_uuid=doc.DELETABLE_SLOT), 404)
-    assert doc.DELETABLE_SLOT not in uuids(pd.get_appointments(pd_provider_uuid=PROVIDER))
+    assert doc.DELETABLE_SLOT not in uuids(data(pd, pd.get_appointments(pd_provider_uuid=PROVIDER)))
     assert_error(pd, pd.delete(path), 404)
 
 
 def test_generic_delete_refuses_a_booked_slot(pd):
     assert_error(pd, pd.delete(f"/schedule/slots/{doc.BOOKED_SLOT}"), 409)
-    assert appointments(pd, appointment_uuid=doc.BOOKED_SLOT)[0]["booked"] is True
+    assert data(pd, appointments(pd, appointment_uuid=doc.BOOKED_SLOT))[0]["booked"] is True
 
 
 # -- patients ---------------------------------------------------------------------------------------
 
 def test_generic_post_registers_the_documented_patient(pd):
-    registered = pd.post("/schedule/patient/", data={
+    registered = data(pd, pd.post("/schedule/patient/", data={
         "pd_patient_uuid": "2773f6ff-00cb-460f-823f-5ff2208511e7",
         "pd_provider_uuid": "b691b7f9-bfa8-486d-a689-214ae47ea6f8",
         "location": [32.788110, -79.932364],
-    })
-    assert pd.status_code == 200, registered
+    }))
     assert registered == PEG
     # Registering again is harmless; an unknown patient is not found.
-    assert pd.post("/schedule/patient/", data={"pd_patient_uuid": PEG["uuid"], "pd_provider_uuid": PROVIDER}) == PEG
+    assert data(pd, pd.post("/schedule/patient/", data={"pd_patient_uuid": PEG["uuid"],
+                                                        "pd_provider_uuid": PROVIDER})) == PEG
     assert_error(pd, pd.post("/schedule/patient/", data={"pd_patient_uuid": UNKNOWN_UUID,
                                                          "pd_provider_uuid": PROVIDER}), 404)
 
@@ -247,70 +298,63 @@ def test_generic_post_registers_the_documented_patient(pd):
 # -- appointments: book, update, cancel ---------------------------------------------------------------
 
 def test_appointments_by_uuid_returns_the_documented_appointment(pd):
-    [booked] = appointments(pd, appointment_uuid="ef987691-0a19-447f-814d-f8f3abbf4859")
-    assert pd.status_code == 200
+    [booked] = data(pd, appointments(pd, appointment_uuid="ef987691-0a19-447f-814d-f8f3abbf4859"))
     assert booked["booked"] is True and booked["appointment_id"] == "UYQDUHSMIRCA"
     assert booked["patient"]["_uuid"] == JOHN["uuid"]
-    assert pd.get_appointments(appointment_uuid=doc.BOOKED_SLOT) == [booked]
+    assert data(pd, pd.get_appointments(appointment_uuid=doc.BOOKED_SLOT)) == [booked]
     assert_error(pd, appointments(pd, appointment_uuid=UNKNOWN_UUID), 404)
 
 
 def test_book_appointment_books_an_open_slot_and_another_patient_gets_a_conflict(pd):
     slot = new_slot(pd, MAIN_OFFICE, "OV1", "2031-04-01T09:00:00", "2031-04-01T09:30:00")["pd_appointment_uuid"]
-    booked = pd.book_appointment(slot, {**DOC_BOOKING})
-    assert pd.status_code == 200, booked
+    booked = data(pd, pd.book_appointment(slot, {**DOC_BOOKING}))
     assert booked["booked"] is True and booked["pd_appointment_uuid"] == slot
     assert booked["patient"] == DOC_BOOKING["patient"]
     assert booked["description"] == DOC_BOOKING["description"]
-    assert appointments(pd, appointment_uuid=slot) == [booked]
+    assert data(pd, appointments(pd, appointment_uuid=slot)) == [booked]
     # Booked: no longer among the provider's open slots.
-    assert slot not in uuids(pd.get_appointments(pd_provider_uuid=PROVIDER))
+    assert slot not in uuids(data(pd, pd.get_appointments(pd_provider_uuid=PROVIDER)))
     # The same patient again is idempotent; another patient is refused and changes nothing.
-    assert pd.book_appointment(slot, {**DOC_BOOKING}) == booked and pd.status_code == 200
-    conflict = pd.book_appointment(slot, {"patient": {"_uuid": PEG["uuid"]}})
-    assert_error(pd, conflict, 409)
+    assert data(pd, pd.book_appointment(slot, {**DOC_BOOKING})) == booked
+    conflict = assert_error(pd, pd.book_appointment(slot, {"patient": {"_uuid": PEG["uuid"]}}), 409)
     assert conflict["field"] == "patient"
-    assert appointments(pd, appointment_uuid=slot)[0]["patient"]["_uuid"] == JOHN["uuid"]
+    assert data(pd, appointments(pd, appointment_uuid=slot))[0]["patient"]["_uuid"] == JOHN["uuid"]
 
 
 def test_the_documented_booking_example_rebooks_the_documented_appointment(pd):
-    booked = pd.book_appointment("ef987691-0a19-447f-814d-f8f3abbf4859", DOC_BOOKING)
-    assert pd.status_code == 200, booked
+    booked = data(pd, pd.book_appointment("ef987691-0a19-447f-814d-f8f3abbf4859", DOC_BOOKING))
     assert booked["booked"] is True and booked["patient"]["_uuid"] == DOC_BOOKING["patient"]["_uuid"]
     assert booked["description"] == "Welcome to M0d3rN Healthcare"
 
 
 def test_the_description_update_changes_only_the_description(pd):
-    before = appointments(pd, appointment_uuid=doc.BOOKED_SLOT)[0]
-    updated = pd.book_appointment(doc.BOOKED_SLOT, {"description": "Welcome to M0d3rN Healthcare"})
-    assert pd.status_code == 200, updated
+    before = data(pd, appointments(pd, appointment_uuid=doc.BOOKED_SLOT))[0]
+    updated = data(pd, pd.book_appointment(doc.BOOKED_SLOT, {"description": "Welcome to M0d3rN Healthcare"}))
     assert updated == {**before, "description": "Welcome to M0d3rN Healthcare"}
     # `update_appointment` is the client's other name for the same call.
-    again = pd.update_appointment(doc.BOOKED_SLOT, {"description": "Bring your insurance card"})
-    assert pd.status_code == 200 and again["description"] == "Bring your insurance card"
-    assert appointments(pd, appointment_uuid=doc.BOOKED_SLOT)[0] == again
+    again = data(pd, pd.update_appointment(doc.BOOKED_SLOT, {"description": "Bring your insurance card"}))
+    assert again["description"] == "Bring your insurance card"
+    assert data(pd, appointments(pd, appointment_uuid=doc.BOOKED_SLOT))[0] == again
     # An open slot keeps a description too, and stays open.
-    opened = pd.book_appointment(doc.OPEN_SLOT, {"description": "Morning slot"})
-    assert pd.status_code == 200 and opened["booked"] is False and opened["description"] == "Morning slot"
+    opened = data(pd, pd.book_appointment(doc.OPEN_SLOT, {"description": "Morning slot"}))
+    assert opened["booked"] is False and opened["description"] == "Morning slot"
 
 
 def test_cancel_appointment_reopens_the_slot(pd):
     slot = new_slot(pd, MAIN_OFFICE, "OV1", "2031-04-02T09:00:00", "2031-04-02T09:30:00")["pd_appointment_uuid"]
-    pd.book_appointment(slot, {"patient": {"_uuid": PEG["uuid"]}, "description": "Checkup"})
-    assert pd.status_code == 200
-    assert slot in uuids(pd.get_appointments(patient_uuid=PEG["uuid"]))
+    data(pd, pd.book_appointment(slot, {"patient": {"_uuid": PEG["uuid"]}, "description": "Checkup"}))
+    assert slot in uuids(data(pd, pd.get_appointments(patient_uuid=PEG["uuid"])))
 
-    cancelled = pd.cancel_appointment(slot)
-    assert pd.status_code == 200, cancelled
+    cancelled = data(pd, pd.cancel_appointment(slot))
     assert cancelled["pd_appointment_uuid"] == slot and cancelled["booked"] is False and "patient" not in cancelled
-    [now] = appointments(pd, appointment_uuid=slot)
+    [now] = data(pd, appointments(pd, appointment_uuid=slot))
     assert now["booked"] is False and "patient" not in now
-    assert slot not in uuids(pd.get_appointments(patient_uuid=PEG["uuid"]))
-    assert slot in uuids(pd.get_appointments(pd_provider_uuid=PROVIDER, start_date="2031-04-02T00:00:00",
-                                             end_date="2031-04-03T00:00:00"))
+    assert slot not in uuids(data(pd, pd.get_appointments(patient_uuid=PEG["uuid"])))
+    assert slot in uuids(data(pd, pd.get_appointments(pd_provider_uuid=PROVIDER, start_date="2031-04-02T00:00:00",
+                                                      end_date="2031-04-03T00:00:00")))
     # Nothing left to cancel; another patient can now book it.
     assert_error(pd, pd.cancel_appointment(slot), 409)
-    assert pd.book_appointment(slot, {"patient": {"_uuid": JOHN["uuid"]}})["booked"] is True
+    assert data(pd, pd.book_appointment(slot, {"patient": {"_uuid": JOHN["uuid"]}}))["booked"] is True
 
 
 # -- appointments: every documented filter ------------------------------------------------------------
@@ -335,8 +379,7 @@ def test_appointment_filters_each_narrow_the_answer(pd, three_slots, method):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             answer = getattr(pd, method)(**filters)
-        assert pd.status_code == 200, answer
-        return uuids(answer)
+        return uuids(data(pd, answer))
 
     # pd_provider_uuid with start_date and end_date: exactly the three, by start.
     assert search(pd_provider_uuid=PROVIDER, **MARCH) == [near, far, far_north]
@@ -362,8 +405,8 @@ def test_appointment_filters_each_narrow_the_answer(pd, three_slots, method):
     assert far not in search(location=MAIN_OFFICE, radius="100mi", **MARCH)
 
     # patient_uuid: booked appointments of that patient only, which leave the open-slot searches.
-    pd.book_appointment(near, {"patient": {"_uuid": PEG["uuid"]}})
-    pd.book_appointment(far_north, {"patient": {"_uuid": doc.QUERY_PATIENT}})
+    data(pd, pd.book_appointment(near, {"patient": {"_uuid": PEG["uuid"]}}))
+    data(pd, pd.book_appointment(far_north, {"patient": {"_uuid": doc.QUERY_PATIENT}}))
     assert search(patient_uuid=PEG["uuid"], **MARCH) == [near]
     assert search(patient_uuid=doc.QUERY_PATIENT, **MARCH) == [far_north]
     # Without dates: all of them, by start (the documented 2015 one first, ours last).
@@ -374,31 +417,49 @@ def test_appointment_filters_each_narrow_the_answer(pd, three_slots, method):
 
 
 def test_the_documented_appointments_query_finds_the_documented_booking(pd):
-    found = appointments(pd, appointment_type="SS1", start_date="2015-01-14T08:00:00",
-                         end_date="2015-01-16T17:00:00", patient_uuid="8ae236ff-9ccc-44b0-8717-42653cd719d0")
-    assert pd.status_code == 200
+    found = data(pd, appointments(pd, appointment_type="SS1", start_date="2015-01-14T08:00:00",
+                                  end_date="2015-01-16T17:00:00", patient_uuid="8ae236ff-9ccc-44b0-8717-42653cd719d0"))
     assert uuids(found) == [doc.QUERY_PATIENT_SLOT]
     assert found[0]["booked"] is True and found[0]["patient"]["_uuid"] == doc.QUERY_PATIENT
     # Each filter narrows: another type, or a window outside the booking, finds nothing.
-    assert appointments(pd, appointment_type="OV1", patient_uuid=doc.QUERY_PATIENT,
-                        start_date="2015-01-14T08:00:00", end_date="2015-01-16T17:00:00") == []
-    assert appointments(pd, appointment_type="SS1", patient_uuid=doc.QUERY_PATIENT,
-                        start_date="2015-01-16T08:00:00", end_date="2015-01-16T17:00:00") == []
+    assert data(pd, appointments(pd, appointment_type="OV1", patient_uuid=doc.QUERY_PATIENT,
+                                 start_date="2015-01-14T08:00:00", end_date="2015-01-16T17:00:00")) == []
+    assert data(pd, appointments(pd, appointment_type="SS1", patient_uuid=doc.QUERY_PATIENT,
+                                 start_date="2015-01-16T08:00:00", end_date="2015-01-16T17:00:00")) == []
 
 
-def test_a_query_without_patient_provider_or_location_is_a_bad_request(pd):
-    assert_error(pd, pd.get_appointments(appointment_type="AT1"), 400)
+def test_a_query_without_patient_provider_or_location_is_a_422(pd):
+    assert_error(pd, pd.get_appointments(appointment_type="AT1"), 422)
+
+
+def test_a_search_pages_with_limit_and_offset_and_meta_links_to_the_next_page(pd):
+    """`limit` and `offset` pass through the client's keyword arguments; `meta.next` carries the same filters."""
+    for day in ("07", "08", "09"):
+        new_slot(pd, FAR_OFFICE, "AT1", f"2031-07-{day}T09:00:00", f"2031-07-{day}T10:00:00")
+    everything = pd.get_appointments(pd_provider_uuid=PROVIDER)
+    full = data(pd, everything)
+    assert everything["meta"]["count"] == len(full) >= 3 and everything["meta"]["next"] is None
+
+    first = pd.get_appointments(pd_provider_uuid=PROVIDER, limit=2)
+    assert data(pd, first) == full[:2]
+    meta = first["meta"]
+    assert (meta["count"], meta["limit"], meta["offset"], meta["previous"]) == (len(full), 2, 0, None)
+    # Follow `next` with the client: its query string becomes the keyword arguments.
+    following = dict(parse_qsl(urlsplit(meta["next"]).query))
+    assert following == {"pd_provider_uuid": PROVIDER, "limit": "2", "offset": "2"}
+    second = pd.get_appointments(**following)
+    assert data(pd, second) == full[2:4]
+    assert dict(parse_qsl(urlsplit(second["meta"]["previous"]).query))["offset"] == "0"
 
 
 def test_generic_post_resets_the_tenant(pd):
     """Sandbox administration has no client method; the generic `post` reaches it."""
-    pd.delete(f"/schedule/slots/{doc.DELETABLE_SLOT}")
-    pd.cancel_appointment(doc.BOOKED_SLOT)
-    summary = pd.post("/sandbox/reset")
-    assert pd.status_code == 200, summary
+    data(pd, pd.delete(f"/schedule/slots/{doc.DELETABLE_SLOT}"))
+    data(pd, pd.cancel_appointment(doc.BOOKED_SLOT))
+    summary = data(pd, pd.post("/sandbox/reset"))
     assert summary["schedulers"] == len(doc.SCHEDULERS) and summary["booked"] > 0
-    assert appointments(pd, appointment_uuid=doc.DELETABLE_SLOT)[0]["booked"] is False
-    assert appointments(pd, appointment_uuid=doc.BOOKED_SLOT)[0]["patient"]["_uuid"] == JOHN["uuid"]
+    assert data(pd, appointments(pd, appointment_uuid=doc.DELETABLE_SLOT))[0]["booked"] is False
+    assert data(pd, appointments(pd, appointment_uuid=doc.BOOKED_SLOT))[0]["patient"]["_uuid"] == JOHN["uuid"]
 
 
 # -- the example script ---------------------------------------------------------------------------------
@@ -414,10 +475,10 @@ def test_the_example_books_and_cancels_with_the_demo_client(server):
         assert step in run.stdout
     # Checked independently of the script: the slot it booked is open, without a patient.
     pd = connect(server, *DEMO)
-    [slot] = pd.get_appointments(appointment_uuid=done[1])
-    assert pd.status_code == 200 and slot["booked"] is False and "patient" not in slot
-    assert done[1] not in uuids(pd.get_appointments(patient_uuid=JOHN["uuid"]))
-    assert done[1] in uuids(pd.get_appointments(pd_provider_uuid=PROVIDER))
+    [slot] = data(pd, pd.get_appointments(appointment_uuid=done[1]))
+    assert slot["booked"] is False and "patient" not in slot
+    assert done[1] not in uuids(data(pd, pd.get_appointments(patient_uuid=JOHN["uuid"])))
+    assert done[1] in uuids(data(pd, pd.get_appointments(pd_provider_uuid=PROVIDER)))
 
 
 def test_the_example_fails_loudly_with_wrong_credentials(server):
@@ -434,7 +495,9 @@ def test_the_readme_snippet_books_and_cancels(server):
     assert 'base="http://127.0.0.1:8000"' in snippet
     names: dict = {}
     exec(compile(snippet.replace("http://127.0.0.1:8000", server.origin), "README.md", "exec"), names)
-    pd, slot = names["pd"], names["slot"]
+    pd, slot, booked = names["pd"], names["slot"], names["booked"]
     assert pd.status_code == 200
-    [now] = pd.get_appointments(appointment_uuid=slot)
+    assert booked["pd_appointment_uuid"] == slot and booked["booked"] is True
+    assert booked["patient"]["_uuid"] == JOHN["uuid"]
+    [now] = data(pd, pd.get_appointments(appointment_uuid=slot))
     assert now["booked"] is False and now["description"] == "Checkup"
