@@ -153,8 +153,9 @@ def _is_token_endpoint(request) -> bool:
 
 
 def _token_refused(request, message: str) -> ConnexionResponse:
-    """Connexion's own 401s (no token, a malformed Authorization header), told apart as RFC 6750 has it."""
-    if "No authorization token" in message:
+    """Connexion's own 401s, as RFC 6750 tells them apart: no bearer token at all (no Authorization
+    header, or another scheme such as Basic) carries no error code; a malformed bearer token is invalid."""
+    if not request.headers.get("authorization", "").lower().startswith("bearer "):
         return _response(request, 401, "send an access token as Authorization: Bearer <token>; get one from "
                          "POST /oauth2/token", None, "token_missing", {"WWW-Authenticate": 'Bearer realm="pokitdok-sandbox"'})
     description = "the Authorization header must be Bearer <token>; get a token from POST /oauth2/token"
