@@ -165,8 +165,9 @@ def _is_token_endpoint(request) -> bool:
 
 
 def _token_refused(request, message: str) -> ConnexionResponse:
-    """Connexion's own 401s (no token, a malformed Authorization header), told apart as RFC 6750 has it."""
-    if "No authorization token" in message:
+    """Connexion's own 401s, as RFC 6750 tells them apart: no bearer token at all (no Authorization
+    header, or another scheme such as Basic) carries no error code; a malformed bearer token is invalid."""
+    if not request.headers.get("authorization", "").lower().startswith("bearer "):
         return _response(request, 401, "send an access token as Authorization: Bearer <token>; get one from "
                          "POST /oauth2/token", None, "token_missing", {"WWW-Authenticate": 'Bearer realm="pokitdok-sandbox"'})
     description = "the Authorization header must be Bearer <token>; get a token from POST /oauth2/token"
@@ -227,6 +228,14 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
             message = f"{request.method} is not allowed on {path}; it takes {headers['Allow'] or 'no method'}"
         if exc.status_code == 404 and message == "Not Found":  # the router's own words: say where to look
             message = f"no such path: {request.url.path} (the API is under {API_BASE}/, tokens at /oauth2/token)"
+        if exc.status_code == 400:
+            # Starlette's own 400: a form it cannot parse (multipart/form-data without a boundary, even on
+            # a GET). No answer is a 400: it is the Content-Type that breaks the contract.
+            message = (f"{message.rstrip('.')}: the body cannot be read as {request.headers.get('content-type')}; "
+                       "send JSON with Content-Type: application/json, or no Content-Type without a body")
+            if _is_token_endpoint(request):
+                return _oauth_response(OAuthError(400, "invalid_request", message, "Content-Type"))
+            return _response(request, 422, message, "Content-Type", headers=headers or None)
         return _response(request, exc.status_code, message, headers=headers or None)
 
     def undecodable(request, exc: UnicodeDecodeError):

@@ -71,6 +71,9 @@ def get_one(client, headers, slot_uuid: str) -> dict:
 def search(client, headers, params) -> list[dict]:
     """Every result of a search, all pages followed through `meta.next`."""
     pairs = list(params.items()) if isinstance(params, dict) else list(params)
+    # A list value is sent as repeated keys (as httpx does with a dict), never as its str().
+    pairs = [(key, item) for key, value in pairs
+             for item in (value if isinstance(value, (list, tuple)) else [value])]
     if not any(key == "limit" for key, _value in pairs):
         pairs.append(("limit", 1000))
     results, answer = [], client.get(APPOINTMENTS, headers=headers, params=pairs)
@@ -149,6 +152,17 @@ def assert_error(answer, status: int, field: str | None = ...) -> dict:
     return errors
 
 
+def assert_oauth_error(answer, status: int, code: str) -> dict:
+    """The token endpoint's refusal: RFC 6749's `{"error", "error_description"}` with the given status and code."""
+    assert answer.status_code == status, f"expected {status}, got {answer.status_code}: {answer.text}"
+    assert answer.headers["content-type"].startswith("application/json"), answer.headers["content-type"]
+    body = answer.json()
+    assert isinstance(body, dict) and set(body) == {"error", "error_description"}, body
+    assert body["error"] == code, body
+    assert isinstance(body["error_description"], str) and body["error_description"]
+    return body
+
+
 def world_view(client, headers) -> dict:
     """Everything a client can see of its data set through the API, in a comparable form.
 
@@ -162,6 +176,7 @@ def world_view(client, headers) -> dict:
     documented = {}
     for slot in doc.SLOTS:
         answer = client.get(f"{APPOINTMENTS}{slot['pd_appointment_uuid']}", headers=headers)
-        body = answer.json()  # without `meta`: its activity id differs on every request
-        documented[slot["pd_appointment_uuid"]] = (answer.status_code, body.get("data", body))
+        # The payload (or the error), never `meta`: it differs from one request to the next.
+        seen = data_of(answer) if answer.status_code == 200 else assert_error(answer, answer.status_code)
+        documented[slot["pd_appointment_uuid"]] = (answer.status_code, seen)
     return {"open": everywhere, "bookings": bookings, "documented": documented}

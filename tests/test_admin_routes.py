@@ -6,6 +6,7 @@ import httpx
 from sandbox.app import create_app
 
 from .conftest import bearer, get_token, make_settings
+from .helpers import assert_error, data_of
 from .live_server import live_server
 
 
@@ -14,19 +15,17 @@ def test_with_an_admin_token_reset_and_seed_need_it(backend):
     with app.test_client() as client:
         headers = bearer(get_token(client))
         for path in ("/api/v4/sandbox/reset", "/api/v4/sandbox/seed"):
-            refused = client.post(path, headers=headers)
-            assert refused.status_code == 403
-            assert refused.json()["field"] == "X-Sandbox-Admin-Token"
-            wrong = client.post(path, headers={**headers, "X-Sandbox-Admin-Token": "guess"})
-            assert wrong.status_code == 403
-            allowed = client.post(path, headers={**headers, "X-Sandbox-Admin-Token": "s3cret"})
-            assert allowed.status_code == 200, allowed.text
-            assert allowed.json()["slots"] > 0
+            refused = assert_error(client.post(path, headers=headers), 403, "admin_token_required")
+            assert "X-Sandbox-Admin-Token" in refused["error_description"]
+            assert_error(client.post(path, headers={**headers, "X-Sandbox-Admin-Token": "guess"}), 403,
+                         "admin_token_required")
+            allowed = data_of(client.post(path, headers={**headers, "X-Sandbox-Admin-Token": "s3cret"}))
+            assert allowed["slots"] > 0
 
 
 def test_without_an_admin_token_any_valid_token_resets_its_own_tenant(client, auth):
-    assert client.post("/api/v4/sandbox/reset", headers=auth).status_code == 200
-    assert client.post("/api/v4/sandbox/reset").status_code == 401
+    assert data_of(client.post("/api/v4/sandbox/reset", headers=auth))["slots"] > 0
+    assert_error(client.post("/api/v4/sandbox/reset"), 401, "token_missing")
 
 
 def test_listening_beyond_loopback_generates_and_requires_an_admin_token(tmp_path):
@@ -36,6 +35,6 @@ def test_listening_beyond_loopback_generates_and_requires_an_admin_token(tmp_pat
             banner += server.process.stdout.readline()
         admin = re.search(rb"admin token\s+(\S+)", banner).group(1).decode()
         headers = {"Authorization": f"Bearer {server.token()}"}
-        assert httpx.post(f"{server.api}/sandbox/reset", headers=headers).status_code == 403
+        assert_error(httpx.post(f"{server.api}/sandbox/reset", headers=headers), 403, "admin_token_required")
         allowed = httpx.post(f"{server.api}/sandbox/reset", headers={**headers, "X-Sandbox-Admin-Token": admin})
-        assert allowed.status_code == 200
+        assert data_of(allowed)["slots"] > 0

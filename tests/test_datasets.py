@@ -11,9 +11,9 @@ from sandbox.app import create_app
 from sandbox.cli import main
 
 from .conftest import DEMO, bearer, get_token, make_settings
-from .refusals import INVALID, payload, refusal
 from .helpers import (
-    APPOINTMENT_TYPES, EVERYWHERE, PEG, SCHEDULERS, SLOTS, book, create_slot, open_slots_of, search, world_view,
+    APPOINTMENT_TYPES, EVERYWHERE, PEG, SCHEDULERS, SLOTS, assert_error, book, create_slot, data_of, open_slots_of,
+    search, world_view,
 )
 
 RESET = "/api/v4/sandbox/reset"
@@ -120,20 +120,20 @@ def test_counts_follow_the_arguments():
 
 def _change_everything(client, headers):
     created = create_slot(client, headers)
-    assert book(client, headers, created["pd_appointment_uuid"], PEG).status_code == 200
-    assert client.delete(f"{SLOTS}{doc.DELETABLE_SLOT}", headers=headers).status_code == 200
-    assert client.delete(f"/api/v4/schedule/appointments/{doc.BOOKED_SLOT}", headers=headers).status_code == 200
-    assert client.put(f"/api/v4/schedule/appointments/{doc.OPEN_SLOT}", headers=headers,
-                      json={"description": "changed"}).status_code == 200
+    assert data_of(book(client, headers, created["pd_appointment_uuid"], PEG))["booked"] is True
+    assert data_of(client.delete(f"{SLOTS}{doc.DELETABLE_SLOT}", headers=headers))["pd_appointment_uuid"] == \
+        doc.DELETABLE_SLOT
+    assert data_of(client.delete(f"/api/v4/schedule/appointments/{doc.BOOKED_SLOT}", headers=headers))[
+        "booked"] is False
+    assert data_of(client.put(f"/api/v4/schedule/appointments/{doc.OPEN_SLOT}", headers=headers,
+                              json={"description": "changed"}))["description"] == "changed"
 
 
 def test_reset_restores_the_data_set_exactly(client, auth):
     before = world_view(client, auth)
     _change_everything(client, auth)
     assert world_view(client, auth) != before
-    answer = client.post(RESET, headers=auth)
-    assert answer.status_code == 200
-    summary = payload(answer)
+    summary = data_of(client.post(RESET, headers=auth))
     assert summary["seed"] == 0
     assert summary["slots"] == len(generate_dataset()["slots"])
     assert summary["booked"] == sum(s["booked"] for s in generate_dataset()["slots"])
@@ -141,17 +141,15 @@ def test_reset_restores_the_data_set_exactly(client, auth):
 
 
 def test_reset_twice_is_the_same_state(client, auth):
-    client.post(RESET, headers=auth)
+    first_summary = data_of(client.post(RESET, headers=auth))
     first = world_view(client, auth)
-    client.post(RESET, headers=auth)
+    assert data_of(client.post(RESET, headers=auth)) == first_summary
     assert world_view(client, auth) == first
 
 
 def test_seed_changes_the_data_set_deterministically(client, auth):
     default_state = world_view(client, auth)
-    answer = client.post(SEED, headers=auth, json={"seed": 7, "slots": 50})
-    assert answer.status_code == 200, answer.text
-    summary = payload(answer)
+    summary = data_of(client.post(SEED, headers=auth, json={"seed": 7, "slots": 50}))
     expected = generate_dataset(seed=7, slots=50)
     assert summary["seed"] == 7
     assert summary["slots"] == len(expected["slots"]) == len(doc.SLOTS) + 50
@@ -165,11 +163,11 @@ def test_seed_changes_the_data_set_deterministically(client, auth):
 
     # Reset now returns to seed 7's state, not to the default one.
     _change_everything(client, auth)
-    assert payload(client.post(RESET, headers=auth)) == summary
+    assert data_of(client.post(RESET, headers=auth)) == summary
     assert world_view(client, auth) == seeded_state
 
     # Seeding again with the same settings gives the same state.
-    assert payload(client.post(SEED, headers=auth, json={"seed": 7, "slots": 50})) == summary
+    assert data_of(client.post(SEED, headers=auth, json={"seed": 7, "slots": 50})) == summary
     assert world_view(client, auth) == seeded_state
 
 
@@ -179,33 +177,34 @@ def test_seed_is_the_same_in_another_sandbox(auth):
         app = create_app(make_settings())
         with app.test_client() as client:
             headers = bearer(get_token(client))
-            client.post(SEED, headers=headers, json={"seed": 11, "providers": 3, "slots": 20})
+            data_of(client.post(SEED, headers=headers, json={"seed": 11, "providers": 3, "slots": 20}))
             states.append(world_view(client, headers))
     assert states[0] == states[1]
 
 
 def test_seed_without_body_uses_the_defaults(client, auth):
-    client.post(SEED, headers=auth, json={"seed": 7, "slots": 50})
-    answer = client.post(SEED, headers=auth)
-    assert answer.status_code == 200, answer.text
-    assert payload(answer)["slots"] == len(generate_dataset()["slots"])
+    data_of(client.post(SEED, headers=auth, json={"seed": 7, "slots": 50}))
+    summary = data_of(client.post(SEED, headers=auth))
+    assert summary["seed"] == 0
+    assert summary["slots"] == len(generate_dataset()["slots"])
 
 
-@pytest.mark.parametrize("body", [{"seed": -1}, {"slots": 200001}, {"seed": "seven"}, {"seed": 1.5},
-                                  {"colour": "blue"}, [7]])
-def test_bad_seed_requests_are_refused_and_change_nothing(client, auth, body):
+@pytest.mark.parametrize("body, field", [({"seed": -1}, "seed"), ({"slots": 200001}, "slots"),
+                                         ({"seed": "seven"}, "seed"), ({"seed": 1.5}, "seed"),
+                                         ({"colour": "blue"}, "colour"), ([7], None)])
+def test_bad_seed_requests_are_422_and_change_nothing(client, auth, body, field):
     before = world_view(client, auth)
-    assert refusal(client.post(SEED, headers=auth, json=body), INVALID)["status"] in INVALID
+    assert_error(client.post(SEED, headers=auth, json=body), 422, field)
     assert world_view(client, auth) == before
 
 
 def test_seed_keeps_the_catalogue(client, auth):
-    schedulers = payload(client.get(SCHEDULERS, headers=auth))
-    types = payload(client.get(APPOINTMENT_TYPES, headers=auth))
-    client.post(SEED, headers=auth, json={"seed": 3, "providers": 1, "slots": 5})
-    assert payload(client.get(SCHEDULERS, headers=auth)) == schedulers
+    schedulers = data_of(client.get(SCHEDULERS, headers=auth))
+    types = data_of(client.get(APPOINTMENT_TYPES, headers=auth))
+    data_of(client.post(SEED, headers=auth, json={"seed": 3, "providers": 1, "slots": 5}))
+    assert data_of(client.get(SCHEDULERS, headers=auth)) == schedulers
     # The same appointment types (their uuids and codes are stable; a seed may vary other details).
-    after = payload(client.get(APPOINTMENT_TYPES, headers=auth))
+    after = data_of(client.get(APPOINTMENT_TYPES, headers=auth))
     assert sorted((t["appointment_type_uuid"], t["type"]) for t in after) == sorted(
         (t["appointment_type_uuid"], t["type"]) for t in types)
     documented = {t["appointment_type_uuid"]: t for t in doc.APPOINTMENT_TYPES}

@@ -9,8 +9,8 @@ from sandbox.app import create_app
 
 from .conftest import bearer, get_token, make_settings
 from .helpers import (
-    APPOINTMENTS, PATIENT, PEG, PROVIDER, SCHEDULERS, SLOTS, assert_error, book, create_slot, get_one, slot_body,
-    world_view,
+    APPOINTMENTS, PATIENT, PEG, PROVIDER, SCHEDULERS, SLOTS, assert_error, book, create_slot, data_of, get_one,
+    slot_body, world_view,
 )
 
 FAULTS = "/api/v4/sandbox/faults"
@@ -52,7 +52,7 @@ def test_an_injected_fault_changes_nothing(client, auth):
     assert_error(client.post(PATIENT, headers={**auth, **fault(429)},
                              json={"pd_patient_uuid": PEG, "pd_provider_uuid": PROVIDER}), 429)
     assert get_one(client, auth, uuid) == before_slot
-    assert client.delete(f"{SLOTS}{uuid}", headers=auth).status_code == 200
+    assert data_of(client.delete(f"{SLOTS}{uuid}", headers=auth))["pd_appointment_uuid"] == uuid
     assert world_view(client, auth) == before
 
 
@@ -60,29 +60,31 @@ def test_a_fault_comes_before_request_validation_but_after_the_token_check(clien
     # An invalid body still gets the injected fault (a failing gateway does not read it)...
     assert_error(client.post(SLOTS, headers={**auth, **fault(503)}, json={"nonsense": True}), 503)
     # ...but without a valid token the answer is the 401, and a missing scope the 403.
-    assert_error(client.get(SCHEDULERS, headers=fault(503)), 401)
+    assert_error(client.get(SCHEDULERS, headers=fault(503)), 401, "token_missing")
     narrow = bearer(get_token(client, scope="user_schedule"))
-    assert_error(client.post(SLOTS, headers={**narrow, **fault(503)}, json=slot_body()), 403)
+    assert_error(client.post(SLOTS, headers={**narrow, **fault(503)}, json=slot_body()), 403, "insufficient_scope")
 
 
 @pytest.mark.parametrize("value", ["418", "200", "404", "abc", "", "503, 500", "5031", "-503"])
-def test_an_invalid_fault_header_is_a_400(client, auth, value):
-    body = assert_error(client.get(SCHEDULERS, headers={**auth, "X-Sandbox-Fault": value}), 400, "X-Sandbox-Fault")
+def test_an_invalid_fault_header_is_a_422(client, auth, value):
+    body = assert_error(client.get(SCHEDULERS, headers={**auth, "X-Sandbox-Fault": value}), 422, "X-Sandbox-Fault")
     assert "429, 500, 502, 503, 504" in body["message"]
 
 
 @pytest.mark.parametrize("value", ["2", "2h", "31s", "30001ms", "-1s", "1.2345s", "s", "ms", "2 s", "1e3ms"])
-def test_an_invalid_delay_header_is_a_400(client, auth, value):
-    assert_error(client.get(SCHEDULERS, headers={**auth, "X-Sandbox-Delay": value}), 400, "X-Sandbox-Delay")
+def test_an_invalid_delay_header_is_a_422(client, auth, value):
+    body = assert_error(client.get(SCHEDULERS, headers={**auth, "X-Sandbox-Delay": value}), 422, "X-Sandbox-Delay")
+    assert repr(value) in body["message"]  # it names what was sent...
+    assert "250ms or 2s" in body["message"] or "at most 30s" in body["message"]  # ...and what to send instead
 
 
 def test_a_delay_header_slows_the_request_which_then_proceeds(client, auth):
     started = time.perf_counter()
     answer = client.post(SLOTS, headers={**auth, "X-Sandbox-Delay": "150ms"}, json=slot_body())
     assert time.perf_counter() - started >= 0.15
-    assert answer.status_code == 201, answer.text
+    assert data_of(answer)["booked"] is False
     started = time.perf_counter()
-    assert client.get(SCHEDULERS, headers={**auth, "X-Sandbox-Delay": "0.1s"}).status_code == 200
+    assert data_of(client.get(SCHEDULERS, headers={**auth, "X-Sandbox-Delay": "0.1s"}))
     assert time.perf_counter() - started >= 0.1
 
 
@@ -95,32 +97,31 @@ def test_delay_and_fault_together_fail_slowly(client, auth):
 def test_the_token_endpoint_takes_fault_headers_too(client):
     form = {"grant_type": "client_credentials"}
     credentials = ("sandbox-demo", "sandbox-demo-secret")
-    assert_error(client.post("/oauth2/token", data=form, auth=credentials, headers=fault(503)), 503)
-    assert_error(client.post("/oauth2/token", data=form, auth=credentials, headers=fault(999)), 400)
-    assert client.post("/oauth2/token", data=form, auth=credentials).status_code == 200
+    assert_error(client.post("/oauth2/token", data=form, auth=credentials, headers=fault(503)), 503, "X-Sandbox-Fault")
+    assert_error(client.post("/oauth2/token", data=form, auth=credentials, headers=fault(999)), 422,
+                 "X-Sandbox-Fault")
+    assert client.post("/oauth2/token", data=form, auth=credentials).json()["token_type"] == "bearer"
 
 
 def test_sandbox_administration_is_never_faulted(client, auth):
-    assert client.post(RESET, headers={**auth, **fault(503)}).status_code == 200
-    assert client.get(FAULTS, headers={**auth, "X-Sandbox-Fault": "nonsense"}).status_code == 200
+    assert data_of(client.post(RESET, headers={**auth, **fault(503)}))["seed"] == 0
+    assert data_of(client.get(FAULTS, headers={**auth, "X-Sandbox-Fault": "nonsense"})) == {"seed": 0, "rules": []}
 
 
 # -- per tenant ----------------------------------------------------------------------
 
-def put_rules(client, headers, rules, seed=None, expect=200):
+def put_rules(client, headers, rules, seed=None):
     body = {"rules": rules, **({"seed": seed} if seed is not None else {})}
-    answer = client.put(FAULTS, headers=headers, json=body)
-    assert answer.status_code == expect, answer.text
-    return answer.json()
+    return data_of(client.put(FAULTS, headers=headers, json=body))
 
 
 def test_rules_are_stored_and_shown_with_their_hits(client, auth):
-    assert client.get(FAULTS, headers=auth).json() == {"seed": 0, "rules": []}
+    assert data_of(client.get(FAULTS, headers=auth)) == {"seed": 0, "rules": []}
     shown = put_rules(client, auth, [{"operation": "list_schedulers", "status": 503, "times": 2}], seed=7)
     assert shown == {"seed": 7, "rules": [{"operation": "list_schedulers", "status": 503, "rate": 1.0,
                                           "delay_ms": 0, "times": 2, "hits": 0}]}
     assert statuses(client, auth, 4) == [503, 503, 200, 200]  # spent after two hits
-    assert client.get(FAULTS, headers=auth).json()["rules"][0]["hits"] == 2
+    assert data_of(client.get(FAULTS, headers=auth))["rules"][0]["hits"] == 2
 
 
 def test_a_seeded_rate_gives_the_same_faults_every_time(client, auth):
@@ -147,7 +148,7 @@ def test_requests_with_fault_headers_leave_the_rules_sequence_alone(client, auth
     put_rules(client, auth, rule, seed=3)
     mixed = []
     for _ in range(10):
-        assert client.get(SCHEDULERS, headers={**auth, "X-Sandbox-Delay": "0ms"}).status_code == 200
+        assert data_of(client.get(SCHEDULERS, headers={**auth, "X-Sandbox-Delay": "0ms"}))
         mixed.append(client.get(SCHEDULERS, headers=auth).status_code)
     assert mixed == plain
 
@@ -158,15 +159,15 @@ def test_a_rule_acts_on_its_operation_only_and_a_star_on_all(client, auth):
     put_rules(client, auth, [{"operation": "update_appointment", "status": 503}])
     assert_error(book(client, auth, uuid, PEG), 503)
     assert get_one(client, auth, uuid)["booked"] is False  # nothing changed, and reading works
-    assert client.get(SCHEDULERS, headers=auth).status_code == 200
+    assert data_of(client.get(SCHEDULERS, headers=auth))
     put_rules(client, auth, [{"operation": "*", "status": 429}])
     for answer in (client.get(SCHEDULERS, headers=auth), client.get(f"{APPOINTMENTS}{uuid}", headers=auth),
                    client.post(SLOTS, headers=auth, json=slot_body())):
         body = assert_error(answer, 429, None)
         assert "fault rule #0" in body["message"]
     # Sandbox administration still works, so the rules can be removed.
-    assert client.delete(FAULTS, headers=auth).json() == {"seed": 0, "rules": []}
-    assert book(client, auth, uuid, PEG).status_code == 200
+    assert data_of(client.delete(FAULTS, headers=auth)) == {"seed": 0, "rules": []}
+    assert data_of(book(client, auth, uuid, PEG))["booked"] is True
 
 
 def test_rules_are_tried_in_order_until_one_hits(client, auth):
@@ -178,7 +179,7 @@ def test_rules_are_tried_in_order_until_one_hits(client, auth):
 def test_a_rule_without_a_status_only_delays(client, auth):
     put_rules(client, auth, [{"operation": "create_slot", "delay_ms": 120}])
     started = time.perf_counter()
-    assert client.post(SLOTS, headers=auth, json=slot_body()).status_code == 201
+    assert data_of(client.post(SLOTS, headers=auth, json=slot_body()))["booked"] is False
     assert time.perf_counter() - started >= 0.12
 
 
@@ -188,31 +189,31 @@ def test_a_rule_without_a_status_only_delays(client, auth):
     ({"operation": "create_slot", "status": 503, "rate": 1.5}, "rules.0.rate"),
     ({"operation": "create_slot", "delay_ms": 30001}, "rules.0.delay_ms"),
     ({"operation": "create_slot", "status": 503, "times": 0}, "rules.0.times"),
-    ({"operation": "create_slot", "status": 503, "extra": 1}, "rules.0"),
+    ({"operation": "create_slot", "status": 503, "extra": 1}, "rules.0.extra"),
     ({"status": 503}, "rules.0.operation"),
     ({"operation": "create_slot"}, "rules.0"),
     ({"operation": "create_slot", "rate": 0.5, "delay_ms": 0}, "rules.0"),
 ])
-def test_invalid_rules_are_a_400_and_change_nothing(client, auth, rule, field):
-    put_rules(client, auth, [{"operation": "list_schedulers", "status": 503, "times": 1}])
+def test_invalid_rules_are_a_422_and_change_nothing(client, auth, rule, field):
+    before = put_rules(client, auth, [{"operation": "list_schedulers", "status": 503, "times": 1}])
     answer = client.put(FAULTS, headers=auth, json={"rules": [rule]})
-    assert_error(answer, 400, field)
-    assert client.get(FAULTS, headers=auth).json()["rules"][0]["operation"] == "list_schedulers"
+    assert field in assert_error(answer, 422, field)["validation"]
+    assert data_of(client.get(FAULTS, headers=auth)) == before
 
 
 def test_rules_belong_to_one_tenant(client, auth):
     other = bearer(get_token(client, TENANT_B))
     put_rules(client, auth, [{"operation": "*", "status": 503}])
     assert statuses(client, other, 3) == [200, 200, 200]
-    assert client.get(FAULTS, headers=other).json()["rules"] == []
-    assert client.delete(FAULTS, headers=other).status_code == 200
+    assert data_of(client.get(FAULTS, headers=other))["rules"] == []
+    assert data_of(client.delete(FAULTS, headers=other))["rules"] == []
     assert statuses(client, auth, 1) == [503]
 
 
 def test_a_reset_clears_the_rules(client, auth):
     put_rules(client, auth, [{"operation": "*", "status": 503}])
-    assert client.post(RESET, headers=auth).status_code == 200
-    assert client.get(FAULTS, headers=auth).json()["rules"] == []
+    assert data_of(client.post(RESET, headers=auth))["seed"] == 0
+    assert data_of(client.get(FAULTS, headers=auth))["rules"] == []
     assert statuses(client, auth, 2) == [200, 200]
 
 
@@ -221,14 +222,14 @@ def test_changing_rules_needs_the_admin_token_when_the_server_has_one(backend):
     with app.test_client() as client:
         headers = bearer(get_token(client))
         rules = {"rules": [{"operation": "*", "status": 503}]}
-        assert_error(client.put(FAULTS, headers=headers, json=rules), 403, "X-Sandbox-Admin-Token")
-        assert_error(client.delete(FAULTS, headers=headers), 403, "X-Sandbox-Admin-Token")
-        assert client.get(FAULTS, headers=headers).status_code == 200
+        assert_error(client.put(FAULTS, headers=headers, json=rules), 403, "admin_token_required")
+        assert_error(client.delete(FAULTS, headers=headers), 403, "admin_token_required")
+        assert data_of(client.get(FAULTS, headers=headers))["rules"] == []
         admin = {**headers, "X-Sandbox-Admin-Token": "s3cret"}
-        assert client.put(FAULTS, headers=admin, json=rules).status_code == 200
-        assert client.delete(FAULTS, headers=admin).status_code == 200
+        assert data_of(client.put(FAULTS, headers=admin, json=rules))["rules"][0]["status"] == 503
+        assert data_of(client.delete(FAULTS, headers=admin))["rules"] == []
 
 
 def test_fault_rules_need_a_valid_token(client):
-    assert_error(client.get(FAULTS), 401)
-    assert_error(client.put(FAULTS, json={"rules": []}), 401)
+    assert_error(client.get(FAULTS), 401, "token_missing")
+    assert_error(client.put(FAULTS, json={"rules": []}), 401, "token_missing")

@@ -1,10 +1,12 @@
-"""Hostile requests get a 4xx in the Error shape, never a 500, and change nothing."""
+"""Hostile requests get a 4xx in the declared error shape, never a 500, and change nothing."""
 
 import pytest
 
 from fixtures import doc_examples as doc
 
-from .helpers import APPOINTMENTS, PATIENT, PROVIDER, SLOTS, assert_error, slot_body, world_view
+from .helpers import (
+    APPOINTMENTS, PATIENT, PROVIDER, SCHEDULERS, SLOTS, assert_error, assert_oauth_error, slot_body, world_view,
+)
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -21,66 +23,79 @@ def _deep(levels: int, open_: bytes = b"[", close: bytes = b"]") -> bytes:
     return open_ * levels + close * levels
 
 
-# (id, method, path, content type or None, raw body or None, expected status)
+# (id, method, path, content type or None, raw body or None, expected status, expected field).
+# The field is the one `data.errors.field` names; for the token endpoint, RFC 6749's error code.
 HOSTILE = [
-    ("non-utf8 json", "POST", SLOTS, JSON, b'{"appointment_type": "\xff\xfe"}', 400),
-    ("latin-1 json to PUT", "PUT", OPEN, JSON, b'{"description": "caf\xe9"}', 400),
-    ("json array", "POST", SLOTS, JSON, b"[1, 2, 3]", 400),
-    ("json string", "PUT", OPEN, JSON, b'"book it"', 400),
-    ("json number", "POST", PATIENT, JSON, b"42", 400),
-    ("json null", "POST", SLOTS, JSON, b"null", 400),
-    ("not json", "POST", SLOTS, JSON, b"{pd_provider_uuid: 1", 400),
-    ("trailing garbage", "PUT", OPEN, JSON, b'{"description": "x"} trailing', 400),
-    ("empty body", "POST", SLOTS, JSON, b"", 400),
-    ("empty body on PUT", "PUT", OPEN, JSON, b"", 400),
-    ("empty body on patient", "POST", PATIENT, None, None, 400),
-    ("whitespace body", "POST", PATIENT, JSON, b"   ", 400),
-    ("wrong content type", "POST", SLOTS, "text/plain", b"hello", 415),
-    ("xml", "PUT", OPEN, "application/xml", b"<patient/>", 415),
-    ("form to a json operation", "POST", PATIENT, FORM, b"pd_patient_uuid=x", 415),
-    ("extra body field", "POST", SLOTS, JSON, None, 400),  # body built below
-    ("huge float", "POST", SLOTS, JSON, _slot_json("[1e999, 0]"), 400),
-    ("huge negative float", "POST", SLOTS, JSON, _slot_json("[0, -1e400]"), 400),
-    ("5000-digit integer", "POST", SLOTS, JSON, _slot_json("[" + "9" * 5000 + ", 0]"), 400),
-    ("NaN literal", "POST", SLOTS, JSON, _slot_json("[NaN, 0]"), 400),
+    ("non-utf8 json", "POST", SLOTS, JSON, b'{"appointment_type": "\xff\xfe"}', 422, "body"),
+    ("latin-1 json to PUT", "PUT", OPEN, JSON, b'{"description": "caf\xe9"}', 422, "body"),
+    ("json array", "POST", SLOTS, JSON, b"[1, 2, 3]", 422, "body"),
+    ("json string", "PUT", OPEN, JSON, b'"book it"', 422, "body"),
+    ("json number", "POST", PATIENT, JSON, b"42", 422, "body"),
+    ("json null", "POST", SLOTS, JSON, b"null", 422, "body"),
+    ("not json", "POST", SLOTS, JSON, b"{pd_provider_uuid: 1", 422, "body"),
+    ("trailing garbage", "PUT", OPEN, JSON, b'{"description": "x"} trailing', 422, "body"),
+    ("empty body", "POST", SLOTS, JSON, b"", 422, "body"),
+    ("empty body on PUT", "PUT", OPEN, JSON, b"", 422, "body"),
+    ("empty body on patient", "POST", PATIENT, None, None, 422, "body"),
+    ("whitespace body", "POST", PATIENT, JSON, b"   ", 422, "body"),
+    ("wrong content type", "POST", SLOTS, "text/plain", b"hello", 415, "Content-Type"),
+    ("xml", "PUT", OPEN, "application/xml", b"<patient/>", 415, "Content-Type"),
+    ("form to a json operation", "POST", PATIENT, FORM, b"pd_patient_uuid=x", 415, "Content-Type"),
+    # Starlette cannot parse such a form (a 400 of its own), even on a GET.
+    ("multipart without boundary on a GET", "GET", SCHEDULERS, "multipart/form-data", None, 422, "Content-Type"),
+    ("multipart without boundary on a DELETE", "DELETE", f"{SLOTS}{doc.DELETABLE_SLOT}", "multipart/form-data", None,
+     422, "Content-Type"),
+    ("extra body field", "POST", SLOTS, JSON, None, 422, "booked"),  # body built below
+    ("huge float", "POST", SLOTS, JSON, _slot_json("[1e999, 0]"), 422, "location.0"),
+    ("huge negative float", "POST", SLOTS, JSON, _slot_json("[0, -1e400]"), 422, "location.1"),
+    ("5000-digit integer", "POST", SLOTS, JSON, _slot_json("[" + "9" * 5000 + ", 0]"), 422, "body"),
+    ("NaN literal", "POST", SLOTS, JSON, _slot_json("[NaN, 0]"), 422, "location"),
     ("Infinity literal", "POST", PATIENT, JSON,
      b'{"pd_patient_uuid":"' + doc.PEG_PATIENT.encode() + b'","pd_provider_uuid":"' + PROVIDER.encode()
-     + b'","location":[Infinity, 0]}', 400),
-    ("5000 nested arrays", "POST", SLOTS, JSON, _deep(5000), 400),
-    ("5000 nested objects", "PUT", OPEN, JSON, b'{"a":' * 5000 + b"1" + b"}" * 5000, 400),
-    ("990 nested arrays in a field", "PUT", OPEN, JSON, b'{"description":' + _deep(990) + b"}", 400),
-    ("deep nesting in patient", "PUT", BOOKED, JSON, b'{"patient":{"email":' + _deep(3000) + b"}}", 400),
-    ("newline in path parameter", "GET", f"{APPOINTMENTS}{doc.BOOKED_SLOT}%0A", None, None, 400),
-    ("NUL in path parameter", "DELETE", f"{SLOTS}{doc.DELETABLE_SLOT}%00", None, None, 400),
-    ("non-utf8 path parameter", "GET", f"{APPOINTMENTS}%ff%fe", None, None, 400),
-    ("newline in query", "GET", f"{APPOINTMENTS}?pd_provider_uuid={PROVIDER}%0A", None, None, 400),
-    ("non-utf8 query", "GET", f"{APPOINTMENTS}?location=%ff,%fe", None, None, 400),
-    ("huge location in query", "GET", f"{APPOINTMENTS}?location=1e999,0", None, None, 400),
-    ("NaN location in query", "GET", f"{APPOINTMENTS}?location=nan,nan", None, None, 400),
-    ("5000-digit latitude in query", "GET", f"{APPOINTMENTS}?location={'9' * 5000},0", None, None, 400),
+     + b'","location":[Infinity, 0]}', 422, "location.0"),
+    ("5000 nested arrays", "POST", SLOTS, JSON, _deep(5000), 422, "body"),
+    ("5000 nested objects", "PUT", OPEN, JSON, b'{"a":' * 5000 + b"1" + b"}" * 5000, 422, "body"),
+    ("990 nested arrays in a field", "PUT", OPEN, JSON, b'{"description":' + _deep(990) + b"}", 422, "body"),
+    ("deep nesting in patient", "PUT", BOOKED, JSON, b'{"patient":{"email":' + _deep(3000) + b"}}", 422, "body"),
+    ("newline in path parameter", "GET", f"{APPOINTMENTS}{doc.BOOKED_SLOT}%0A", None, None, 422, "path"),
+    ("NUL in path parameter", "DELETE", f"{SLOTS}{doc.DELETABLE_SLOT}%00", None, None, 422, "path"),
+    ("non-utf8 path parameter", "GET", f"{APPOINTMENTS}%ff%fe", None, None, 422, "pd_appointment_uuid"),
+    ("newline in query", "GET", f"{APPOINTMENTS}?pd_provider_uuid={PROVIDER}%0A", None, None, 422,
+     "pd_provider_uuid"),
+    ("non-utf8 query", "GET", f"{APPOINTMENTS}?location=%ff,%fe", None, None, 422, "location"),
+    ("huge location in query", "GET", f"{APPOINTMENTS}?location=1e999,0", None, None, 422, "location"),
+    ("NaN location in query", "GET", f"{APPOINTMENTS}?location=nan,nan", None, None, 422, "location"),
+    ("5000-digit latitude in query", "GET", f"{APPOINTMENTS}?location={'9' * 5000},0", None, None, 422, "location"),
     ("date out of range in query", "GET",
-     f"{APPOINTMENTS}?pd_provider_uuid={PROVIDER}&start_date=0001-01-01T00:00:00%2B01:00", None, None, 400),
+     f"{APPOINTMENTS}?pd_provider_uuid={PROVIDER}&start_date=0001-01-01T00:00:00%2B01:00", None, None, 422,
+     "start_date"),
     ("date out of range in body", "POST", SLOTS, JSON,
      b'{"pd_provider_uuid":"' + PROVIDER.encode() + b'","location":[32.7,-79.9],"appointment_type":"AT1",'
-     b'"start_date":"2031-01-01T10:00:00","end_date":"9999-12-31T23:59:59-01:00"}', 400),
-    ("very long uuid", "GET", f"{APPOINTMENTS}{'a' * 10000}", None, None, 400),
-    ("very long query value", "GET", f"{APPOINTMENTS}?patient_uuid={'1' * 10000}", None, None, 400),
+     b'"start_date":"2031-01-01T10:00:00","end_date":"9999-12-31T23:59:59-01:00"}', 422, "end_date"),
+    ("very long uuid", "GET", f"{APPOINTMENTS}{'a' * 10000}", None, None, 422, "pd_appointment_uuid"),
+    ("very long query value", "GET", f"{APPOINTMENTS}?patient_uuid={'1' * 10000}", None, None, 422, "patient_uuid"),
+    ("query string over 16 KiB", "GET", f"{APPOINTMENTS}?patient_uuid={'1' * 17000}", None, None, 414, "query"),
     ("repeated selector", "GET", f"{APPOINTMENTS}?pd_provider_uuid={PROVIDER}&pd_provider_uuid=nope", None, None,
-     400),
-    ("seed of the wrong type", "POST", "/api/v4/sandbox/seed", JSON, b'{"seed": [7]}', 400),
-    ("seed deeply nested", "POST", "/api/v4/sandbox/seed", JSON, b'{"seed":' + _deep(5000) + b"}", 400),
-    ("seed 5000-digit", "POST", "/api/v4/sandbox/seed", JSON, b'{"seed":' + b"7" * 5000 + b"}", 400),
-    ("token: json body", "POST", "/oauth2/token", JSON, b'{"grant_type":"client_credentials"}', 415),
-    ("token: non-utf8 form", "POST", "/oauth2/token", FORM, b"grant_type=client_credentials&scope=\xff", 400),
-    ("token: percent-encoded junk", "POST", "/oauth2/token", FORM, b"grant_type=%ff%fe&scope=%00", 400),
-    ("token: empty form", "POST", "/oauth2/token", FORM, b"", 400),  # client known (Basic), grant_type missing
+     422, "pd_provider_uuid"),
+    ("seed of the wrong type", "POST", "/api/v4/sandbox/seed", JSON, b'{"seed": [7]}', 422, "seed"),
+    ("seed deeply nested", "POST", "/api/v4/sandbox/seed", JSON, b'{"seed":' + _deep(5000) + b"}", 422, "body"),
+    ("seed 5000-digit", "POST", "/api/v4/sandbox/seed", JSON, b'{"seed":' + b"7" * 5000 + b"}", 422, "body"),
+    ("token: json body", "POST", "/oauth2/token", JSON, b'{"grant_type":"client_credentials"}', 400,
+     "invalid_request"),
+    ("token: non-utf8 form", "POST", "/oauth2/token", FORM, b"grant_type=client_credentials&scope=\xff", 400,
+     "invalid_scope"),
+    ("token: percent-encoded junk", "POST", "/oauth2/token", FORM, b"grant_type=%ff%fe&scope=%00", 400,
+     "unsupported_grant_type"),
+    # The client is known (Basic), grant_type is missing.
+    ("token: empty form", "POST", "/oauth2/token", FORM, b"", 400, "invalid_request"),
+    ("token: multipart without boundary", "POST", "/oauth2/token", "multipart/form-data", b"", 400, "invalid_request"),
     ("token under base: non-utf8 form", "POST", "/api/v4/oauth2/token", FORM,
-     b"grant_type=client_credentials&scope=\xff", 400),
+     b"grant_type=client_credentials&scope=\xff", 400, "invalid_scope"),
 ]
 
 
-@pytest.mark.parametrize("name, method, path, content_type, body, status", HOSTILE, ids=[h[0] for h in HOSTILE])
-def test_hostile_request_is_refused_cleanly(client, auth, name, method, path, content_type, body, status):
+@pytest.mark.parametrize("name, method, path, content_type, body, status, field", HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_request_is_refused_cleanly(client, auth, name, method, path, content_type, body, status, field):
     headers = dict(auth)
     if path.endswith("/oauth2/token"):
         headers = {"Authorization": "Basic c2FuZGJveC1kZW1vOnNhbmRib3gtZGVtby1zZWNyZXQ="}  # the demo client
@@ -91,12 +106,15 @@ def test_hostile_request_is_refused_cleanly(client, auth, name, method, path, co
     else:
         answer = client.request(method, path, headers=headers, content=body)
     assert answer.status_code < 500, f"{name}: {answer.status_code} {answer.text[:300]}"
-    assert_error(answer, status)
+    if path.endswith("/oauth2/token"):
+        assert_oauth_error(answer, status, field)
+    else:
+        assert_error(answer, status, field)
 
 
 def test_hostile_requests_change_nothing(client, auth):
     before = world_view(client, auth)
-    for name, method, path, content_type, body, _status in HOSTILE:
+    for name, method, path, content_type, body, _status, _field in HOSTILE:
         if path.endswith("/oauth2/token"):
             continue
         headers = {**auth, **({"Content-Type": content_type} if content_type else {})}
@@ -112,4 +130,6 @@ def test_hostile_requests_change_nothing(client, auth):
 def test_unknown_routes_and_methods_use_the_error_shape(client, auth, method, path):
     answer = client.request(method, path, headers=auth)
     assert answer.status_code in (404, 405), answer.text
-    assert_error(answer, answer.status_code)
+    assert_error(answer, answer.status_code, None)
+    if answer.status_code == 405:
+        assert answer.headers["allow"]

@@ -19,6 +19,12 @@ def _operations():
 
 
 OPERATIONS = list(_operations())
+TOKEN_PATH = "/oauth2/token"
+# Every operation answering in the platform's envelope: all but the token endpoint.
+ENVELOPED = [o for o in OPERATIONS if o[0] != TOKEN_PATH]
+# The documented collections and searches, which page.
+COLLECTIONS = [o for o in OPERATIONS if o[0] in ("/schedule/schedulers/", "/schedule/appointmenttypes/",
+                                                  "/schedule/appointments/") and o[1] == "get"]
 
 
 def _ids(operations):
@@ -58,10 +64,45 @@ def test_operation_ids_are_unique():
 
 
 @pytest.mark.parametrize("path, method, operation",
-                         [o for o in OPERATIONS if "requestBody" in o[2]],
-                         ids=_ids([o for o in OPERATIONS if "requestBody" in o[2]]))
-def test_operations_with_a_body_declare_400_and_415(path, method, operation):
-    assert {"400", "415"} <= set(map(str, operation["responses"]))
+                         [o for o in ENVELOPED if "requestBody" in o[2]],
+                         ids=_ids([o for o in ENVELOPED if "requestBody" in o[2]]))
+def test_operations_with_a_json_body_declare_413_415_and_422(path, method, operation):
+    assert {"413", "415", "422"} <= set(map(str, operation["responses"]))
+
+
+@pytest.mark.parametrize("path, method, operation", ENVELOPED, ids=_ids(ENVELOPED))
+def test_no_operation_under_the_api_declares_a_400_and_every_one_a_422(path, method, operation):
+    # The official Node client takes a 400 without `meta` for an expired token (docs/wire-format.md).
+    statuses = set(map(str, operation["responses"]))
+    assert "400" not in statuses
+    assert "422" in statuses
+
+
+def test_the_token_endpoint_declares_rfc_6749_errors():
+    responses = SPEC["paths"][TOKEN_PATH]["post"]["responses"]
+    assert {"200", "400", "401"} <= set(map(str, responses))
+    assert "415" not in map(str, responses)  # a wrong Content-Type is 400 invalid_request there
+    token = SPEC["components"]["schemas"]["Token"]
+    assert {"access_token", "token_type", "expires", "expires_in", "scope"} <= set(token["required"])
+
+
+@pytest.mark.parametrize("path, method, operation", ENVELOPED, ids=_ids(ENVELOPED))
+def test_every_success_is_a_200_in_the_envelope(path, method, operation):
+    successes = {str(status): response for status, response in operation["responses"].items() if int(status) < 400}
+    assert list(successes) == ["200"], f"{method} {path}"
+    schema = successes["200"]["content"]["application/json"]["schema"]
+    assert schema["type"] == "object" and schema["required"] == ["meta", "data"]
+    expected_meta = "PageMeta" if (path, method, operation) in COLLECTIONS else "Meta"
+    assert schema["properties"]["meta"] == {"$ref": f"#/components/schemas/{expected_meta}"}
+
+
+@pytest.mark.parametrize("path, method, operation", COLLECTIONS, ids=_ids(COLLECTIONS))
+def test_collections_and_searches_take_limit_and_offset(path, method, operation):
+    assert {"$ref": "#/components/parameters/Limit"} in operation["parameters"]
+    assert {"$ref": "#/components/parameters/Offset"} in operation["parameters"]
+    parameters = SPEC["components"]["parameters"]
+    assert (parameters["Limit"]["schema"]["default"], parameters["Limit"]["schema"]["maximum"]) == (100, 1000)
+    assert parameters["Offset"]["schema"]["minimum"] == 0
 
 
 @pytest.mark.parametrize("path, method, operation", [o for o in OPERATIONS if _security(o[2])],
@@ -74,6 +115,19 @@ def test_secured_operations_declare_401(path, method, operation):
                          ids=_ids([o for o in OPERATIONS if _scopes(o[2])]))
 def test_operations_with_scopes_declare_403(path, method, operation):
     assert "403" in map(str, operation["responses"])
+
+
+def test_operations_counted_by_rate_limits_declare_403():
+    # Rate limits count every documented operation (sandbox/extras/rate_limits.py), scoped or not.
+    documented = [o for o in OPERATIONS if o[0].startswith("/schedule/")]
+    assert [f"{method.upper()} {path}" for path, method, operation in documented
+            if "403" not in map(str, operation["responses"])] == []
+
+
+def test_every_api_operation_declares_the_guards_refusals():
+    # The request guard answers 414 (query string too long) before any operation is chosen.
+    assert [f"{method.upper()} {path}" for path, method, operation in OPERATIONS
+            if path != "/oauth2/token" and "414" not in map(str, operation["responses"])] == []
 
 
 def test_scopes_follow_the_design():
@@ -97,6 +151,15 @@ def test_token_endpoint_is_unsecured_and_takes_a_form():
     assert list(operation["requestBody"]["content"]) == ["application/x-www-form-urlencoded"]
 
 
+def _error_schema(path: str, status: int) -> str:
+    """The error schema the wire format gives this status on this path (docs/wire-format.md)."""
+    if path == TOKEN_PATH and status in (400, 401):
+        return "OAuthError"
+    if status in (401, 403):
+        return "BareError"
+    return "ErrorDocument"
+
+
 def test_every_error_response_is_the_error_schema():
     responses = SPEC["components"]["responses"]
     for path, method, operation in OPERATIONS:
@@ -106,12 +169,28 @@ def test_every_error_response_is_the_error_schema():
             if "$ref" in response:
                 response = responses[response["$ref"].rsplit("/", 1)[-1]]
             schema = response["content"]["application/json"]["schema"]
-            assert schema == {"$ref": "#/components/schemas/Error"}, f"{method} {path} {status}"
+            expected = _error_schema(path, int(status))
+            assert schema == {"$ref": f"#/components/schemas/{expected}"}, f"{method} {path} {status}"
+
+
+def test_the_error_document_wraps_the_error_in_the_envelope():
+    schemas = SPEC["components"]["schemas"]
+    document = schemas["ErrorDocument"]
+    assert document["required"] == ["meta", "data"]
+    assert document["properties"]["meta"] == {"$ref": "#/components/schemas/Meta"}
+    errors = document["properties"]["data"]
+    assert errors["required"] == ["errors"]
+    assert errors["properties"]["errors"] == {"$ref": "#/components/schemas/Error"}
+    assert schemas["Error"]["required"] == ["status", "error", "message", "field"]
+    assert "validation" in schemas["Error"]["properties"]
+    assert schemas["BareError"]["required"] == ["message", "error", "error_description"]
+    assert schemas["BareError"]["properties"]["message"]["enum"] == ["Unauthorized", "Forbidden"]
+    assert schemas["OAuthError"]["required"] == ["error", "error_description"]
 
 
 def test_slot_creation_links_to_get_book_cancel_and_delete():
     operation = SPEC["paths"]["/schedule/slots/"]["post"]
-    links = operation["responses"]["201"]["links"]
+    links = operation["responses"]["200"]["links"]
     targets = {link["operationId"] for link in links.values()}
     by_path = {(method, path): op["operationId"] for path, method, op in OPERATIONS}
     assert targets == {
@@ -121,7 +200,7 @@ def test_slot_creation_links_to_get_book_cancel_and_delete():
         by_path[("delete", "/schedule/slots/{pd_appointment_uuid}")],
     }
     for link in links.values():
-        assert link["parameters"] == {"pd_appointment_uuid": "$response.body#/pd_appointment_uuid"}
+        assert link["parameters"] == {"pd_appointment_uuid": "$response.body#/data/pd_appointment_uuid"}
 
 
 def test_every_link_targets_an_existing_operation():
@@ -136,5 +215,6 @@ def test_the_served_contract_is_this_file(client):
     answer = client.get("/api/v4/openapi.json")
     assert answer.status_code == 200
     served = answer.json()
+    assert "meta" not in served  # the contract itself is not an API answer
     assert {(m, p) for p, item in served["paths"].items() for m in item if m in METHODS} == {
         (m, p) for p, m, _ in OPERATIONS}

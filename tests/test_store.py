@@ -10,7 +10,9 @@ from sandbox.app import create_app
 from sandbox.stores import StoreError
 
 from .conftest import bearer, get_token, make_settings
-from .helpers import APPOINTMENTS, PEG, SLOTS, book, create_slot, data_of, get_one, world_view
+from .helpers import (
+    APPOINTMENTS, PEG, SLOTS, assert_error, assert_oauth_error, book, create_slot, data_of, get_one, world_view,
+)
 
 
 def _app(path):
@@ -33,12 +35,12 @@ def test_a_booking_survives_a_restart(tmp_path):
     with _session(db) as (client, headers):
         slot = create_slot(client, headers)
         booked = data_of(book(client, headers, slot["pd_appointment_uuid"], PEG))
-        assert client.delete(f"{SLOTS}{doc.DELETABLE_SLOT}", headers=headers).status_code == 200
+        data_of(client.delete(f"{SLOTS}{doc.DELETABLE_SLOT}", headers=headers))
         view = world_view(client, headers)
 
     with _session(db) as (client, headers):  # the next server on the same file
         assert get_one(client, headers, slot["pd_appointment_uuid"]) == booked
-        assert client.get(f"{APPOINTMENTS}{doc.DELETABLE_SLOT}", headers=headers).status_code == 404
+        assert_error(client.get(f"{APPOINTMENTS}{doc.DELETABLE_SLOT}", headers=headers), 404, "pd_appointment_uuid")
         assert world_view(client, headers) == view
 
 
@@ -51,8 +53,8 @@ def test_clients_tokens_and_tenants_survive_a_restart(tmp_path):
         # The old token is still valid on the new server and sees the same tenant.
         assert get_one(client2, headers, slot["pd_appointment_uuid"]) == slot
         # The client registered itself: the secret is remembered.
-        assert client2.post("/oauth2/token", data={"grant_type": "client_credentials"},
-                            auth=("ci-job", "wrong")).status_code == 401
+        assert_oauth_error(client2.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                                        auth=("ci-job", "wrong")), 401, "invalid_client")
         assert get_token(client2, ("ci-job", "s3cret"))
 
 
@@ -101,7 +103,7 @@ def test_a_directory_is_refused(tmp_path):
 def test_a_missing_directory_is_created(tmp_path):
     db = tmp_path / "deeper" / "still" / "db.json"
     with _session(db) as (client, headers):
-        assert client.get("/api/v4/schedule/schedulers/", headers=headers).status_code == 200
+        assert data_of(client.get("/api/v4/schedule/schedulers/", headers=headers))
     assert db.exists()
 
 
@@ -109,11 +111,11 @@ def test_writes_leave_no_temporary_files(tmp_path):
     db = tmp_path / "db.json"
     with _session(db) as (client, headers):
         slot = create_slot(client, headers)
-        book(client, headers, slot["pd_appointment_uuid"], PEG)
-        client.delete(f"{APPOINTMENTS}{slot['pd_appointment_uuid']}", headers=headers)
-        client.delete(f"{SLOTS}{slot['pd_appointment_uuid']}", headers=headers)
-        client.post("/api/v4/sandbox/seed", headers=headers, json={"seed": 2, "slots": 10})
-        client.post("/api/v4/sandbox/reset", headers=headers)
+        data_of(book(client, headers, slot["pd_appointment_uuid"], PEG))
+        data_of(client.delete(f"{APPOINTMENTS}{slot['pd_appointment_uuid']}", headers=headers))
+        data_of(client.delete(f"{SLOTS}{slot['pd_appointment_uuid']}", headers=headers))
+        data_of(client.post("/api/v4/sandbox/seed", headers=headers, json={"seed": 2, "slots": 10}))
+        data_of(client.post("/api/v4/sandbox/reset", headers=headers))
     litter = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp") or p.name.startswith(".")]
     assert litter == []
     assert db.exists()
@@ -124,5 +126,5 @@ def test_in_memory_sandboxes_share_nothing():
     first, second = create_app(make_settings()), create_app(make_settings())
     with first.test_client() as one, second.test_client() as two:
         slot = create_slot(one, bearer(get_token(one)))
-        assert two.get(f"{APPOINTMENTS}{slot['pd_appointment_uuid']}",
-                       headers=bearer(get_token(two))).status_code == 404
+        assert_error(two.get(f"{APPOINTMENTS}{slot['pd_appointment_uuid']}", headers=bearer(get_token(two))), 404,
+                     "pd_appointment_uuid")

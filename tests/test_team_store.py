@@ -25,12 +25,11 @@ from sandbox.stores.pg_schema import SCHEMA
 from sandbox.stores.postgres import PostgresStore, close_pools
 
 from .conftest import bearer, get_token
-from .helpers import APPOINTMENTS, assert_error
+from .helpers import APPOINTMENTS, assert_error, data_of
 from .live_server import ROOT, live_server
 from .pg import ADMIN_URL, with_database
 from .races import assert_overlapping_creations_leave_no_overlap
-from .refusals import INVALID, refusal
-from .test_reliability import _client_for, _data, _patient
+from .test_reliability import _client_for, _patient
 
 WORKERS = 4
 
@@ -64,23 +63,23 @@ def _race_for(client, slot_uuid: str) -> None:
     def book(number: int):
         barrier.wait()
         answer = client.put(f"/schedule/appointments/{slot_uuid}", json={"patient": _patient(number)})
-        return number, answer.status_code, refusal(answer, 409) if answer.status_code == 409 else None
+        return number, answer.status_code, answer
 
     with ThreadPoolExecutor(max_workers=50) as pool:
         results = list(pool.map(book, range(50)))
     assert sorted(status for _, status, _ in results) == [200] + [409] * 49
-    assert all(body["field"] == "patient" and "already booked by another patient" in body["message"]
-               for _, status, body in results if status == 409)
+    assert all("already booked by another patient" in assert_error(answer, 409, "patient")["message"]
+               for _, status, answer in results if status == 409)
     winner = next(number for number, status, _ in results if status == 200)
-    stored = _data(client.get(f"/schedule/appointments/{slot_uuid}"))[0]
+    [stored] = data_of(client.get(f"/schedule/appointments/{slot_uuid}"))
     assert stored["booked"] is True and stored["patient"]["_uuid"] == _patient(winner)["_uuid"]
 
 
 def test_fifty_concurrent_bookings_across_workers_have_exactly_one_winner(team_server):
     client = _client_for(team_server, "race")
     # Seed the tenant first, so the race is about the booking alone; then race for several slots.
-    assert client.get(f"/schedule/appointments/{OPEN_SLOT}").status_code == 200
-    slots = [OPEN_SLOT] + [_data(client.post("/schedule/slots/", json={
+    assert data_of(client.get(f"/schedule/appointments/{OPEN_SLOT}"))
+    slots = [OPEN_SLOT] + [data_of(client.post("/schedule/slots/", json={
         "pd_provider_uuid": PROVIDER_UUID, "location": PROVIDER_MAIN_OFFICE, "appointment_type": "AT1",
         "start_date": f"2031-04-0{day}T09:00:00", "end_date": f"2031-04-0{day}T10:00:00"}))[
         "pd_appointment_uuid"] for day in (1, 2, 3, 4)]
@@ -100,9 +99,10 @@ def test_concurrent_creation_of_one_slot_across_workers_has_exactly_one_winner(t
 
     with ThreadPoolExecutor(max_workers=30) as pool:
         answers = list(pool.map(create, range(30)))
-    statuses = sorted(a.status_code for a in answers)
-    assert statuses[-29:] == [409] * 29 and statuses[0] in (200, 201), statuses  # 201 before the wire format
-    assert all(refusal(a, 409)["field"] == "start_date" for a in answers if a.status_code == 409)
+    assert sorted(a.status_code for a in answers) == [200] + [409] * 29
+    assert all(assert_error(a, 409, "start_date") for a in answers if a.status_code == 409)
+    [created] = [data_of(a) for a in answers if a.status_code == 200]
+    assert created["start_date"] == body["start_date"]
 
 
 def test_concurrent_overlapping_slot_creation_across_workers_leaves_no_overlap(team_server):
@@ -114,14 +114,14 @@ def test_new_clients_registering_at_once_on_several_workers_get_one_tenant(team_
     with ThreadPoolExecutor(max_workers=12) as pool:
         tokens = list(pool.map(lambda _: team_server.token(credentials), range(12)))
     client = _client_for(team_server, "unused", credentials)
-    created = _data(client.post("/schedule/slots/", json={
+    created = data_of(client.post("/schedule/slots/", json={
         "pd_provider_uuid": PROVIDER_UUID, "location": PROVIDER_MAIN_OFFICE, "appointment_type": "AT1",
         "start_date": "2031-06-01T09:00:00", "end_date": "2031-06-01T09:30:00"}))
     # Every token, whichever worker issued it, sees the one data set of the client.
     for token in tokens:
         seen = client.get(f"/schedule/appointments/{created['pd_appointment_uuid']}",
                           headers={"Authorization": f"Bearer {token}"})
-        assert seen.status_code == 200
+        assert data_of(seen) == [created]
 
 
 def test_a_new_tenant_first_used_on_several_workers_at_once_gets_one_whole_data_set(team_server):
@@ -136,7 +136,7 @@ def test_a_new_tenant_first_used_on_several_workers_at_once_gets_one_whole_data_
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         assert set(pool.map(lambda n: first_request(n), range(20))) == {200}
-    view = _data(client.get("/sandbox/slots", params={"limit": 1}))
+    view = data_of(client.get("/sandbox/slots", params={"limit": 1}))
     assert view["total"] == len(generate_dataset()["slots"])
 
 
@@ -264,7 +264,7 @@ def test_connections_cut_by_the_database_are_replaced(pg_url):
         since = admin.execute("SELECT now()").fetchone()[0]
     with _sandbox_on(pg_url).test_client() as client:
         headers = bearer(get_token(client))
-        assert client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers).status_code == 200
+        assert data_of(client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers))
         with psycopg.connect(pg_url, autocommit=True) as admin:
             cut = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                                 "WHERE datname = current_database() AND application_name = 'pokitdok-sandbox' "
@@ -286,7 +286,7 @@ def test_an_unavailable_database_is_a_503_in_the_error_shape(pg_url, monkeypatch
 
         monkeypatch.setattr(store._pool, "connection", gone)
         answer = client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers)
-    body = assert_error(answer, 503)
+    body = assert_error(answer, 503, None)
     assert body["error"] == "store_unavailable"
     assert "PostgreSQL" in body["message"] and "unavailable" in body["message"]
 
@@ -295,7 +295,7 @@ def test_worker_processes_keep_the_serving_options(team_server):
     """Workers are built from the environment; the long-query limit and the error shape still hold."""
     client = _client_for(team_server, "query")
     answer = client.get("/schedule/appointments/", params={"appointment_type": "A" * 30000})
-    assert refusal(answer, (*INVALID, 414))["field"] == "query"
+    assert_error(answer, 414, "query")
 
 
 @pytest.mark.parametrize("url, shown", [

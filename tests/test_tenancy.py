@@ -6,8 +6,8 @@ from fixtures import doc_examples as doc
 
 from .conftest import DEMO, bearer, get_token
 from .helpers import (
-    APPOINTMENTS, PEG, SAM, SLOTS, assert_error, book, create_slot, get_one, open_slots_of, search, slot_body,
-    world_view,
+    APPOINTMENTS, PEG, SAM, SLOTS, assert_error, assert_oauth_error, book, create_slot, data_of, get_one, open_slots_of,
+    search, slot_body, world_view,
 )
 
 TENANT_A = ("ci-job-a", "secret-a")
@@ -34,29 +34,30 @@ def test_a_slot_of_tenant_a_is_invisible_to_tenant_b(client, a, b):
     b_before = world_view(client, b)
     slot = create_slot(client, a)
     uuid = slot["pd_appointment_uuid"]
-    assert_error(client.get(f"{APPOINTMENTS}{uuid}", headers=b), 404)
+    assert_error(client.get(f"{APPOINTMENTS}{uuid}", headers=b), 404, "pd_appointment_uuid")
     assert uuid not in {s["pd_appointment_uuid"] for s in open_slots_of(client, b)}
-    assert_error(book(client, b, uuid, SAM), 404)
-    assert_error(client.delete(f"{APPOINTMENTS}{uuid}", headers=b), 404)
-    assert_error(client.delete(f"{SLOTS}{uuid}", headers=b), 404)
+    assert_error(book(client, b, uuid, SAM), 404, "pd_appointment_uuid")
+    assert_error(client.delete(f"{APPOINTMENTS}{uuid}", headers=b), 404, "pd_appointment_uuid")
+    assert_error(client.delete(f"{SLOTS}{uuid}", headers=b), 404, "pd_appointment_uuid")
     # A's slot survived B's attempts, untouched.
     assert get_one(client, a, uuid) == slot
 
-    assert book(client, a, uuid, PEG).status_code == 200
-    assert_error(client.get(f"{APPOINTMENTS}{uuid}", headers=b), 404)
+    assert data_of(book(client, a, uuid, PEG))["booked"] is True
+    assert_error(client.get(f"{APPOINTMENTS}{uuid}", headers=b), 404, "pd_appointment_uuid")
     assert uuid not in {s["pd_appointment_uuid"] for s in search(client, b, {"patient_uuid": PEG})}
-    assert_error(client.delete(f"{APPOINTMENTS}{uuid}", headers=b), 404)
-    assert client.delete(f"{APPOINTMENTS}{uuid}", headers=a).status_code == 200
-    assert client.delete(f"{SLOTS}{uuid}", headers=a).status_code == 200
+    assert_error(client.delete(f"{APPOINTMENTS}{uuid}", headers=b), 404, "pd_appointment_uuid")
+    assert data_of(client.delete(f"{APPOINTMENTS}{uuid}", headers=a))["booked"] is False
+    assert data_of(client.delete(f"{SLOTS}{uuid}", headers=a))["pd_appointment_uuid"] == uuid
     assert world_view(client, b) == b_before
 
 
 def test_changes_to_shared_documented_records_stay_in_their_tenant(client, a, b):
     b_before = world_view(client, b)
     # A cancels the documented booking, deletes the documented open slot, books another one.
-    assert client.delete(f"{APPOINTMENTS}{doc.BOOKED_SLOT}", headers=a).status_code == 200
-    assert client.delete(f"{SLOTS}{doc.DELETABLE_SLOT}", headers=a).status_code == 200
-    assert book(client, a, doc.OPEN_SLOT, PEG).status_code == 200
+    assert data_of(client.delete(f"{APPOINTMENTS}{doc.BOOKED_SLOT}", headers=a))["booked"] is False
+    assert data_of(client.delete(f"{SLOTS}{doc.DELETABLE_SLOT}", headers=a))["pd_appointment_uuid"] == \
+        doc.DELETABLE_SLOT
+    assert data_of(book(client, a, doc.OPEN_SLOT, PEG))["booked"] is True
     assert world_view(client, a) != b_before
     assert world_view(client, b) == b_before
     assert get_one(client, b, doc.BOOKED_SLOT)["booked"] is True
@@ -64,29 +65,30 @@ def test_changes_to_shared_documented_records_stay_in_their_tenant(client, a, b)
 
 def test_the_same_slot_time_is_free_in_another_tenant(client, a, b):
     body = slot_body()
-    assert client.post(SLOTS, headers=a, json=body).status_code == 201
-    assert client.post(SLOTS, headers=b, json=body).status_code == 201
-    assert_error(client.post(SLOTS, headers=a, json=body), 409)
+    in_a = data_of(client.post(SLOTS, headers=a, json=body))
+    in_b = data_of(client.post(SLOTS, headers=b, json=body))
+    assert in_a["pd_appointment_uuid"] != in_b["pd_appointment_uuid"]
+    assert in_a["pd_appointment_uuid"] in assert_error(client.post(SLOTS, headers=a, json=body), 409)["message"]
 
 
 def test_demo_client_is_a_tenant_too(client, auth, a):
     slot = create_slot(client, a)
-    assert_error(client.get(f"{APPOINTMENTS}{slot['pd_appointment_uuid']}", headers=auth), 404)
+    assert_error(client.get(f"{APPOINTMENTS}{slot['pd_appointment_uuid']}", headers=auth), 404, "pd_appointment_uuid")
 
 
 def test_reset_of_one_tenant_leaves_the_other_alone(client, a, b):
     slot_b = create_slot(client, b)
-    assert client.post("/api/v4/sandbox/reset", headers=a).status_code == 200
+    assert data_of(client.post("/api/v4/sandbox/reset", headers=a))["seed"] == 0
     assert get_one(client, b, slot_b["pd_appointment_uuid"]) == slot_b
 
 
 def test_a_known_client_id_with_another_secret_is_refused(client, a):
     for url in ("/oauth2/token", "/api/v4/oauth2/token"):
-        body = assert_error(client.post(url, data={"grant_type": "client_credentials"},
-                                        auth=(TENANT_A[0], "guessed-secret")), 401)
-        assert body["error"] == "invalid_client"
+        assert_oauth_error(client.post(url, data={"grant_type": "client_credentials"},
+                                       auth=(TENANT_A[0], "guessed-secret")), 401, "invalid_client")
     # The demo client's id with another secret too.
-    assert_error(client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=(DEMO[0], "x")), 401)
+    assert_oauth_error(client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=(DEMO[0], "x")),
+                       401, "invalid_client")
     # The rightful secret still works.
     assert get_token(client, TENANT_A)
 
@@ -96,7 +98,7 @@ def test_tokens_carry_their_tenant(client, a, b):
     # Another token of the same client sees the slot; the other client's token does not.
     again = bearer(get_token(client, TENANT_A, scope="user_schedule"))
     assert get_one(client, again, slot["pd_appointment_uuid"]) == slot
-    assert_error(client.get(f"{APPOINTMENTS}{slot['pd_appointment_uuid']}", headers=b), 404)
+    assert_error(client.get(f"{APPOINTMENTS}{slot['pd_appointment_uuid']}", headers=b), 404, "pd_appointment_uuid")
 
 
 def test_closed_registration_refuses_unknown_clients(backend):
@@ -106,7 +108,6 @@ def test_closed_registration_refuses_unknown_clients(backend):
 
     app = create_app(make_settings(open_registration=False))
     with app.test_client() as client:
-        body = assert_error(client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=TENANT_A),
-                            401)
-        assert body["error"] == "invalid_client"
+        assert_oauth_error(client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=TENANT_A),
+                           401, "invalid_client")
         assert get_token(client, DEMO)

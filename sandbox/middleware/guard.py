@@ -84,7 +84,11 @@ class RequestGuard:
             await send_error(scope, send, 414, f"the query string is longer than {MAX_QUERY_BYTES} bytes", "query")
             return
         if b"%5B" in query or b"[" in query:
-            scope = dict(scope, query_string=_unindexed(query))
+            query, refused = _unindexed(query)
+            if refused is not None:
+                await send_error(scope, send, 422, refused[1], refused[0])
+                return
+            scope = dict(scope, query_string=query)
         headers = dict(scope.get("headers", ()))
         if b"content-type" not in headers and (headers.get(b"content-length", b"0") != b"0"
                                                or b"transfer-encoding" in headers):
@@ -121,12 +125,16 @@ class RequestGuard:
         return b"".join(chunks)
 
 
-def _unindexed(query: bytes) -> bytes:
-    """`location[0]=a&location[1]=b` -> `location=a&location=b` (in index order); other keys unchanged."""
+def _unindexed(query: bytes) -> tuple[bytes, tuple[str, str] | None]:
+    """`location[0]=a&location[1]=b` -> `location=a&location=b` (in index order); other keys unchanged.
+
+    Refused (the field and why) when a list mixes both forms or its indexes are not 0, 1, ... each
+    once: merged, `location[0]=lat&location=lon` would silently search at (lon, lat).
+    """
     try:
         pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
     except ValueError:
-        return query
+        return query, None
     plain, indexed = [], []
     for key, value in pairs:
         match = _INDEXED.match(key)
@@ -135,9 +143,16 @@ def _unindexed(query: bytes) -> bytes:
         else:
             plain.append((key, value))
     if not indexed:
-        return query
+        return query, None
     indexed.sort(key=lambda item: (item[0], item[1]))
-    return urlencode(plain + [(name, value) for name, _index, value in indexed]).encode("latin-1")
+    for name in sorted({name for name, _index, _value in indexed}):
+        indexes = [index for other, index, _value in indexed if other == name]
+        how = f"send {name}[0]=..&{name}[1]=.. (indexes 0, 1, ... each once) or repeated {name}=.. keys"
+        if any(key == name for key, _value in plain):
+            return query, (name, f"{name} is sent both indexed and as {name}=; {how}, not both")
+        if indexes != list(range(len(indexes))):
+            return query, (name, f"{name} has the indexes {indexes}; {how}")
+    return urlencode(plain + [(name, value) for name, _index, value in indexed]).encode("latin-1"), None
 
 
 def _replay(body: bytes, receive):
