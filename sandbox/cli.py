@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import ipaddress
 import os
 import secrets
@@ -20,23 +21,32 @@ from .stores import Store, StoreError, open_store, redact, store_class
 from .tenants import Tenants
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("pokitdok-sandbox")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pokitdok-sandbox", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="start the sandbox server (seeds the database on first start)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1; beyond loopback an admin token is required)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     _db_option(serve)
-    serve.add_argument("--token-ttl", type=int, default=None, help="access token lifetime in seconds (3600)")
+    serve.add_argument("--token-ttl", type=int, default=None, help="access token lifetime in seconds (default: 3600)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                        help="server log level (default: info)")
     serve.add_argument("--access-log", action="store_true",
                        help="log a line per request (default: off; GET /api/v4/sandbox/journal keeps each "
                             "tenant's last requests either way)")
     serve.add_argument("--workers", type=int, default=1,
-                       help="server processes (PostgreSQL store only; the embedded TinyDB store is "
-                            "single-process)")
+                       help="server processes (default: 1; more only on the PostgreSQL store, the embedded "
+                            "TinyDB store is single-process)")
     serve.add_argument("--rate-limit", default=None, metavar="N/PERIOD",
                        help="every tenant's requests per window, as the platform limited them, e.g. 1000/hour "
                             "(period: second, minute, hour or day; default: no limit; env "
@@ -56,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
 
     seed = commands.add_parser("seed", help="re-generate every tenant's data set (and the default for new ones)")
     _db_option(seed)
-    seed.add_argument("--seed", type=int, default=None, help="Faker seed (0)")
-    seed.add_argument("--providers", type=int, default=None, help="generated providers (20)")
-    seed.add_argument("--slots", type=int, default=None, help="generated slots (200)")
+    seed.add_argument("--seed", type=int, default=None, help="Faker seed (default: 0)")
+    seed.add_argument("--providers", type=int, default=None, help="generated providers (default: 20)")
+    seed.add_argument("--slots", type=int, default=None, help="generated slots (default: 200)")
 
     migrate = commands.add_parser("migrate", help="create or update the PostgreSQL schema (serve also does it)")
     _db_option(migrate)
