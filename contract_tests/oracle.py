@@ -9,6 +9,7 @@ request (e.g. `end_date` not after `start_date`), or None. The checks use it so 
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timezone
 
 SLOTS = "/schedule/slots/"
@@ -35,7 +36,8 @@ def documented_refusal(case) -> str | None:
             return "needs patient_uuid, pd_provider_uuid or location"
         if query.get("radius") is not None and not query.get("location"):
             return "radius needs a location"
-        return _dates_refusal(query, "start_date", "end_date") or _latitude_refusal(query.get("location"))
+        return (_dates_refusal(query, "start_date", "end_date") or _latitude_refusal(query.get("location"))
+                or _radius_refusal(query.get("radius")))
     if label == f"PUT {APPOINTMENT}":
         patient = body.get("patient")
         if isinstance(patient, dict):
@@ -61,6 +63,17 @@ def _dates_refusal(values: dict, start_key: str, end_key: str) -> str | None:
         parsed[key] = moment
     if len(parsed) == 2 and parsed[end_key] <= parsed[start_key]:
         return "end_date must be after start_date"
+    return None
+
+
+# A server may refuse a wider search (openapi.yaml, `radius`); the sandbox's default limit.
+MAX_RADIUS_MILES = 5000
+
+
+def _radius_refusal(radius) -> str | None:
+    match = re.fullmatch(r"([0-9.]+)(mi|km)?", str(radius or ""))
+    if match and float(match[1]) * (0.621371 if match[2] == "km" else 1) > MAX_RADIUS_MILES:
+        return f"radius over {MAX_RADIUS_MILES} miles"
     return None
 
 

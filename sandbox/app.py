@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
 import inspect
@@ -20,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from . import api, auth, console, contract, datasets, envelope, serving
+from . import api, auth, console, contract, envelope, serving
 from .auth import Authority, OAuthError
 from .context import SandboxContext
 from .contract import API_BASE, SPEC_PATH, TOKEN_PATH
@@ -35,7 +36,8 @@ from .middleware.rate_limiting import RateLimiter
 from .validation import explain
 from .scheduling import Scheduling
 from .settings import Settings
-from .stores import open_store
+from .stores import StoreUnavailable, open_store
+from .tenants import Tenants
 from .validation import SANDBOX_VALIDATORS
 
 log = logging.getLogger("pokitdok_sandbox")
@@ -54,9 +56,9 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     settings = settings or Settings.from_env()
     store = open_store(settings)
     authority = Authority(store, settings)
-    seed_defaults = datasets.remembered_defaults(store, settings.seed)
-    rules = Scheduling(store, seed_defaults)
-    datasets.ensure_seeded(store, settings.demo_client_id, seed_defaults)
+    tenants = Tenants(store, settings.seed, settings.limits)
+    rules = Scheduling(tenants, settings.limits)
+    tenants.open(settings.demo_client_id)
     store.warm_up(settings.demo_client_id)
     # The loaded records are long-lived: keep the cyclic GC from walking them on
     # every full collection (pauses of 100+ ms at 100k slots otherwise).
@@ -77,8 +79,8 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     # Sandbox additions (docs/sandbox-extras.md): their state in one service, applied by the
     # middlewares of sandbox/middleware/ (their order is described there).
     extras = SandboxExtras(settings.rate_limit)
-    context = SandboxContext(settings=settings, rules=rules, authority=authority, extras=extras,
-                             reset_hooks=[extras.forget])
+    tenants.reset_hooks.append(extras.forget)
+    context = SandboxContext(settings=settings, rules=rules, tenants=tenants, authority=authority, extras=extras)
     app.sandbox = context
     app.add_middleware(RequestStart, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(JournalRecorder, position=MiddlewarePosition.BEFORE_EXCEPTION,
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     app.add_middleware(FaultInjector, position=MiddlewarePosition.BEFORE_VALIDATION, rules=extras.faults)
     app.add_url_rule(TOKEN_PATH, "oauth2_token", token.token, methods=["POST"])
     app.add_url_rule("/", "index", _index, methods=["GET"])
+    app.add_url_rule("/healthz", "healthz", functools.partial(_healthz, store), methods=["GET"])
     console.register(app)
     _add_error_handlers(app)
     return app
@@ -115,9 +118,18 @@ def create_app_from_env() -> connexion.AsyncApp:
     return create_app(Settings.from_env())
 
 
-def _json(data, headers: dict | None = None) -> Response:
+def _json(data, headers: dict | None = None, status: int = 200) -> Response:
     """A JSON answer outside the contract's operations, written like theirs."""
-    return Response(envelope.encode(data), media_type="application/json", headers=headers)
+    return Response(envelope.encode(data), status_code=status, media_type="application/json", headers=headers)
+
+
+async def _healthz(store, _request: Request):
+    """Whether the server and its store answer: 200, or 503 saying what is wrong (for load balancers)."""
+    try:
+        store.ping()
+    except StoreUnavailable as exc:
+        return _json({"status": "unavailable", "store": store.description, "message": str(exc)}, status=503)
+    return _json({"status": "ok", "store": store.description})
 
 
 async def _index(_request: Request):
@@ -153,8 +165,9 @@ def _is_token_endpoint(request) -> bool:
 
 
 def _token_refused(request, message: str) -> ConnexionResponse:
-    """Connexion's own 401s (no token, a malformed Authorization header), told apart as RFC 6750 has it."""
-    if "No authorization token" in message:
+    """Connexion's own 401s, as RFC 6750 tells them apart: no bearer token at all (no Authorization
+    header, or another scheme such as Basic) carries no error code; a malformed bearer token is invalid."""
+    if not request.headers.get("authorization", "").lower().startswith("bearer "):
         return _response(request, 401, "send an access token as Authorization: Bearer <token>; get one from "
                          "POST /oauth2/token", None, "token_missing", {"WWW-Authenticate": 'Bearer realm="pokitdok-sandbox"'})
     description = "the Authorization header must be Bearer <token>; get a token from POST /oauth2/token"
@@ -177,6 +190,9 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
         if isinstance(exc, OAuthError):
             return _oauth_response(exc)
         return _response(request, exc.status, exc.message, exc.field, exc.code, exc.headers)
+
+    def store_unavailable(request, exc: StoreUnavailable):  # the stores' neutral error, as HTTP
+        return _response(request, 503, str(exc), None, "store_unavailable", {"Retry-After": "1"})
 
     def problem(request, exc: ProblemException):
         # jsonschema appends the failing schema after a blank line: keep the first part.
@@ -235,6 +251,7 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
         return _response(request, 500, "the sandbox failed unexpectedly; this is a bug, please report it")
 
     app.add_error_handler(SandboxError, sandbox_error)
+    app.add_error_handler(StoreUnavailable, store_unavailable)
     app.add_error_handler(ProblemException, problem)
     app.add_error_handler(HTTPException, http_error)
     app.add_error_handler(UnicodeDecodeError, undecodable)

@@ -20,8 +20,10 @@ from urllib.parse import unquote
 from .context import of_scope
 from .request_facts import learn_tenant
 from .errors import SandboxError
+from .stores import StoreUnavailable
 
 ALL_SCOPES = ("user_schedule", "business_schedule")
+MAX_CLIENT_ID_LENGTH = 200
 
 
 class OAuthError(SandboxError):
@@ -68,6 +70,11 @@ class Authority:
     def authenticate(self, client_id: str, secret: str) -> dict:
         client = self.store.get_client(client_id)
         if client is None and self.settings.open_registration:
+            most = self.settings.limits.tenants
+            if self.store.client_count() >= most:
+                raise OAuthError(403, "tenant_limit", f"this sandbox already serves {most} client ids, its limit "
+                                 "(--max-tenants); use a client id it knows, or ask its operator to raise the limit",
+                                 "client_id")
             client = self.ensure_client(client_id, secret)
         expected = client["secret_hash"] if client else _secret_hash("", "unknown-client")
         presented = _secret_hash(secret, client["salt"] if client else "unknown-client")
@@ -122,7 +129,7 @@ class Authority:
                 if kind.lower() == "bearer" and token.strip():
                     try:
                         info = self.token_info(token.strip())
-                    except SandboxError:  # the store is unavailable: the answer said so already
+                    except StoreUnavailable:  # the answer said so already
                         return None
                     return info["sub"] if info else None
         return None
@@ -148,12 +155,20 @@ def _client_credentials(form: dict, authorization: str | None) -> tuple[str, str
             client_id, secret = decoded.split(":", 1)
         except (ValueError, UnicodeDecodeError):
             raise OAuthError(401, "invalid_client", "malformed HTTP Basic credentials", "Authorization") from None
-        return unquote(client_id), unquote(secret)
+        return _checked_client_id(unquote(client_id)), unquote(secret)
     client_id, secret = form.get("client_id"), form.get("client_secret")
     if not client_id or secret is None:
         raise OAuthError(401, "invalid_client",
                          "send client_id and client_secret by HTTP Basic or in the form body", "client_id")
-    return client_id, secret
+    return _checked_client_id(client_id), secret
+
+
+def _checked_client_id(client_id: str) -> str:
+    """A client id names a tenant: 1 to 200 printable characters, however it was sent."""
+    if not client_id or len(client_id) > MAX_CLIENT_ID_LENGTH or not client_id.isprintable():
+        raise OAuthError(401, "invalid_client", f"client_id must be 1 to {MAX_CLIENT_ID_LENGTH} printable characters "
+                         "(no control characters such as NUL or newline)", "client_id")
+    return client_id
 
 
 def form_fields(form) -> dict:

@@ -1,8 +1,9 @@
-"""pokitdok-sandbox serve | reset | seed | migrate | contract."""
+"""pokitdok-sandbox serve | reset | seed | migrate | check | contract."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import ipaddress
 import os
 import secrets
@@ -15,27 +16,37 @@ from . import datasets, serving
 from .datasets import SeedSettings
 from .errors import SandboxError
 from .extras.rate_limits import parse_limit
-from .settings import DEFAULT_DB, Settings
-from .stores import Store, StoreError, is_postgres_url, open_store, redact
+from .settings import DEFAULT_DB, Limits, Settings
+from .stores import Store, StoreError, open_store, redact, store_class
+from .tenants import Tenants
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("pokitdok-sandbox")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pokitdok-sandbox", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="start the sandbox server (seeds the database on first start)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1; beyond loopback an admin token is required)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     _db_option(serve)
-    serve.add_argument("--token-ttl", type=int, default=None, help="access token lifetime in seconds (3600)")
+    serve.add_argument("--token-ttl", type=int, default=None, help="access token lifetime in seconds (default: 3600)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                        help="server log level (default: info)")
     serve.add_argument("--access-log", action="store_true",
                        help="log a line per request (default: off; GET /api/v4/sandbox/journal keeps each "
                             "tenant's last requests either way)")
     serve.add_argument("--workers", type=int, default=1,
-                       help="server processes (PostgreSQL store only; the embedded TinyDB store is "
-                            "single-process)")
+                       help="server processes (default: 1; more only on the PostgreSQL store, the embedded "
+                            "TinyDB store is single-process)")
     serve.add_argument("--rate-limit", default=None, metavar="N/PERIOD",
                        help="every tenant's requests per window, as the platform limited them, e.g. 1000/hour "
                             "(period: second, minute, hour or day; default: no limit; env "
@@ -44,18 +55,29 @@ def main(argv: list[str] | None = None) -> int:
                        help="needed in X-Sandbox-Admin-Token for /sandbox/reset, /sandbox/seed and the other "
                             "sandbox changes (fault rules, clearing the request journal) "
                             "(env POKITDOK_SANDBOX_ADMIN_TOKEN; generated when listening beyond loopback)")
+    defaults = Limits()
+    for name, flag in Limits.NAMES.items():
+        serve.add_argument(f"--{flag}", dest=f"limit_{name}", type=float if name == "radius_miles" else int,
+                           default=None, metavar="N", help=f"{_LIMIT_HELP[name]} (default {getattr(defaults, name):g}; "
+                           f"env POKITDOK_SANDBOX_{flag.upper().replace('-', '_')})")
 
     reset = commands.add_parser("reset", help="put every tenant back to its seeded state")
     _db_option(reset)
 
     seed = commands.add_parser("seed", help="re-generate every tenant's data set (and the default for new ones)")
     _db_option(seed)
-    seed.add_argument("--seed", type=int, default=None, help="Faker seed (0)")
-    seed.add_argument("--providers", type=int, default=None, help="generated providers (20)")
-    seed.add_argument("--slots", type=int, default=None, help="generated slots (200)")
+    seed.add_argument("--seed", type=int, default=None, help="Faker seed (default: 0)")
+    seed.add_argument("--providers", type=int, default=None, help="generated providers (default: 20)")
+    seed.add_argument("--slots", type=int, default=None, help="generated slots (default: 200)")
 
     migrate = commands.add_parser("migrate", help="create or update the PostgreSQL schema (serve also does it)")
     _db_option(migrate)
+
+    check = commands.add_parser("check", help="report what a TinyDB file holds and any damage; --salvage copies "
+                                "every valid record into a new file (the original is left as it is)")
+    _db_option(check)
+    check.add_argument("--salvage", default=None, metavar="NEW_PATH",
+                       help="write every valid record into this new database file (which must not exist)")
 
     contract = commands.add_parser("contract", help="run the contract test kit against a server "
                                    "(default: an in-process sandbox); see docs/contract-kit.md")
@@ -63,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
-        return {"serve": _serve, "reset": _reset, "seed": _seed, "migrate": _migrate,
+        return {"serve": _serve, "reset": _reset, "seed": _seed, "migrate": _migrate, "check": _check,
                 "contract": contract_runner.run_from_args}[args.command](args)
     except StoreError as exc:
         print(f"pokitdok-sandbox: {exc}", file=sys.stderr)
@@ -76,6 +98,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pokitdok-sandbox: PostgreSQL at {where} failed: {str(exc).strip().splitlines()[0]}",
               file=sys.stderr)
         return 2
+
+
+_LIMIT_HELP = {
+    "tenants": "client ids (tenants) the server registers; more unknown ids are refused",
+    "tenant_slots": "slots one tenant may hold before creating a slot is refused",
+    "seed_slots": "generated slots one POST /sandbox/seed may ask for",
+    "seed_providers": "generated providers one POST /sandbox/seed may ask for",
+    "radius_miles": "widest location search, in miles",
+}
 
 
 def _db_option(parser: argparse.ArgumentParser) -> None:
@@ -99,36 +130,53 @@ def _open(args) -> tuple[Settings, Store]:
 
 def _migrate(args) -> int:
     settings = _settings(args)
-    if not is_postgres_url(settings.store_url):
-        path = settings.store_url or settings.db_path
-        if path is not None and os.path.exists(path):
-            open_store(settings).close()  # refuses a file that is not a sandbox database
-        print(f"TinyDB file {path}: nothing to migrate (the file format has one version)")
+    store = open_store(settings, create=False)  # refuses a store in use, damaged or not a sandbox's
+    if store is None:
+        print(f"{settings.store_description}: no database there yet; nothing to migrate")
         return 0
-    store = open_store(settings)
-    print(f"PostgreSQL at {store.description}: schema version {store.migrate()}, up to date")
-    store.close()
+    try:
+        if store.has_schema:
+            print(f"{store.description}: schema version {store.migrate()}, up to date")
+        else:
+            print(f"{store.description}: nothing to migrate (this store's format has one version)")
+    finally:
+        store.close()
     return 0
 
 
+def _check(args) -> int:
+    settings = _settings(args)
+    report = store_class(settings).check(settings.store_url or settings.db_path, args.salvage)
+    print("\n".join(report.lines))
+    return 0 if report.intact or args.salvage else 1
+
+
 def _serve(args) -> int:
+    # Reset and seed run on worker threads beside the event loop; a thread holding the GIL keeps the
+    # loop waiting up to one switch interval each time it wants it back (5 ms by default, several
+    # times per request). Measured with bench/seed_latency.py: reads' p50 during a 100k seed 35 -> 12 ms.
+    sys.setswitchinterval(0.0005)
     import uvicorn
 
     from .app import create_app
 
-    settings = _settings(args, token_ttl_seconds=args.token_ttl, admin_token=args.admin_token,
-                         rate_limit=args.rate_limit)
     try:
+        limits = {name: getattr(args, f"limit_{name}") for name in Limits.NAMES}
+        settings = _settings(args, token_ttl_seconds=args.token_ttl, admin_token=args.admin_token,
+                             rate_limit=args.rate_limit, limits=limits)
         parse_limit(settings.rate_limit, "--rate-limit")
+    except ValueError as exc:
+        print(f"pokitdok-sandbox: {exc}", file=sys.stderr)
+        return 2
     except SandboxError as exc:
         print(f"pokitdok-sandbox: {exc.message}", file=sys.stderr)
         return 2
     if args.workers < 1:
         print("pokitdok-sandbox: --workers must be at least 1", file=sys.stderr)
         return 2
-    if args.workers > 1 and not is_postgres_url(settings.store_url):
-        print("pokitdok-sandbox: the embedded TinyDB store is single-process; serve it with --workers 1 "
-              "(one process answers every request on its event loop), or give a PostgreSQL store "
+    if args.workers > 1 and not store_class(settings).multi_process:
+        print(f"pokitdok-sandbox: the store {settings.store_description} is single-process; serve it with "
+              "--workers 1 (one process answers every request on its event loop), or give a PostgreSQL store "
               "(--store postgresql://...) to run several workers", file=sys.stderr)
         return 2
     if settings.admin_token is None and not _is_loopback(args.host):
@@ -142,7 +190,7 @@ def _serve(args) -> int:
         uvicorn.run(app, **options)
         return 0
     # Worker processes build their own app from the environment (uvicorn needs an import string).
-    app.sandbox.rules.store.close()
+    app.sandbox.tenants.store.close()
     del app
     os.environ.update(settings.to_env())
     uvicorn.run("sandbox.app:create_app_from_env", factory=True, workers=args.workers, **options)
@@ -180,11 +228,11 @@ def _banner(base: str, settings: Settings, workers: int = 1) -> str:
 
 def _reset(args) -> int:
     settings, store = _open(args)
-    defaults = datasets.remembered_defaults(store, settings.seed)
-    tenants = store.tenant_ids() or [settings.demo_client_id]
-    for tenant_id in tenants:
-        summary = datasets.reset_tenant(store, tenant_id, defaults)
+    tenants = Tenants(store, settings.seed)
+    for tenant_id in store.tenant_ids() or [settings.demo_client_id]:
+        summary = tenants.reset(tenant_id)
         print(f"reset {tenant_id}: {summary['slots']} slots ({summary['booked']} booked)")
+    store.close()
     return 0
 
 
@@ -200,10 +248,12 @@ def _seed(args) -> int:
         print("pokitdok-sandbox: --seed, --providers and --slots must not be negative", file=sys.stderr)
         return 2
     datasets.remember_defaults(store, chosen)
+    tenants = Tenants(store, chosen)  # no limits: the operator's own command
     for tenant_id in sorted(set(store.tenant_ids()) | {settings.demo_client_id}):
-        summary = datasets.seed_tenant(store, tenant_id, chosen)
+        summary = tenants.seed(tenant_id)
         print(f"seeded {tenant_id} with seed {chosen.seed}: {summary['providers']} providers, "
               f"{summary['slots']} slots ({summary['booked']} booked)")
+    store.close()
     return 0
 
 

@@ -5,8 +5,7 @@ nothing here is global.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from connexion.context import scope as _operation_scope
@@ -16,6 +15,7 @@ if TYPE_CHECKING:
     from .extras import SandboxExtras
     from .scheduling import Scheduling
     from .settings import Settings
+    from .tenants import Tenants
 
 SCOPE_KEY = "pokitdok_sandbox.context"
 
@@ -24,10 +24,9 @@ SCOPE_KEY = "pokitdok_sandbox.context"
 class SandboxContext:
     settings: Settings
     rules: Scheduling
+    tenants: Tenants
     authority: Authority
     extras: SandboxExtras
-    # Called with a tenant when its data set is reset: whatever else is kept per tenant starts afresh.
-    reset_hooks: list[Callable[[str], object]] = field(default_factory=list)
 
 
 def current() -> SandboxContext:

@@ -55,8 +55,8 @@ def error_body(scope, status: int, message: str, field: str | None = None, code:
 
 def _field_message(message: str, field: str | None) -> str:
     """The message as the validation map shows it under its field ("start_date must be ..." -> "must be ...")."""
-    if field and message.startswith(field + " "):
-        return message[len(field) + 1:]
+    if field and message.startswith((field + " ", field + ": ")):
+        return message[len(field) + 1:].lstrip()
     return message
 
 

@@ -8,8 +8,7 @@ Reading only: no rule lives here.
 
 from __future__ import annotations
 
-from . import datasets
-from .stores import Store
+from .tenants import Tenants
 from .timefmt import parse_datetime
 
 # Fields of a slot the sandbox views show: the documented ones plus where and with whom.
@@ -19,21 +18,15 @@ _PROVIDER_FIELDS = ("pd_provider_uuid", "name", "specialty", "scheduler_uuid", "
                     "locations")
 
 
-def _transaction(store: Store, tenant_id: str, defaults: datasets.SeedSettings):
-    """The tenant's data set, seeded on first use (as the rules do)."""
-    datasets.ensure_seeded(store, tenant_id, defaults)
-    return store.transaction(tenant_id)
-
-
-def providers(store: Store, tenant_id: str, defaults: datasets.SeedSettings) -> list[dict]:
+def providers(tenants: Tenants, tenant_id: str) -> list[dict]:
     """The tenant's providers with their office locations, by name."""
-    with _transaction(store, tenant_id, defaults) as tenant:
+    with tenants.transaction(tenant_id) as tenant:
         records = tenant.all("providers")
     views = [{name: record[name] for name in _PROVIDER_FIELDS if name in record} for record in records]
     return sorted(views, key=lambda p: (p.get("name", ""), p["pd_provider_uuid"]))
 
 
-def slots(store: Store, tenant_id: str, defaults: datasets.SeedSettings, *, pd_provider_uuid: str | None = None,
+def slots(tenants: Tenants, tenant_id: str, *, pd_provider_uuid: str | None = None,
           start_date: str | None = None, end_date: str | None = None, booked: bool | None = None,
           limit: int = 500) -> dict:
     """Every slot, open or booked, starting in [start_date, end_date], by start date.
@@ -51,7 +44,7 @@ def slots(store: Store, tenant_id: str, defaults: datasets.SeedSettings, *, pd_p
                 and (low is None or start >= low)
                 and (high is None or start <= high))
 
-    with _transaction(store, tenant_id, defaults) as tenant:
+    with tenants.transaction(tenant_id) as tenant:
         candidates = (tenant.slots_of_provider(provider, low, high) if provider is not None
                       else tenant.slots_starting_between(low, high))
     found = [slot for slot in candidates if wanted(slot)]

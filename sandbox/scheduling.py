@@ -1,9 +1,10 @@
 """The scheduling rules, readable top to bottom. No HTTP here, no storage details.
 
 Each public method works on one tenant's data set inside one store
-transaction (`stores.base`), from the first check to the last change, and
-raises a `SandboxError` before changing anything when a rule refuses the
-request. Which backend holds the data is not this module's business.
+transaction (`stores.base`, opened through the tenant registry, `tenants.py`),
+from the first check to the last change, and raises a `SandboxError` before
+changing anything when a rule refuses the request. Which backend holds the data
+is not this module's business; the stores' neutral refusals become HTTP here.
 
 Records (see `fixtures.generate` for their fields):
   slot          an open slot (`booked` false) or a booked appointment
@@ -17,14 +18,13 @@ from __future__ import annotations
 import random
 import string
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterator
 
-from . import datasets, geo
+from . import geo
 from .errors import Conflict, NotFound, Unprocessable
-from .stores import Store, TenantData
+from .stores import OverlapRefused, TenantData
+from .tenants import Tenants
 from .timefmt import format_datetime, parse_datetime
 
 
@@ -42,17 +42,14 @@ class SlotQuery:
 
 
 class Scheduling:
-    def __init__(self, store: Store, defaults: datasets.SeedSettings | None = None):
-        self.store = store
-        self.defaults = defaults or datasets.SeedSettings()
+    def __init__(self, tenants: Tenants, limits=None):
+        """`limits`: the server's `settings.Limits` (None: unlimited)."""
+        self.tenants = tenants
+        self.limits = limits
 
-    @contextmanager
-    def _transaction(self, tenant_id: str, readonly: bool = False) -> Iterator[TenantData]:
-        """A tenant's data set, seeded with the defaults on first use, in one transaction
-        (`readonly`: for one query that changes nothing)."""
-        datasets.ensure_seeded(self.store, tenant_id, self.defaults)
-        with self.store.transaction(tenant_id, readonly=readonly) as tenant:
-            yield tenant
+    def _transaction(self, tenant_id: str, readonly: bool = False):
+        """A tenant's data set in one transaction (`readonly`: for one query that changes nothing)."""
+        return self.tenants.transaction(tenant_id, readonly=readonly)
 
     # -- catalogue -----------------------------------------------------------
     def list_schedulers(self, tenant_id: str) -> list[dict]:
@@ -105,9 +102,11 @@ class Scheduling:
             tenant.lock_calendar(provider["pd_provider_uuid"])
             clash = self._overlapping_slot(tenant, provider["pd_provider_uuid"], place, start, end)
             if clash is not None:
-                raise Conflict(
-                    f"the provider already has slot {clash['pd_appointment_uuid']} at this location from "
-                    f"{clash['start_date']} to {clash['end_date']}", "start_date")
+                raise _overlap(clash["start_date"], clash["end_date"], clash["pd_appointment_uuid"])
+            most = self.limits.tenant_slots if self.limits else None
+            if most is not None and tenant.count("slots") >= most:
+                raise Conflict(f"this data set holds {most} slots, this server's limit per tenant "
+                               "(--max-tenant-slots); delete slots or reset the data set first", "pd_provider_uuid")
             slot = {
                 "pd_appointment_uuid": str(uuid.uuid4()),
                 "appointment_id": _new_appointment_id(),
@@ -121,7 +120,10 @@ class Scheduling:
                 "patient": None,
                 "description": None,
             }
-            tenant.insert("slots", slot)
+            try:
+                tenant.insert("slots", slot)
+            except OverlapRefused:  # only when a writer skipped lock_calendar: the store still refuses
+                raise _overlap(slot["start_date"], slot["end_date"]) from None
             return slot
 
     def delete_slot(self, tenant_id: str, pd_appointment_uuid: str) -> dict:
@@ -145,10 +147,14 @@ class Scheduling:
             raise Unprocessable("radius needs a location", "radius")
         origin = geo.check_location(query.location) if query.location else None
         radius = geo.parse_radius(query.radius)
+        most = self.limits.radius_miles if self.limits else None
+        if most is not None and radius > most:
+            raise Unprocessable(f"radius {query.radius} is wider than this server's limit of {most:g} miles "
+                             "(--max-radius); search a smaller area", "radius")
         start = parse_datetime(query.start_date, "start_date") if query.start_date else None
         end = parse_datetime(query.end_date, "end_date") if query.end_date else None
-        if start and end and end <= start:
-            raise Unprocessable("end_date must be after start_date", "end_date")
+        if start and end:
+            _check_order(start, end)
         patient = query.patient_uuid.lower() if query.patient_uuid else None
         provider = query.pd_provider_uuid.lower() if query.pd_provider_uuid else None
 
@@ -247,11 +253,20 @@ class Scheduling:
 
 
 def _date_range(start_date: str, end_date: str) -> tuple[datetime, datetime]:
-    start = parse_datetime(start_date, "start_date")
-    end = parse_datetime(end_date, "end_date")
+    start, end = parse_datetime(start_date, "start_date"), parse_datetime(end_date, "end_date")
+    _check_order(start, end)
+    return start, end
+
+
+def _check_order(start: datetime, end: datetime) -> None:
     if end <= start:
         raise Unprocessable("end_date must be after start_date", "end_date")
-    return start, end
+
+
+def _overlap(start_date: str, end_date: str, clash: str | None = None) -> Conflict:
+    what = f"slot {clash}" if clash else "a slot"
+    return Conflict(f"the provider already has {what} at this location from {start_date} to {end_date}",
+                    "start_date")
 
 
 def _booking_patient(patient: dict) -> dict:

@@ -11,6 +11,44 @@ DEFAULT_DB = "pokitdok-sandbox.json"
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Bounds on the work and memory one client can cause (README, "Limits"). Over HTTP only:
+    the operator's own `pokitdok-sandbox seed` is not limited."""
+
+    # OAuth client ids (tenants) the server registers; further unknown ids are refused.
+    tenants: int = 1000
+    # Slots one tenant's data set may hold before POST /schedule/slots/ is refused.
+    tenant_slots: int = 200_000
+    # One POST /sandbox/seed: generated slots and providers.
+    seed_slots: int = 20_000
+    seed_providers: int = 200
+    # A location search's radius, in miles.
+    radius_miles: float = 5000.0
+
+    # flag / env suffix for each field
+    NAMES = {"tenants": "max-tenants", "tenant_slots": "max-tenant-slots", "seed_slots": "max-seed-slots",
+             "seed_providers": "max-seed-providers", "radius_miles": "max-radius"}
+
+    @classmethod
+    def from_env(cls, env, **overrides) -> "Limits":
+        values = {}
+        for name, flag in cls.NAMES.items():
+            raw = overrides.get(name)
+            if raw is None:
+                raw = env.get("POKITDOK_SANDBOX_" + flag.upper().replace("-", "_"))
+            if raw is not None and raw != "":
+                kind = float if name == "radius_miles" else int
+                values[name] = kind(raw)
+                if values[name] < 0:
+                    raise ValueError(f"--{flag} must not be negative")
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        return {"POKITDOK_SANDBOX_" + flag.upper().replace("-", "_"): str(getattr(self, name))
+                for name, flag in self.NAMES.items()}
+
+
+@dataclass(frozen=True)
 class Settings:
     # Path of the TinyDB file; None keeps everything in memory (tests, throw-away runs).
     db_path: str | None = DEFAULT_DB
@@ -29,11 +67,14 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     # Check every answer against the contract too (the test suite turns this on).
     validate_responses: bool = False
+    limits: Limits = field(default_factory=Limits)
     # Every tenant's requests per window, e.g. "1000/hour" (None: no limit); see extras/rate_limits.py.
     rate_limit: str | None = None
 
     @classmethod
-    def from_env(cls, **overrides) -> "Settings":
+    def from_env(cls, limits: dict | None = None, **overrides) -> "Settings":
+        """From the environment; `overrides` (command-line values, None when not given) win, and so
+        do the given `limits` fields."""
         env = os.environ
         values = {
             "db_path": env.get("POKITDOK_SANDBOX_DB", DEFAULT_DB),
@@ -43,6 +84,7 @@ class Settings:
             "demo_client_secret": env.get("POKITDOK_SANDBOX_CLIENT_SECRET", "sandbox-demo-secret"),
             "open_registration": env.get("POKITDOK_SANDBOX_OPEN_REGISTRATION", "1") not in ("0", "false", "no"),
             "admin_token": env.get("POKITDOK_SANDBOX_ADMIN_TOKEN") or None,
+            "limits": Limits.from_env(env, **(limits or {})),
             "rate_limit": env.get("POKITDOK_SANDBOX_RATE_LIMIT") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -59,6 +101,7 @@ class Settings:
             "POKITDOK_SANDBOX_OPEN_REGISTRATION": "1" if self.open_registration else "0",
             "POKITDOK_SANDBOX_ADMIN_TOKEN": self.admin_token or "",
             "POKITDOK_SANDBOX_STORE": self.store_url or "",
+            **self.limits.to_env(),
             "POKITDOK_SANDBOX_RATE_LIMIT": self.rate_limit or "",
         }
         if self.db_path is not None:

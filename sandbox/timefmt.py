@@ -32,6 +32,3 @@ def format_datetime(value: datetime) -> str:
     """The documented answer form: `2014-12-16T15:09:34.197709` (no offset)."""
     return value.isoformat()
 
-
-def normalise(value: str, field: str) -> str:
-    return format_datetime(parse_datetime(value, field))

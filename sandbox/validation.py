@@ -116,6 +116,11 @@ _UNEXPECTED = re.compile(r"^Additional properties are not allowed \((?P<names>.*
 _EXTRA_PARAMETERS = re.compile(r"^Extra (?:query|formData) parameter\(s\) (?P<names>.+) not in spec")
 _REQUIRED = re.compile(r"^'(?P<name>[^']+)' is a required property")
 _CONTENT_TYPE = re.compile(r"^Invalid Content-type \((?P<sent>[^)]*)\), expected \[?'?(?P<expected>[^'\]]+)")
+_NOT_AN_OBJECT_BODY = re.compile(r"^(?P<value>.+) is not of type 'object'$")
+_OUT_OF_RANGE = re.compile(r" is (less|greater) than (or equal to )?the (minimum|maximum) of ")
+_WRONG_TYPE = re.compile(r" is not of type '(?P<type>[a-z]+)'$")
+_TYPE_WORDS = {"string": "a string (text in quotes)", "integer": "a whole number", "number": "a number",
+               "boolean": "true or false", "object": "a JSON object", "array": "a JSON array"}
 _JSON_ERROR = re.compile(r"(Expecting|Unterminated|Invalid control character|Extra data|Invalid \\escape)")
 
 
@@ -145,7 +150,9 @@ def explain(field: str | None, message: str) -> tuple[str | None, str]:
     if (match := _CONTENT_TYPE.match(message)) is not None:
         return "Content-Type", f"send the body as {match['expected']} (Content-Type: {match['expected']}), " \
                                f"not {_short(match['sent'], 40) or 'without a type'}"
-    if message.startswith("RequestBody is required"):
+    if (match := _NOT_AN_OBJECT_BODY.match(message)) is not None and field is None:
+        return "body", f"the body must be a JSON object, not {_short(match['value'], 40)}"
+    if message.startswith(("RequestBody is required", "Request body must not be empty")):
         return "body", "this operation needs a JSON body (Content-Type: application/json)"
     if message.endswith("should be non-empty") or message.startswith("{} does not have enough properties"):
         return "body", "the body is an empty object; send at least one of the operation's fields"
@@ -155,7 +162,10 @@ def explain(field: str | None, message: str) -> tuple[str | None, str]:
         return field, f"{field}: {_short(message)}" if prefix and field else _short(message)
     value = _QUOTED_VALUE.match(message)
     expected = _expected(field)
-    if expected is None:  # keep jsonschema's reason, with the value quoted short
+    wrong_type = _WRONG_TYPE.search(message)
+    if expected is None and wrong_type is not None:
+        expected = _TYPE_WORDS.get(wrong_type["type"], wrong_type["type"])
+    if expected is None or _OUT_OF_RANGE.search(message):  # keep jsonschema's reason, the value quoted short
         reason = f"{_short(value['value'], 40)} {message[value.end():]}" if value else message
         return field, f"{field}: {_short(reason)}"
     sent = f", not {_short(value['value'], 40)}" if value else ""
@@ -166,7 +176,8 @@ def _expected(field: str | None) -> str | None:
     """What to send for a field, by its name (its last part), when the contract gives it a form."""
     if not field:
         return None
-    name = field.rsplit(".", 1)[-1]
+    parts = field.split(".")
+    name = parts[-2] if parts[-1].isdigit() and len(parts) > 1 else parts[-1]  # location.1 is a location
     return _EXPECTED.get(name) or (_UUID_EXAMPLE if name.endswith("uuid") else None)
 
 

@@ -89,3 +89,26 @@ def bearer(token: str) -> dict:
 def auth(client) -> dict:
     """Headers with a demo-client token carrying every scope."""
     return bearer(get_token(client))
+
+
+# -- what the suite needed from the machine, said at the end of every run ----------------------
+
+def pytest_terminal_summary(terminalreporter):
+    """PostgreSQL, Chromium and Node are not Python packages: say whether this run had them.
+
+    `.ci/run` installs or starts all three; a plain `python -m pytest` skips (or, under CI=true,
+    fails) the tests of whatever is missing, each with its reason in the short summary above.
+    """
+    skipped = terminalreporter.stats.get("skipped", [])
+
+    def skips(word: str) -> int:
+        return sum(1 for report in skipped if word in str(report.longrepr))
+
+    needs = [("PostgreSQL", "PostgreSQL", "every API test's second backend; set POKITDOK_SANDBOX_TEST_PG or "
+                                          "start a server on 127.0.0.1:5432 (.ci/run does)"),
+             ("Chromium", "chromium", "the console test; apt-get install chromium (.ci/run does)"),
+             ("Node.js client", "node", "the official Node client's flow; apt-get install nodejs npm (.ci/run does)")]
+    terminalreporter.section("what this run needed from the machine")
+    for name, word, why in needs:
+        count = skips(word)
+        terminalreporter.write_line(f"{name}: {'no test skipped for want of it' if count == 0 else f'missing, {count} tests skipped'} ({why})")

@@ -22,6 +22,8 @@ PEG = doc.PEG_PATIENT
 JOHN = doc.JOHN_DOE_BOOKING
 SAM = doc.QUERY_PATIENT
 
+# A location search that finds every seeded open slot.
+EVERYWHERE = {"location": "37,-96", "radius": "3000mi"}
 # Far from every seeded slot (2014-2015 documented ones, 2026-2027 generated ones).
 FREE_DAY = datetime(2031, 3, 3, 8, 0)
 _hours = itertools.count()
@@ -164,10 +166,11 @@ def assert_oauth_error(answer, status: int, code: str) -> dict:
 def world_view(client, headers) -> dict:
     """Everything a client can see of its data set through the API, in a comparable form.
 
-    Open slots everywhere (a radius wider than the Earth), the bookings of every
+    Open slots everywhere (every seeded place is in the continental US: its middle, with the widest
+    radius the sandbox allows by default), the bookings of every
     documented patient, and one-by-one lookups of the documented slots.
     """
-    everywhere = search(client, headers, {"location": "0,0", "radius": "99999mi"})
+    everywhere = search(client, headers, EVERYWHERE)
     bookings = {p: search(client, headers, {"patient_uuid": p})
                 for p in (doc.PEG_PATIENT, doc.JOHN_DOE_BOOKING, doc.JOHN_DOE_LISTED, doc.QUERY_PATIENT)}
     documented = {}

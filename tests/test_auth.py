@@ -121,6 +121,7 @@ def test_token_endpoint_is_post_only(client, url):
     ({"Authorization": "Bearer "}, "invalid_token"),
     ({"Authorization": "Basic " + base64.b64encode(b"sandbox-demo:sandbox-demo-secret").decode()}, "token_missing"),
     ({"Authorization": "Token abc"}, "token_missing"),
+    ({"Authorization": "Basic"}, "token_missing"),
 ])
 @pytest.mark.parametrize("method, path", [("GET", SCHEDULERS), ("GET", f"{APPOINTMENTS}?pd_provider_uuid={PROVIDER}"),
                                           ("POST", SLOTS), ("POST", "/api/v4/sandbox/reset")])

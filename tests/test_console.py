@@ -59,7 +59,8 @@ def test_the_console_shows_a_booking_made_through_the_api(tmp_path):
         browser.evaluate("document.querySelector('#sign-in button').click()")
         browser.wait_for("document.body.dataset.state === 'signed-in'")
         assert browser.wait_for("document.querySelectorAll('#schedulers tbody tr').length") == 3
-        assert browser.evaluate(f"{row} !== null")  # unfiltered, the first 500 slots include 2031's
+        assert browser.wait_for(f"{row} !== null")  # unfiltered, the first 500 slots include 2031's
+        # (waited for: the slots table may render after the catalogue)
 
         # Signing in from the URL fragment, filtered to the slot's provider and day.
         browser.open(f"{server.origin}/console#client_id=sandbox-demo&client_secret=sandbox-demo-secret"
@@ -90,7 +91,11 @@ def test_the_console_shows_a_booking_made_through_the_api(tmp_path):
             ".find(t => t.includes('nonsense'))", timeout=10)
         assert refused["message"] in violation
 
-        # The reset button puts the data set back: the created slot is gone, the journal empty.
+        # The reset button asks first: one click changes nothing but the button's words.
+        browser.evaluate("document.querySelector('#reset').click()")
+        assert "confirm" in browser.evaluate("document.querySelector('#reset').textContent")
+        assert httpx.get(f"{server.api}/schedule/appointments/{uuid}", headers=headers).status_code == 200
+        # A second click puts the data set back: the created slot is gone, the journal empty.
         browser.evaluate("document.querySelector('#reset').click()")
         browser.wait_for(f"{row} === null && document.querySelector('#status').textContent.includes('Reset: done')",
                          timeout=10)

@@ -12,8 +12,8 @@ from sandbox.cli import main
 
 from .conftest import DEMO, bearer, get_token, make_settings
 from .helpers import (
-    APPOINTMENT_TYPES, PEG, SCHEDULERS, SLOTS, assert_error, book, create_slot, data_of, open_slots_of, search,
-    world_view,
+    APPOINTMENT_TYPES, EVERYWHERE, PEG, SCHEDULERS, SLOTS, assert_error, book, create_slot, data_of, open_slots_of,
+    search, world_view,
 )
 
 RESET = "/api/v4/sandbox/reset"
@@ -216,8 +216,11 @@ def test_seed_keeps_the_catalogue(client, auth):
 
 def _view_of_db(path) -> dict:
     app = create_app(make_settings(db_path=str(path)))
-    with app.test_client() as client:
-        return world_view(client, bearer(get_token(client)))
+    try:
+        with app.test_client() as client:
+            return world_view(client, bearer(get_token(client)))
+    finally:
+        app.sandbox.tenants.store.close()  # the file is free for the next command
 
 
 def test_cli_seed_then_reset(tmp_path, capsys):
@@ -233,6 +236,7 @@ def test_cli_seed_then_reset(tmp_path, capsys):
     app = create_app(make_settings(db_path=str(db)))
     with app.test_client() as client:
         _change_everything(client, bearer(get_token(client)))
+    app.sandbox.tenants.store.close()
     assert _view_of_db(db) != seeded
     assert main(["reset", "--db", str(db)]) == 0
     assert _view_of_db(db) == seeded
@@ -256,11 +260,12 @@ def test_cli_seed_reseeds_every_tenant(tmp_path):
     with app.test_client() as client:
         headers = bearer(get_token(client, ("ci-job", "s3cret")))
         assert open_slots_of(client, headers)  # the tenant now exists
+    app.sandbox.tenants.store.close()  # the file is free for the command line
     assert main(["seed", "--db", str(db), "--seed", "8", "--slots", "10"]) == 0
     app = create_app(make_settings(db_path=str(db)))
     with app.test_client() as client:
         headers = bearer(get_token(client, ("ci-job", "s3cret")))
-        found = search(client, headers, {"location": "0,0", "radius": "99999mi"})
+        found = search(client, headers, EVERYWHERE)
     expected = generate_dataset(seed=8, slots=10)
     assert sorted(s["pd_appointment_uuid"] for s in found) == sorted(
         s["pd_appointment_uuid"] for s in expected["slots"] if not s["booked"])

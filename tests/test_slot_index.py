@@ -4,7 +4,7 @@ import random
 from datetime import datetime, timedelta
 
 from sandbox import geo
-from sandbox.slot_index import SlotIndex
+from sandbox.stores.slot_index import SlotIndex
 
 PROVIDERS = ["p1", "p2", "p3"]
 PLACES = [[32.7881, -79.9323], [32.80, -79.95], [40.71, -74.0], [-33.86, 151.2], [64.1, -179.95], [64.1, 179.95]]

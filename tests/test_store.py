@@ -1,6 +1,7 @@
 """The TinyDB file: durable across restarts, refuses files that are not its own, leaves no litter."""
 
 import json
+from contextlib import contextmanager
 
 import pytest
 
@@ -18,45 +19,49 @@ def _app(path):
     return create_app(make_settings(db_path=str(path)))
 
 
+@contextmanager
 def _session(path, credentials=None):
+    """A server on the file, closed (its file lock released) when the block ends."""
     app = _app(path)
-    client = app.test_client()
-    headers = bearer(get_token(client) if credentials is None else get_token(client, credentials))
-    return client, headers
+    try:
+        with app.test_client() as client:
+            yield client, bearer(get_token(client) if credentials is None else get_token(client, credentials))
+    finally:
+        app.sandbox.tenants.store.close()
 
 
 def test_a_booking_survives_a_restart(tmp_path):
     db = tmp_path / "db.json"
-    client, headers = _session(db)
-    slot = create_slot(client, headers)
-    booked = data_of(book(client, headers, slot["pd_appointment_uuid"], PEG))
-    data_of(client.delete(f"{SLOTS}{doc.DELETABLE_SLOT}", headers=headers))
-    view = world_view(client, headers)
+    with _session(db) as (client, headers):
+        slot = create_slot(client, headers)
+        booked = data_of(book(client, headers, slot["pd_appointment_uuid"], PEG))
+        data_of(client.delete(f"{SLOTS}{doc.DELETABLE_SLOT}", headers=headers))
+        view = world_view(client, headers)
 
-    client, headers = _session(db)  # a second server on the same file
-    assert get_one(client, headers, slot["pd_appointment_uuid"]) == booked
-    assert_error(client.get(f"{APPOINTMENTS}{doc.DELETABLE_SLOT}", headers=headers), 404, "pd_appointment_uuid")
-    assert world_view(client, headers) == view
+    with _session(db) as (client, headers):  # the next server on the same file
+        assert get_one(client, headers, slot["pd_appointment_uuid"]) == booked
+        assert_error(client.get(f"{APPOINTMENTS}{doc.DELETABLE_SLOT}", headers=headers), 404, "pd_appointment_uuid")
+        assert world_view(client, headers) == view
 
 
 def test_clients_tokens_and_tenants_survive_a_restart(tmp_path):
     db = tmp_path / "db.json"
-    client, headers = _session(db, ("ci-job", "s3cret"))
-    slot = create_slot(client, headers)
+    with _session(db, ("ci-job", "s3cret")) as (client, headers):
+        slot = create_slot(client, headers)
 
-    client2 = _app(db).test_client()
-    # The old token is still valid on the new server and sees the same tenant.
-    assert get_one(client2, headers, slot["pd_appointment_uuid"]) == slot
-    # The client registered itself: the secret is remembered.
-    assert_oauth_error(client2.post("/oauth2/token", data={"grant_type": "client_credentials"},
-                                    auth=("ci-job", "wrong")), 401, "invalid_client")
-    assert get_token(client2, ("ci-job", "s3cret"))
+    with _session(db) as (client2, _):
+        # The old token is still valid on the new server and sees the same tenant.
+        assert get_one(client2, headers, slot["pd_appointment_uuid"]) == slot
+        # The client registered itself: the secret is remembered.
+        assert_oauth_error(client2.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                                        auth=("ci-job", "wrong")), 401, "invalid_client")
+        assert get_token(client2, ("ci-job", "s3cret"))
 
 
 def test_the_file_is_json_and_marked_as_ours(tmp_path):
     db = tmp_path / "db.json"
-    client, headers = _session(db)
-    create_slot(client, headers)
+    with _session(db) as (client, headers):
+        create_slot(client, headers)
     data = json.loads(db.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     assert "pokitdok-sandbox" in json.dumps(data.get("_meta"))
@@ -97,20 +102,20 @@ def test_a_directory_is_refused(tmp_path):
 
 def test_a_missing_directory_is_created(tmp_path):
     db = tmp_path / "deeper" / "still" / "db.json"
-    client, headers = _session(db)
-    assert data_of(client.get("/api/v4/schedule/schedulers/", headers=headers))
+    with _session(db) as (client, headers):
+        assert data_of(client.get("/api/v4/schedule/schedulers/", headers=headers))
     assert db.exists()
 
 
 def test_writes_leave_no_temporary_files(tmp_path):
     db = tmp_path / "db.json"
-    client, headers = _session(db)
-    slot = create_slot(client, headers)
-    data_of(book(client, headers, slot["pd_appointment_uuid"], PEG))
-    data_of(client.delete(f"{APPOINTMENTS}{slot['pd_appointment_uuid']}", headers=headers))
-    data_of(client.delete(f"{SLOTS}{slot['pd_appointment_uuid']}", headers=headers))
-    data_of(client.post("/api/v4/sandbox/seed", headers=headers, json={"seed": 2, "slots": 10}))
-    data_of(client.post("/api/v4/sandbox/reset", headers=headers))
+    with _session(db) as (client, headers):
+        slot = create_slot(client, headers)
+        data_of(book(client, headers, slot["pd_appointment_uuid"], PEG))
+        data_of(client.delete(f"{APPOINTMENTS}{slot['pd_appointment_uuid']}", headers=headers))
+        data_of(client.delete(f"{SLOTS}{slot['pd_appointment_uuid']}", headers=headers))
+        data_of(client.post("/api/v4/sandbox/seed", headers=headers, json={"seed": 2, "slots": 10}))
+        data_of(client.post("/api/v4/sandbox/reset", headers=headers))
     litter = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp") or p.name.startswith(".")]
     assert litter == []
     assert db.exists()

@@ -228,10 +228,11 @@ def test_a_newer_schema_is_refused(pg_url):
 def test_the_database_refuses_overlapping_slots_itself(pg_url):
     """Even a writer that skips the rules cannot store two overlapping slots of one provider at one place."""
     store = PostgresStore(pg_url)
-    from sandbox.datasets import SeedSettings, ensure_seeded
-    from sandbox.errors import Conflict
+    from sandbox.datasets import SeedSettings
+    from sandbox.stores import OverlapRefused
+    from sandbox.tenants import Tenants
 
-    ensure_seeded(store, "raw", SeedSettings(slots=0))
+    Tenants(store, SeedSettings(slots=0)).open("raw")
     slot = {"pd_appointment_uuid": "11111111-1111-4111-8111-111111111111", "appointment_id": "AAAAAAAAAAAA",
             "appointment_type": "AT1", "pd_provider_uuid": PROVIDER_UUID, "provider_scheduler_uuid": "x",
             "location": list(PROVIDER_MAIN_OFFICE), "start_date": "2031-07-01T09:00:00",
@@ -240,7 +241,7 @@ def test_the_database_refuses_overlapping_slots_itself(pg_url):
         assert tenant.insert("slots", slot)
     clash = {**slot, "pd_appointment_uuid": "22222222-2222-4222-8222-222222222222",
              "start_date": "2031-07-01T09:30:00", "end_date": "2031-07-01T10:30:00"}
-    with pytest.raises(Conflict):
+    with pytest.raises(OverlapRefused):  # a neutral error: the rules say 409
         with store.transaction("raw") as tenant:
             tenant.insert("slots", clash)
     elsewhere = {**clash, "location": [PROVIDER_MAIN_OFFICE[0] + 0.001, PROVIDER_MAIN_OFFICE[1]]}
@@ -276,10 +277,10 @@ def test_an_unavailable_database_is_a_503_in_the_error_shape(pg_url, monkeypatch
     app = _sandbox_on(pg_url)
     with app.test_client() as client:
         headers = bearer(get_token(client))
-        store = app.sandbox.rules.store
+        store = app.sandbox.tenants.store
 
         @contextmanager
-        def gone():
+        def gone(*_args, **_kwargs):
             raise psycopg.OperationalError("server closed the connection unexpectedly")
             yield
 

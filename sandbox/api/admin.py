@@ -5,14 +5,11 @@ these also need it in the X-Sandbox-Admin-Token header.
 """
 
 import hmac
-from dataclasses import replace
-
 from connexion.context import request
 
-from .. import datasets
 from ..context import current
 from ..errors import SandboxError
-from . import one, rules
+from . import one
 
 ADMIN_HEADER = "X-Sandbox-Admin-Token"
 
@@ -32,14 +29,9 @@ def _require_admin() -> None:
 
 def reset_tenant(user):
     _require_admin()
-    summary = datasets.reset_tenant(rules().store, user, rules().defaults)
-    # Whatever else the app keeps per tenant (fault rules, request journal) starts afresh too.
-    for forget in current().reset_hooks:
-        forget(user)
-    return one(summary)
+    return one(current().tenants.reset(user))  # its reset hooks clear what the extras keep for the tenant
 
 
 def seed_tenant(user, body=None):
     _require_admin()
-    settings = replace(rules().defaults, **(body or {}))
-    return one(datasets.seed_tenant(rules().store, user, settings))
+    return one(current().tenants.seed(user, **(body or {})))

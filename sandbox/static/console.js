@@ -270,6 +270,30 @@ async function act(label, work) {
   await refresh();
 }
 
+// Reset and re-seed replace the whole data set: the first click asks, a second one within
+// five seconds acts (no browser dialog, so the page stays scriptable).
+function confirmed(id, question, action) {
+  let armed = null;
+  return () => {
+    const button = $(id);
+    if (armed) {
+      clearTimeout(armed);
+      armed = null;
+      button.textContent = button.dataset.label;
+      button.classList.remove("confirming");
+      return action();
+    }
+    button.dataset.label = button.textContent;
+    button.textContent = question;
+    button.classList.add("confirming");
+    armed = setTimeout(() => {
+      armed = null;
+      button.textContent = button.dataset.label;
+      button.classList.remove("confirming");
+    }, 5000);
+  };
+}
+
 const summary = (s) => `${s.providers} providers, ${s.slots} slots, ${s.booked} booked`;
 
 function wire() {
@@ -279,17 +303,17 @@ function wire() {
   $("auto").addEventListener("change", () => setAuto($("auto").checked));
   $("filters").addEventListener("change", refresh);
   $("filters").addEventListener("submit", (event) => event.preventDefault());
-  $("reset").addEventListener("click", () => act("Reset", async () => {
+  $("reset").addEventListener("click", confirmed("reset", "Reset: click again to confirm", () => act("Reset", async () => {
     const result = summary(await api("POST", "/sandbox/reset", { admin: true }));
     await loadCatalog();
     return result;
-  }));
-  $("reseed").addEventListener("click", () => act("Re-seed", async () => {
+  })));
+  $("reseed").addEventListener("click", confirmed("reseed", "Re-seed: click again to confirm", () => act("Re-seed", async () => {
     const seed = Number.parseInt($("seed").value || "0", 10);
     const result = summary(await api("POST", "/sandbox/seed", { admin: true, body: { seed } }));
     await loadCatalog();
     return result;
-  }));
+  })));
   $("clear-journal").addEventListener("click", () => act("Clear journal",
     () => api("DELETE", "/sandbox/journal", { admin: true }).then(() => "")));
   $("apply-faults").addEventListener("click", () => act("Apply fault rules", async () => {

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
-
-from ..errors import SandboxError
+from typing import ClassVar, Iterable
 
 # The key field of each kind of record.
 KINDS = {
@@ -36,14 +35,21 @@ FORMAT_MARK = "pokitdok-sandbox"
 
 
 class StoreError(Exception):
-    """The store cannot be used (unreachable, corrupt, foreign, unwritable)."""
+    """The store cannot be used (unreachable, corrupt, foreign, unwritable, in use)."""
 
 
-class StoreUnavailable(SandboxError, StoreError):
-    """The store went away while serving: a 503 in the error shape for a request, a message for a command."""
+class StoreUnavailable(StoreError):
+    """The store went away while serving (the app answers 503; a command prints the message)."""
 
-    def __init__(self, message: str):
-        super().__init__(503, message, None, "store_unavailable")
+
+class OverlapRefused(StoreError):
+    """The store itself refused a slot overlapping another of the provider at the same place."""
+
+
+@dataclass
+class CheckReport:
+    lines: list[str]  # what a person reads
+    intact: bool  # opens as it is (a torn last journal line is expected after a crash)
 
 
 class TenantData(ABC):
@@ -62,7 +68,8 @@ class TenantData(ABC):
 
     @abstractmethod
     def insert(self, kind: str, record: dict) -> bool:
-        """Add a record; False (and no change) when one with its key exists already."""
+        """Add a record; False (and no change) when one with its key exists already.
+        A store with its own overlap constraint raises `OverlapRefused` for an overlapping slot."""
 
     @abstractmethod
     def replace(self, kind: str, record: dict) -> None:
@@ -107,8 +114,10 @@ class Store(ABC):
 
     #: where the data lives, fit to show (no password)
     description: str
-    #: several server processes may share this store
-    multi_process: bool = False
+    #: several server processes may share this store (`serve --workers N`)
+    multi_process: ClassVar[bool] = False
+    #: the store has a schema that `migrate` creates or updates
+    has_schema: ClassVar[bool] = False
 
     @abstractmethod
     def transaction(self, tenant_id: str, readonly: bool = False) -> AbstractContextManager[TenantData]:
@@ -153,6 +162,28 @@ class Store(ABC):
     @abstractmethod
     def put_token(self, record: dict, now: float) -> None:
         """Store a token, dropping the tokens expired at `now`."""
+
+    @abstractmethod
+    def client_count(self) -> int:
+        """How many OAuth clients (tenants) are registered."""
+
+    def migrate(self) -> int:
+        """Create or update the schema (stores with `has_schema`); answer its version."""
+        raise NotImplementedError(f"{type(self).__name__} has no schema to migrate")
+
+    @classmethod
+    def exists(cls, location: str | None) -> bool:
+        """Whether there is a store at `location` already (opening one may create it)."""
+        return True
+
+    @classmethod
+    def check(cls, location: str | None, salvage_to: str | None = None) -> "CheckReport":
+        """What the store at `location` holds and whether it is damaged; with `salvage_to`, every
+        valid record copied into a new store there. Only for stores kept in files."""
+        raise StoreError(f"check reads database files; {cls.__name__} keeps its data elsewhere, check it there")
+
+    def ping(self) -> None:
+        """Raise `StoreUnavailable` unless the store answers now (the health check)."""
 
     def warm_up(self, tenant_id: str) -> None:
         """Build whatever a tenant's first request would otherwise wait for."""

@@ -18,12 +18,19 @@ one database transaction:
 Records are kept as JSON text (`doc`) exactly as answered, beside the columns
 the indexes need; the slot queries use btree and GiST indexes, never a scan of
 the tenant.
+
+When the database goes away, a request waits at most `POOL_TIMEOUT` for a
+connection, then the store answers from direct connections (which fail at once,
+or within `CONNECT_TIMEOUT`) until one succeeds: that request is served and the
+pool is built anew. The pool's own reconnection backs off for minutes, so
+without this the first requests after the database returns would still fail.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from contextlib import contextmanager
 from datetime import datetime
@@ -33,19 +40,22 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..errors import Conflict
-from ..slot_index import cell_of, cells_near
-from .base import KINDS, Store, StoreError, StoreUnavailable, TenantData
+from .base import KINDS, OverlapRefused, Store, StoreError, StoreUnavailable, TenantData
 from .pg_schema import SCHEMA, migrate
+from .slot_index import cell_of, cells_near
+
+log = logging.getLogger("pokitdok_sandbox")
 
 POOL_SIZE = 10
-CONNECT_TIMEOUT = 5
+CONNECT_TIMEOUT = 3  # seconds; libpq's minimum that means anything is 2
+POOL_TIMEOUT = 3.0  # how long a request waits for a pooled connection before its 503
 TOKEN_CACHE_SIZE = 10_000
 _CELL_STRIDE = 4000  # longitude buckets span 3600: (lat bucket, lon bucket) -> one bigint
 _SLOT_COLUMNS = "tenant, uuid, provider, patient, booked, start_at, end_at, place_lat, place_lon, cell, doc"
 
-# One pool per database URL and process, shared by every store opened on it.
+# One pool per database URL and process, shared by every store opened on it (closed with the last).
 _pools: dict[str, ConnectionPool] = {}
+_pool_users: dict[str, int] = {}
 _pools_lock = threading.Lock()
 
 
@@ -120,9 +130,7 @@ class PgTenant(TenantData):
                 "ON CONFLICT (tenant, uuid) DO NOTHING", slot_row(self.id, record))
         except pg_errors.ExclusionViolation:
             # Only reachable when a writer skipped `lock_calendar`: the constraint still holds.
-            # The Conflict ends the transaction (rolled back), as every refusal does.
-            raise Conflict(f"the provider already has a slot at this location between {record['start_date']} "
-                           f"and {record['end_date']}", "start_date") from None
+            raise OverlapRefused(f"slot {record['pd_appointment_uuid']} overlaps another") from None
         return inserted.rowcount == 1
 
     def replace(self, kind: str, record: dict) -> None:
@@ -186,6 +194,7 @@ class PgTenant(TenantData):
 
 class PostgresStore(Store):
     multi_process = True
+    has_schema = True
 
     def __init__(self, url: str, migrate: bool = True):
         from . import redact
@@ -197,6 +206,7 @@ class PostgresStore(Store):
         if migrate:
             self.migrate()
         self._pool = _pool(url, self.description)
+        self._down = False  # the last request found the database gone: try direct connections
 
     def migrate(self) -> int:
         """Create or update the schema; answer its version."""
@@ -206,15 +216,41 @@ class PostgresStore(Store):
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
         """A pooled connection in autocommit: one statement is one round trip; see `transaction`."""
+        if self._down:
+            with self._direct_connection() as conn:
+                yield conn
+            return
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection(timeout=POOL_TIMEOUT) as conn:
                 yield conn
         except PoolTimeout:
+            self._down = True
             raise StoreUnavailable(f"no connection to PostgreSQL at {self.description} within "
-                                   f"{self._pool.timeout:.0f}s") from None
+                                   f"{POOL_TIMEOUT:.0f}s") from None
         except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"PostgreSQL at {self.description} is unavailable: "
-                                   f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no answer'}") from None
+            self._down = True
+            raise StoreUnavailable(f"PostgreSQL at {self.description} is unavailable: {_first_line(exc)}") from None
+
+    @contextmanager
+    def _direct_connection(self) -> Iterator[psycopg.Connection]:
+        """While the database is away: one connection per request, and a new pool once one works."""
+        try:
+            conn = psycopg.connect(self.url, **_CONNECTION_OPTIONS)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"PostgreSQL at {self.description} is unavailable: {_first_line(exc)}") from None
+        log.warning("PostgreSQL at %s answers again", self.description)
+        self._down = False
+        self._pool = _renew_pool(self.url, self._pool)
+        try:
+            with conn:
+                yield conn
+        except psycopg.OperationalError as exc:
+            self._down = True
+            raise StoreUnavailable(f"PostgreSQL at {self.description} is unavailable: {_first_line(exc)}") from None
+
+    def ping(self) -> None:
+        with self._connection() as conn:
+            conn.execute("SELECT 1")
 
     @contextmanager
     def transaction(self, tenant_id: str, readonly: bool = False) -> Iterator[PgTenant]:
@@ -279,12 +315,20 @@ class PostgresStore(Store):
         return True
 
     def close(self) -> None:
+        if self._pool is None:
+            return
+        self._pool = None
         with _pools_lock:
-            pool = _pools.pop(self.url, None)
+            _pool_users[self.url] = _pool_users.get(self.url, 1) - 1
+            pool = _pools.pop(self.url, None) if _pool_users[self.url] <= 0 else None
         if pool is not None:
             pool.close()
 
     # -- OAuth clients and tokens ---------------------------------------------------------
+    def client_count(self) -> int:
+        with self._connection() as conn:
+            return conn.execute("SELECT count(*) FROM clients").fetchone()[0]
+
     def get_client(self, client_id: str) -> dict | None:
         return self._one("SELECT doc FROM clients WHERE client_id = %s", (client_id,))
 
@@ -320,15 +364,40 @@ def _connect(url: str, where: str) -> psycopg.Connection:
         raise StoreError(f"cannot use PostgreSQL at {where}: {reason}") from None
 
 
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no answer"
+
+
+_CONNECTION_OPTIONS = {"options": f"-c search_path={SCHEMA}", "connect_timeout": CONNECT_TIMEOUT,
+                       "autocommit": True, "application_name": "pokitdok-sandbox"}
+
+
+def _new_pool(url: str) -> ConnectionPool:
+    # `check`: a connection cut by a database restart is replaced when taken, not answered as a 503.
+    return ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=False, name="pokitdok-sandbox",
+                          check=ConnectionPool.check_connection, timeout=POOL_TIMEOUT,
+                          kwargs=dict(_CONNECTION_OPTIONS))
+
+
+def _renew_pool(url: str, old: ConnectionPool) -> ConnectionPool:
+    """A fresh pool for `url` in place of `old` (whose reconnection attempts may be minutes apart)."""
+    with _pools_lock:
+        pool = _pools.get(url)
+        if pool is None or pool is old:
+            pool = _new_pool(url)
+            pool.open(wait=False)
+            _pools[url] = pool
+    if pool is not old:
+        threading.Thread(target=old.close, daemon=True).start()  # closing waits for its workers
+    return pool
+
+
 def _pool(url: str, where: str) -> ConnectionPool:
     with _pools_lock:
         pool = _pools.get(url)
         if pool is None:
-            # `check`: a connection cut by a database restart is replaced when taken, not answered as a 503.
-            pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=False, name="pokitdok-sandbox",
-                                  check=ConnectionPool.check_connection,
-                                  kwargs={"options": f"-c search_path={SCHEMA}", "connect_timeout": CONNECT_TIMEOUT,
-                                          "autocommit": True, "application_name": "pokitdok-sandbox"})
+            pool = _new_pool(url)
             try:
                 pool.open(wait=True, timeout=CONNECT_TIMEOUT * 2)
             except PoolTimeout:
@@ -336,6 +405,7 @@ def _pool(url: str, where: str) -> ConnectionPool:
                 raise StoreError(f"cannot use PostgreSQL at {where}: no connection within "
                                  f"{CONNECT_TIMEOUT * 2}s") from None
             _pools[url] = pool
+        _pool_users[url] = _pool_users.get(url, 0) + 1
         return pool
 
 
@@ -345,3 +415,4 @@ def close_pools() -> None:
         for pool in _pools.values():
             pool.close()
         _pools.clear()
+        _pool_users.clear()

@@ -8,15 +8,17 @@ does not grow with the data. Slots also have secondary indexes
 (`slot_index.py`) for provider, patient, date and place.
 
 TinyDB is not thread-safe, and reset and seed over HTTP run on worker threads
-beside the handlers on the event loop: every access goes through one
-re-entrant lock, and a transaction holds it from the first check to the last
-change, so two bookings of one slot cannot both succeed. That lock lives in one
-process: this store serves one process only.
+beside the handlers on the event loop: a transaction holds its tenant's lock
+from the first check to the last change, so two bookings of one slot cannot both
+succeed; clients and tokens have a lock of their own. A bulk seed generates,
+indexes and encodes its records before it takes any lock, so other tenants'
+requests on the event loop never wait for it. These locks live in one process,
+and the file is locked for that process (`filelock.py`): this store serves one
+process only.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from contextlib import contextmanager
@@ -26,33 +28,38 @@ from typing import Iterable, Iterator
 
 from tinydb import TinyDB
 from tinydb.storages import MemoryStorage
-from tinydb.table import Document, Table
+from tinydb.table import Table
 
-from ..journal import JournaledJSONStorage, apply_change
-from ..slot_index import SlotIndex
 from ..timefmt import format_datetime
 from .base import FORMAT_MARK, KINDS, Store, StoreError, TenantData
+from .filelock import FileLock
+from .journal import JournaledJSONStorage, apply_change, load_snapshot
+from .slot_index import SlotIndex
 
 FORMAT_VERSION = 1
-_META_TABLE = "_meta"
-_TENANTS_TABLE = "_tenants"
-_CLIENTS_TABLE = "_clients"
-_TOKENS_TABLE = "_tokens"
+FORMAT = {"name": FORMAT_MARK, "version": FORMAT_VERSION}
+META_TABLE = "_meta"
+TENANTS_TABLE = "_tenants"
+CLIENTS_TABLE = "_clients"
+TOKENS_TABLE = "_tokens"
+
+
+def format_problem(data: dict, path: Path) -> str | None:
+    """Why a snapshot (already shaped like tables of records) is not a database this sandbox reads."""
+    mark = data.get(META_TABLE, {}).get("format", {})
+    if mark.get("name") != FORMAT_MARK:
+        return (f"{path} is not a pokitdok-sandbox database (no {FORMAT_MARK} format mark); refusing to touch "
+                "it. Point --db at a new path or delete the file.")
+    if mark.get("version") != FORMAT_VERSION:
+        return f"{path} has database format {mark.get('version')}, this sandbox reads {FORMAT_VERSION}"
+    return None
 
 
 def _load_database(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise StoreError(f"{path} is not a pokitdok-sandbox database (not valid JSON: {exc})") from None
-    mark = data.get(_META_TABLE, {}).get("format", {}) if isinstance(data, dict) else {}
-    if not isinstance(mark, dict) or mark.get("name") != FORMAT_MARK:
-        raise StoreError(
-            f"{path} is not a pokitdok-sandbox database (no {FORMAT_MARK} format mark); "
-            "refusing to touch it. Point --db at a new path or delete the file."
-        )
-    if mark.get("version") != FORMAT_VERSION:
-        raise StoreError(f"{path} has database format {mark.get('version')}, this sandbox reads {FORMAT_VERSION}")
+    data = load_snapshot(path)
+    problem = format_problem(data, path)
+    if problem:
+        raise StoreError(problem)
     return data
 
 
@@ -72,11 +79,15 @@ class SandboxDB(TinyDB):
 class MemoryJournal(MemoryStorage):
     """In-memory storage with the journal's `apply` (for tests and throw-away runs)."""
 
+    def __init__(self):
+        super().__init__()
+        self.memory = {META_TABLE: {"format": dict(FORMAT)}}
+        self._lock = threading.Lock()
+
     def apply(self, changes) -> None:
-        if self.memory is None:
-            self.memory = {}
-        for change in changes:
-            apply_change(self.memory, list(change))
+        with self._lock:
+            for change in changes:
+                apply_change(self.memory, list(change))
 
 
 def table_name(tenant_id: str, kind: str) -> str:
@@ -161,7 +172,7 @@ class TinyTenant(TenantData):
                                                           format_datetime(earliest)))
 
     def lock_calendar(self, provider: str) -> None:
-        """Nothing to do: the transaction holds the one store lock."""
+        """Nothing to do: the transaction holds the tenant's lock, and writers of a tenant take it."""
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -171,28 +182,52 @@ def _iso(moment: datetime | None) -> str | None:
 class TinyDBStore(Store):
     """The database file: tenants' data sets, OAuth clients and tokens."""
 
-    multi_process = False
-
     def __init__(self, path: str | os.PathLike | None):
         """`path` None keeps everything in memory (tests, throw-away runs)."""
-        self.lock = threading.RLock()
+        self.lock = threading.RLock()  # clients, tokens, settings; and the table of tenant locks
+        self._tenant_locks: dict[str, threading.RLock] = {}
         self.path = Path(path) if path is not None else None
         self.description = str(self.path) if self.path is not None else "memory"
         self._slot_indexes: dict[str, SlotIndex] = {}
+        self._file_lock: FileLock | None = None
         if self.path is None:
             self.db = SandboxDB(storage=MemoryJournal)
-        else:
-            if self.path.is_dir():
-                raise StoreError(f"{self.path} is a directory, not a database file")
-            self.db = SandboxDB(self.path, storage=JournaledJSONStorage, load=_load_database)
-        with self.lock:
-            meta = self.db.table(_META_TABLE)
-            if meta.get(doc_id="format") is None:
-                meta.insert(Document({"name": FORMAT_MARK, "version": FORMAT_VERSION}, doc_id="format"))
+            return
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a directory, not a database file")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file_lock = FileLock(self.path)
+        self._file_lock.acquire()
+        try:
+            self.db = SandboxDB(self.path, storage=JournaledJSONStorage, load=_load_database,
+                                initial={META_TABLE: {"format": dict(FORMAT)}})
+            self.db.storage.read()  # open now: a damaged file is refused before anything is served
+        except BaseException:
+            self._file_lock.release()
+            raise
+
+    @classmethod
+    def exists(cls, location) -> bool:
+        return location is None or Path(location).exists()
+
+    @classmethod
+    def check(cls, location, salvage_to=None):
+        from .damage import check
+
+        if location is None:
+            raise StoreError("check needs a database file (--db PATH)")
+        return check(Path(location), Path(salvage_to) if salvage_to else None)
+
+    def _tenant_lock(self, tenant_id: str) -> threading.RLock:
+        lock = self._tenant_locks.get(tenant_id)
+        if lock is None:
+            with self.lock:
+                lock = self._tenant_locks.setdefault(tenant_id, threading.RLock())
+        return lock
 
     @contextmanager
     def transaction(self, tenant_id: str, readonly: bool = False) -> Iterator[TinyTenant]:
-        with self.lock:
+        with self._tenant_lock(tenant_id):
             yield TinyTenant(self, tenant_id)
 
     def apply(self, changes: list[tuple]) -> None:
@@ -202,7 +237,7 @@ class TinyDBStore(Store):
             self.db.table(name).clear_cache()
 
     def slot_index(self, tenant_id: str) -> SlotIndex:
-        with self.lock:
+        with self._tenant_lock(tenant_id):
             index = self._slot_indexes.get(tenant_id)
             if index is None:
                 index = SlotIndex(TinyTenant(self, tenant_id).all("slots"))
@@ -213,59 +248,69 @@ class TinyDBStore(Store):
         self.slot_index(tenant_id)
 
     def _get(self, table: str, key: str) -> dict | None:
-        with self.lock:
-            doc = self.db.table(table).get(doc_id=key)
-            return dict(doc) if doc is not None else None
+        # No lock: records are replaced, never changed in place, and a dict lookup is atomic.
+        doc = self.db.table(table).get(doc_id=key)
+        return dict(doc) if doc is not None else None
 
     # -- settings kept in the file -----------------------------------------
     def meta(self, key: str) -> dict | None:
-        return self._get(_META_TABLE, key)
+        return self._get(META_TABLE, key)
 
     def put_meta(self, key: str, record: dict) -> None:
         with self.lock:
-            self.apply([("put", _META_TABLE, key, record)])
+            self.apply([("put", META_TABLE, key, record)])
 
     # -- tenants ---------------------------------------------------------
     def tenant_settings(self, tenant_id: str) -> dict | None:
-        return self._get(_TENANTS_TABLE, tenant_id)
+        return self._get(TENANTS_TABLE, tenant_id)
 
     def tenant_ids(self) -> list[str]:
-        with self.lock:
-            return [str(doc.doc_id) for doc in self.db.table(_TENANTS_TABLE).all()]
+        return list((self.db.storage.read() or {}).get(TENANTS_TABLE, {}))  # list(dict): one atomic copy
 
     def put_dataset(self, tenant_id: str, settings: dict, dataset: dict[str, Iterable[dict]],
                     if_new: bool = False) -> bool:
-        with self.lock:
+        if if_new and self.tenant_settings(tenant_id) is not None:
+            return False
+        # The slow part (a seed may hold 100k slots) before any lock: index the new slots; the
+        # journal encodes the line before it takes its own.
+        tables = {kind: {r[key_field]: r for r in dataset.get(kind, ())} for kind, key_field in KINDS.items()}
+        index = SlotIndex(tables["slots"].values())
+        changes = [("table", table_name(tenant_id, kind), records) for kind, records in tables.items()]
+        changes.append(("put", TENANTS_TABLE, tenant_id, dict(settings)))
+        with self._tenant_lock(tenant_id):
             if if_new and self.tenant_settings(tenant_id) is not None:
                 return False
-            changes = [("table", table_name(tenant_id, kind), {r[key_field]: r for r in dataset.get(kind, ())})
-                       for kind, key_field in KINDS.items()]
-            changes.append(("put", _TENANTS_TABLE, tenant_id, dict(settings)))
             self.apply(changes)
-            self._slot_indexes.pop(tenant_id, None)
-            return True
+            self._slot_indexes[tenant_id] = index
+        return True
 
     # -- OAuth clients and tokens ------------------------------------------
+    def client_count(self) -> int:
+        return len(self.db.table(CLIENTS_TABLE))
+
     def get_client(self, client_id: str) -> dict | None:
-        return self._get(_CLIENTS_TABLE, client_id)
+        return self._get(CLIENTS_TABLE, client_id)
 
     def add_client(self, record: dict) -> dict:
         with self.lock:
             existing = self.get_client(record["client_id"])
             if existing is not None:
                 return existing
-            self.apply([("put", _CLIENTS_TABLE, record["client_id"], record)])
+            self.apply([("put", CLIENTS_TABLE, record["client_id"], record)])
             return dict(record)
 
     def get_token(self, access_token: str) -> dict | None:
-        return self._get(_TOKENS_TABLE, access_token)
+        return self._get(TOKENS_TABLE, access_token)
 
     def put_token(self, record: dict, now: float) -> None:
         with self.lock:
-            expired = [doc.doc_id for doc in self.db.table(_TOKENS_TABLE) if doc["expires_at"] <= now]
-            self.apply([*(("del", _TOKENS_TABLE, key) for key in expired),
-                        ("put", _TOKENS_TABLE, record["access_token"], record)])
+            expired = [doc.doc_id for doc in self.db.table(TOKENS_TABLE) if doc["expires_at"] <= now]
+            self.apply([*(("del", TOKENS_TABLE, key) for key in expired),
+                        ("put", TOKENS_TABLE, record["access_token"], record)])
 
     def close(self) -> None:
         with self.lock:
             self.db.storage.close()
+            if self._file_lock is not None:
+                self._file_lock.release()
+                self._file_lock = None

@@ -1,0 +1,153 @@
+"""Bounded work: the limits on tenants, slots, seeds and search radius; client ids; /healthz.
+
+Every limit is refused with a 4xx saying what to send instead, and the refused request changes
+nothing. On both backends (the `backend` fixture).
+"""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import quote
+
+import pytest
+
+from sandbox.app import create_app
+from sandbox.settings import Limits, Settings
+
+from .conftest import DEMO, bearer, get_token, make_settings
+from .helpers import APPOINTMENTS, SLOTS, create_slot, slot_body
+from .refusals import INVALID, payload, refusal
+
+GRANT = {"grant_type": "client_credentials"}
+SEED = "/api/v4/sandbox/seed"
+
+
+def _sandbox(**limits):
+    return create_app(make_settings(limits=Limits(**limits)))
+
+
+def _summary(client, headers) -> dict:
+    return payload(client.post("/api/v4/sandbox/reset", headers=headers))
+
+
+# -- tenants --------------------------------------------------------------------------------------
+
+def test_registration_stops_at_the_tenant_limit(backend):
+    with _sandbox(tenants=3).test_client() as client:  # the demo client and two more
+        assert get_token(client, ("ci-1", "s"))
+        assert get_token(client, ("ci-2", "s"))
+        error = refusal(client.post("/oauth2/token", data=GRANT, auth=("ci-3", "s")), 403)
+        assert "3 client ids" in error["message"] and "--max-tenants" in error["message"]
+        # Known clients go on getting tokens; the refused id was not registered.
+        assert get_token(client, ("ci-1", "s")) and get_token(client, DEMO)
+        refusal(client.post("/oauth2/token", data=GRANT, auth=("ci-3", "s")), 403)
+
+
+# -- slots per tenant, size of a seed -------------------------------------------------------------
+
+def test_slot_creation_stops_at_the_tenant_slot_limit(backend):
+    with create_app(make_settings()).test_client() as probe:
+        seeded = _summary(probe, bearer(get_token(probe)))["slots"]
+    with _sandbox(tenant_slots=seeded + 1).test_client() as client:
+        headers = bearer(get_token(client))
+        create_slot(client, headers)
+        body = slot_body()
+        error = refusal(client.post(SLOTS, headers=headers, json=body), 409)
+        assert f"{seeded + 1} slots" in error["message"] and "--max-tenant-slots" in error["message"]
+        # Nothing was stored: after deleting one slot the same request succeeds.
+        found = client.get(APPOINTMENTS, headers=headers, params={"pd_provider_uuid": body["pd_provider_uuid"],
+                                                                   "start_date": body["start_date"]})
+        assert all(slot["start_date"] != body["start_date"] for slot in payload(found))
+
+
+@pytest.mark.parametrize("field, value", [("slots", 501), ("providers", 11)])
+def test_a_seed_over_the_limit_is_refused_and_changes_nothing(backend, field, value):
+    with _sandbox(seed_slots=500, seed_providers=10).test_client() as client:
+        headers = bearer(get_token(client))
+        before = _summary(client, headers)
+        error = refusal(client.post(SEED, headers=headers, json={"seed": 3, field: value}), INVALID)
+        assert error["field"] == field and "--max-seed-" in error["message"] and "at most" in error["message"]
+        assert _summary(client, headers) == before
+        ok = client.post(SEED, headers=headers, json={"seed": 3, field: value - 1})
+        assert payload(ok)["seed"] == 3
+
+
+# -- search radius --------------------------------------------------------------------------------
+
+def test_a_search_radius_over_the_limit_is_refused(backend):
+    with _sandbox(radius_miles=100).test_client() as client:
+        headers = bearer(get_token(client))
+        near = {"location": "32.78811,-79.932364"}
+        assert client.get(APPOINTMENTS, headers=headers, params={**near, "radius": "100mi"}).status_code == 200
+        for radius in ("101mi", "200km", "25000mi"):
+            error = refusal(client.get(APPOINTMENTS, headers=headers, params={**near, "radius": radius}), INVALID)
+            assert error["field"] == "radius" and "100 miles" in error["message"]
+
+
+# -- client ids -----------------------------------------------------------------------------------
+
+def _basic(client_id: str, secret: str = "x") -> dict:
+    raw = f"{quote(client_id, safe='')}:{secret}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+
+BAD_IDS = ["nul\x00id", "line\nbreak", "tab\tid", "x" * 201]
+
+
+@pytest.mark.parametrize("client_id", BAD_IDS + [""])
+def test_bad_client_ids_are_refused_by_http_basic(client, client_id):
+    error = refusal(client.post("/oauth2/token", data=GRANT, headers=_basic(client_id)), 401)
+    assert error["field"] in (None, "client_id") and "client_id" in error["message"]
+
+
+@pytest.mark.parametrize("client_id", BAD_IDS)
+def test_bad_client_ids_are_refused_in_the_form(client, client_id):
+    form = {**GRANT, "client_id": client_id, "client_secret": "x"}
+    error = refusal(client.post("/oauth2/token", data=form), 401)
+    assert error["field"] in (None, "client_id") and "printable" in error["message"]
+
+
+def test_an_empty_client_id_is_refused_both_ways(client):
+    refusal(client.post("/oauth2/token", data={**GRANT, "client_id": "", "client_secret": "x"}), 401)
+    refusal(client.post("/oauth2/token", data=GRANT, auth=("", "x")), 401)
+
+
+def test_a_refused_client_id_registers_nothing(app, client):
+    refusal(client.post("/oauth2/token", data=GRANT, headers=_basic("nul\x00id")), 401)
+    refusal(client.post("/oauth2/token", data=GRANT, auth=("", "x")), 401)
+    assert app.sandbox.tenants.store.client_count() == 1  # the demo client only
+
+
+@pytest.mark.parametrize("client_id", ["ci-job-7", "équipe ☂", "x" * 200, "a:b"])
+def test_printable_client_ids_work_both_ways(client, client_id):
+    assert client.post("/oauth2/token", data=GRANT, headers=_basic(client_id, "s")).status_code == 200
+    form = {**GRANT, "client_id": client_id, "client_secret": "s"}
+    assert client.post("/oauth2/token", data=form).status_code == 200
+
+
+# -- /healthz -------------------------------------------------------------------------------------
+
+def test_healthz_says_the_store_answers(client):
+    answer = client.get("/healthz")
+    assert answer.status_code == 200 and answer.json()["status"] == "ok"
+    assert "password" not in answer.text
+
+
+# -- settings and flags ---------------------------------------------------------------------------
+
+def test_limits_come_from_flags_and_environment(monkeypatch):
+    monkeypatch.setenv("POKITDOK_SANDBOX_MAX_TENANTS", "7")
+    settings = Settings.from_env(limits={"radius_miles": 50.0, "tenants": None})
+    assert settings.limits.tenants == 7 and settings.limits.radius_miles == 50
+    # Worker processes get them back from the environment.
+    monkeypatch.delenv("POKITDOK_SANDBOX_MAX_TENANTS")
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    assert Settings.from_env().limits == settings.limits
+
+
+def test_serve_refuses_a_negative_limit(capsys):
+    from sandbox.cli import main
+
+    assert main(["serve", "--db", "unused.json", "--max-tenants", "-1"]) == 2
+    assert "--max-tenants" in capsys.readouterr().err
