@@ -234,7 +234,7 @@ def store_option(store: Path | str) -> list[str]:
 
 def sandbox_server(store: Path | str, workers: int = 1):
     port = free_port()
-    return serving([sys.executable, "-m", "sandbox.cli", "serve", *store_option(store), "--port", str(port),
+    return serving([sys.executable, "-m", "pokitdok_sandbox.cli", "serve", *store_option(store), "--port", str(port),
                     "--workers", str(workers), "--log-level", "warning"], port, cwd=ROOT)
 
 
@@ -275,7 +275,7 @@ def prism_server(prism: Path):
 
 def seed(store: Path | str, slots: int) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "sandbox.cli", "seed", *store_option(store), "--slots", str(slots)],
+    subprocess.run([sys.executable, "-m", "pokitdok_sandbox.cli", "seed", *store_option(store), "--slots", str(slots)],
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
 
@@ -293,7 +293,7 @@ def get_token(port: int) -> str:
 
 def _open_slots(size: int) -> list[dict]:
     """The seeded data set's open slots: the generator is deterministic, so the bench knows them."""
-    from fixtures import generate_dataset
+    from pokitdok_sandbox.fixtures import generate_dataset
 
     return [slot for slot in generate_dataset(slots=size)["slots"] if not slot["booked"]]
 

@@ -25,7 +25,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fixtures.doc_examples import OPEN_SLOT, PROVIDER_UUID  # noqa: E402
+from pokitdok_sandbox.fixtures.doc_examples import OPEN_SLOT, PROVIDER_UUID  # noqa: E402
 from tests.live_server import free_port  # noqa: E402
 
 READ_THREADS = 4
@@ -84,7 +84,7 @@ def main() -> int:
     origin, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api/v4"
     with tempfile.TemporaryDirectory() as directory:
         store = ["--store", args.store] if args.store else ["--db", str(Path(directory) / "bench.json")]
-        server = subprocess.Popen([sys.executable, "-m", "sandbox.cli", "serve", *store, "--port", str(port),
+        server = subprocess.Popen([sys.executable, "-m", "pokitdok_sandbox.cli", "serve", *store, "--port", str(port),
                                    "--log-level", "warning", "--max-seed-slots", str(args.slots),
                                    "--max-tenant-slots", str(args.slots + 1000)],
                                   cwd=ROOT, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})

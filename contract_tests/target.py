@@ -294,8 +294,8 @@ class Target:
 
 def in_process_sandbox():
     """A fresh sandbox in memory: nothing to start, nothing left behind."""
-    from sandbox.app import create_app
-    from sandbox.settings import Settings
+    from pokitdok_sandbox.app import create_app
+    from pokitdok_sandbox.settings import Settings
 
     return create_app(Settings(db_path=None))
 

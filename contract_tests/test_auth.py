@@ -10,11 +10,11 @@ import uuid
 import pytest
 import yaml
 
-from contract_tests.api import expect_status, expect_that
-from contract_tests.oracle import APPOINTMENT, APPOINTMENTS, SLOT, SLOTS, TOKEN_PATH
-from contract_tests.run import current
-from contract_tests.options import DOC_PATIENTS
-from contract_tests.workflow import Steps, answer_json, patient_body
+from pokitdok_sandbox.contract_tests.api import expect_status, expect_that
+from pokitdok_sandbox.contract_tests.oracle import APPOINTMENT, APPOINTMENTS, SLOT, SLOTS, TOKEN_PATH
+from pokitdok_sandbox.contract_tests.run import current
+from pokitdok_sandbox.contract_tests.options import DOC_PATIENTS
+from pokitdok_sandbox.contract_tests.workflow import Steps, answer_json, patient_body
 
 USER, BUSINESS = "user_schedule", "business_schedule"
 SKIPPED_TAGS = {"sandbox", "oauth2"}

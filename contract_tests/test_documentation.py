@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import pytest
 
-from contract_tests.api import expect_status, expect_that
-from contract_tests.oracle import SLOTS
-from contract_tests.doc_examples import load_examples, same_shape
-from contract_tests.report import ContractViolation
+from pokitdok_sandbox.contract_tests.api import expect_status, expect_that
+from pokitdok_sandbox.contract_tests.oracle import SLOTS
+from pokitdok_sandbox.contract_tests.doc_examples import load_examples, same_shape
+from pokitdok_sandbox.contract_tests.report import ContractViolation
 
 EXAMPLES = load_examples()
 DOC_SLOT_DELETED = "ab21e95b-8fa6-41d4-98b9-9a1f6fcff0d2"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis.errors import Flaky
 from hypothesis.stateful import run_state_machine_as_test
 
-from contract_tests.stateful import ModelMachine, machine_settings
+from pokitdok_sandbox.contract_tests.stateful import ModelMachine, machine_settings
 
 # Sequences per run: a fifth of --max-examples (20 at the default), at least 5; up to 12 steps each.
 STEPS = 12

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.errors import FlakyStrategyDefinition
 
-from contract_tests.run import current
-from contract_tests.schema import get_schema
+from pokitdok_sandbox.contract_tests.run import current
+from pokitdok_sandbox.contract_tests.schema import get_schema
 
 # Searches are checked both ways against a few records the run keeps (plugin.resident_records).
 pytestmark = pytest.mark.usefixtures("resident_records")

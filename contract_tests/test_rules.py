@@ -11,9 +11,9 @@ from datetime import timedelta
 
 import pytest
 
-from contract_tests.api import expect_status, expect_that
-from contract_tests.oracle import APPOINTMENT, APPOINTMENTS, SLOT, SLOTS, parse_datetime
-from contract_tests.workflow import Steps, answer_json, patient_body, patient_of
+from pokitdok_sandbox.contract_tests.api import expect_status, expect_that
+from pokitdok_sandbox.contract_tests.oracle import APPOINTMENT, APPOINTMENTS, SLOT, SLOTS, parse_datetime
+from pokitdok_sandbox.contract_tests.workflow import Steps, answer_json, patient_body, patient_of
 
 # Searches are checked both ways against a few records the run keeps (plugin.resident_records).
 pytestmark = pytest.mark.usefixtures("resident_records")

@@ -6,9 +6,9 @@ step by step so a failure names the exact step.
 
 from __future__ import annotations
 
-from contract_tests.api import expect_status, expect_that
-from contract_tests.oracle import APPOINTMENT, SLOT
-from contract_tests.workflow import Steps, answer_json, patient_body, patient_of
+from pokitdok_sandbox.contract_tests.api import expect_status, expect_that
+from pokitdok_sandbox.contract_tests.oracle import APPOINTMENT, SLOT
+from pokitdok_sandbox.contract_tests.workflow import Steps, answer_json, patient_body, patient_of
 
 
 def test_slot_lifecycle(api, patients):

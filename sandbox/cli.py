@@ -10,7 +10,7 @@ import secrets
 import sys
 from dataclasses import asdict, replace
 
-from contract_tests import runner as contract_runner
+from pokitdok_sandbox.contract_tests import runner as contract_runner
 
 from . import datasets, serving
 from .datasets import SeedSettings
@@ -193,7 +193,7 @@ def _serve(args) -> int:
     app.sandbox.tenants.store.close()
     del app
     os.environ.update(settings.to_env())
-    uvicorn.run("sandbox.app:create_app_from_env", factory=True, workers=args.workers, **options)
+    uvicorn.run("pokitdok_sandbox.app:create_app_from_env", factory=True, workers=args.workers, **options)
     return 0
 
 

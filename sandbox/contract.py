@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
+# In the repository a link to the top-level openapi.yaml; in an installed wheel, a copy.
+SPEC_PATH = Path(__file__).resolve().parent / "openapi.yaml"
 API_BASE = "/api/v4"
 TOKEN_PATH = "/oauth2/token"  # outside the API base, as on the original platform (also under it)
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")

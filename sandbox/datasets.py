@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from fixtures import DEFAULT_PROVIDERS, DEFAULT_SEED, DEFAULT_SLOTS
+from pokitdok_sandbox.fixtures import DEFAULT_PROVIDERS, DEFAULT_SEED, DEFAULT_SLOTS
 
 from .stores import Store
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, replace
 from typing import Iterator
 
-from fixtures import generate_dataset
+from pokitdok_sandbox.fixtures import generate_dataset
 
 from . import datasets
 from .datasets import SeedSettings

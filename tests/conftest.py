@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.app import create_app
-from sandbox.settings import Settings
+from pokitdok_sandbox.app import create_app
+from pokitdok_sandbox.settings import Settings
 
 from .pg import SessionDatabase
 

@@ -36,7 +36,7 @@ class LiveServer:
 
     def start(self, timeout: float = 60) -> "LiveServer":
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sandbox.cli", "serve", *self._store_option(), "--port", str(self.port),
+            [sys.executable, "-m", "pokitdok_sandbox.cli", "serve", *self._store_option(), "--port", str(self.port),
              "--log-level", "warning", *self.extra],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.time() + timeout

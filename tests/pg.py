@@ -13,9 +13,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from sandbox.stores import redact
-from sandbox.stores.pg_schema import SCHEMA
-from sandbox.stores.postgres import PostgresStore, close_pools
+from pokitdok_sandbox.stores import redact
+from pokitdok_sandbox.stores.pg_schema import SCHEMA
+from pokitdok_sandbox.stores.postgres import PostgresStore, close_pools
 
 ADMIN_URL = os.environ.get("POKITDOK_SANDBOX_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TABLES = ("meta", "tenants", "clients", "tokens", "records", "slots")

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from fixtures.doc_examples import PROVIDER_MAIN_OFFICE, PROVIDER_UUID
+from pokitdok_sandbox.fixtures.doc_examples import PROVIDER_MAIN_OFFICE, PROVIDER_UUID
 
 from .helpers import assert_error, data_of
 

@@ -3,7 +3,7 @@
 import re
 
 import httpx
-from sandbox.app import create_app
+from pokitdok_sandbox.app import create_app
 
 from .conftest import bearer, get_token, make_settings
 from .helpers import assert_error, data_of

@@ -5,9 +5,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from fixtures import doc_examples as doc
-from fixtures import generate_dataset
-from sandbox.geo import miles_between
+from pokitdok_sandbox.fixtures import doc_examples as doc
+from pokitdok_sandbox.fixtures import generate_dataset
+from pokitdok_sandbox.geo import miles_between
 
 from .helpers import (
     APPOINTMENTS, JOHN, MAIN_OFFICE, PEG, PROVIDER, SAM, SECOND_OFFICE, UNKNOWN_UUID, assert_error, book,

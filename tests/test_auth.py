@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from sandbox.app import create_app
+from pokitdok_sandbox.app import create_app
 
 from .conftest import DEMO, bearer, get_token, make_settings
 from .helpers import (

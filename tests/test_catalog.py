@@ -2,7 +2,7 @@
 
 import pytest
 
-from fixtures import doc_examples as doc
+from pokitdok_sandbox.fixtures import doc_examples as doc
 
 from .helpers import APPOINTMENT_TYPES, SCHEDULERS, UNKNOWN_UUID, assert_error, data_of
 

@@ -6,7 +6,7 @@ import re
 import httpx
 import pytest
 
-from sandbox.console import STATIC
+from pokitdok_sandbox.console import STATIC
 
 from .headless_chromium import CHROMIUM, Chromium
 from .helpers import PEG, PROVIDER, assert_error, data_of, fresh_window, slot_body

@@ -12,12 +12,12 @@ import json
 
 import pytest
 
-from contract_tests.options import KitOptions
-from contract_tests.runner import KitResult, run
-from sandbox.app import create_app
-from sandbox.auth import ALL_SCOPES, Authority
-from sandbox.errors import SandboxError
-from sandbox.scheduling import Scheduling
+from pokitdok_sandbox.contract_tests.options import KitOptions
+from pokitdok_sandbox.contract_tests.runner import KitResult, run
+from pokitdok_sandbox.app import create_app
+from pokitdok_sandbox.auth import ALL_SCOPES, Authority
+from pokitdok_sandbox.errors import SandboxError
+from pokitdok_sandbox.scheduling import Scheduling
 
 from .conftest import make_settings
 
@@ -266,7 +266,7 @@ def test_the_client_secret_never_appears_in_a_report():
 def test_form_bodies_are_masked_in_curl_lines():
     import requests
 
-    from contract_tests.report import curl_command
+    from pokitdok_sandbox.contract_tests.report import curl_command
 
     prepared = requests.Request("POST", "http://x/oauth2/token", data={
         "grant_type": "client_credentials", "client_id": "me", "client_secret": "hunter2"}).prepare()

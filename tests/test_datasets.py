@@ -5,10 +5,10 @@ from datetime import datetime
 
 import pytest
 
-from fixtures import doc_examples as doc
-from fixtures import generate_dataset
-from sandbox.app import create_app
-from sandbox.cli import main
+from pokitdok_sandbox.fixtures import doc_examples as doc
+from pokitdok_sandbox.fixtures import generate_dataset
+from pokitdok_sandbox.app import create_app
+from pokitdok_sandbox.cli import main
 
 from .conftest import DEMO, bearer, get_token, make_settings
 from .helpers import (
@@ -191,7 +191,7 @@ def test_seed_without_body_uses_the_defaults(client, auth):
 
 @pytest.mark.parametrize("body, field", [({"seed": -1}, "seed"), ({"slots": 200001}, "slots"),
                                          ({"seed": "seven"}, "seed"), ({"seed": 1.5}, "seed"),
-                                         ({"colour": "blue"}, "colour"), ([7], None)])
+                                         ({"colour": "blue"}, "colour"), ([7], "body")])
 def test_bad_seed_requests_are_422_and_change_nothing(client, auth, body, field):
     before = world_view(client, auth)
     assert_error(client.post(SEED, headers=auth, json=body), 422, field)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from contract_tests.doc_examples import load_examples
+from pokitdok_sandbox.contract_tests.doc_examples import load_examples
 
 from .conftest import bearer, get_token
 from .helpers import data_of

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from fixtures import doc_examples as doc
-from sandbox.app import create_app
+from pokitdok_sandbox.fixtures import doc_examples as doc
+from pokitdok_sandbox.app import create_app
 
 from .conftest import bearer, get_token, make_settings
 from .helpers import (

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.cli import main
-from sandbox.stores import StoreError
-from sandbox.stores.tinydb import TinyDBStore
+from pokitdok_sandbox.cli import main
+from pokitdok_sandbox.stores import StoreError
+from pokitdok_sandbox.stores.tinydb import TinyDBStore
 
 from .conftest import bearer, get_token, make_settings
 from .helpers import APPOINTMENTS, create_slot
@@ -27,7 +27,7 @@ DEMO_TENANT = "sandbox-demo"
 
 def _serve_briefly(db: Path, slots: int = 3) -> list[dict]:
     """A server on `db` that creates `slots` slots (one journal line each) and closes; the slots."""
-    from sandbox.app import create_app
+    from pokitdok_sandbox.app import create_app
 
     app = create_app(make_settings(db_path=str(db)))
     try:
@@ -40,7 +40,7 @@ def _serve_briefly(db: Path, slots: int = 3) -> list[dict]:
 
 def _reopen(db: Path) -> list[int]:
     """Open the file as a server would; answer the status of GET of each slot uuid in `_slots`."""
-    from sandbox.app import create_app
+    from pokitdok_sandbox.app import create_app
 
     app = create_app(make_settings(db_path=str(db)))
     try:
@@ -111,7 +111,7 @@ def test_a_damaged_database_is_refused_and_left_untouched(db, case):
 def test_serve_refuses_a_damaged_database_with_one_message(db, case):
     DAMAGE[case](db)
     before = _files(db.parent)
-    result = subprocess.run([sys.executable, "-m", "sandbox.cli", "serve", "--db", str(db), "--port", "9"],
+    result = subprocess.run([sys.executable, "-m", "pokitdok_sandbox.cli", "serve", "--db", str(db), "--port", "9"],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -179,7 +179,7 @@ def test_salvage_never_overwrites(db, capsys):
 
 
 def test_a_salvaged_truncated_snapshot_keeps_its_complete_records(tmp_path):
-    from sandbox.stores.damage import _readable_prefix
+    from pokitdok_sandbox.stores.damage import _readable_prefix
 
     whole = {"a": {"1": {"n": 1}, "2": {"n": 2}}, "b": {"3": {"n": 3}}}
     raw = json.dumps(whole).encode()
@@ -197,7 +197,7 @@ def test_a_second_process_on_a_file_in_use_fails_at_once_naming_the_holder(tmp_p
         for command in (["serve", "--port", "9"], ["seed", "--slots", "5"], ["reset"], ["migrate"]):
             before = _files(tmp_path)
             started = time.monotonic()
-            result = subprocess.run([sys.executable, "-m", "sandbox.cli", *command, "--db", str(db)],
+            result = subprocess.run([sys.executable, "-m", "pokitdok_sandbox.cli", *command, "--db", str(db)],
                                     cwd=ROOT, capture_output=True, text=True, timeout=60)
             assert result.returncode == 2, (command, result.stdout, result.stderr)
             assert f"pid {server.process.pid}" in result.stderr and "in use" in result.stderr, result.stderr

@@ -2,8 +2,8 @@
 
 import json
 
-from sandbox.stores import journal
-from sandbox.stores.journal import JournaledJSONStorage
+from pokitdok_sandbox.stores import journal
+from pokitdok_sandbox.stores.journal import JournaledJSONStorage
 
 
 def _reopen(path):

@@ -16,12 +16,12 @@ from datetime import timedelta
 
 import pytest
 
-from contract_tests.options import KitOptions
-from contract_tests.runner import KitResult, run
-from sandbox.app import create_app
-from sandbox.errors import Conflict, SandboxError
-from sandbox.scheduling import Scheduling
-from sandbox.timefmt import format_datetime, parse_datetime
+from pokitdok_sandbox.contract_tests.options import KitOptions
+from pokitdok_sandbox.contract_tests.runner import KitResult, run
+from pokitdok_sandbox.app import create_app
+from pokitdok_sandbox.errors import Conflict, SandboxError
+from pokitdok_sandbox.scheduling import Scheduling
+from pokitdok_sandbox.timefmt import format_datetime, parse_datetime
 
 from .conftest import make_settings
 
@@ -250,7 +250,7 @@ def test_the_wrong_record_for_a_uuid_is_caught(server, monkeypatch):
 
 
 def _provider_query(slot):
-    from sandbox.scheduling import SlotQuery
+    from pokitdok_sandbox.scheduling import SlotQuery
 
     start = parse_datetime(slot["start_date"], "start_date")
     return SlotQuery(pd_provider_uuid=slot["pd_provider_uuid"], start_date=format_datetime(start - timedelta(days=2)),

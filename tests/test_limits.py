@@ -11,8 +11,8 @@ from urllib.parse import quote
 
 import pytest
 
-from sandbox.app import create_app
-from sandbox.settings import Limits, Settings
+from pokitdok_sandbox.app import create_app
+from pokitdok_sandbox.settings import Limits, Settings
 
 from .conftest import DEMO, bearer, get_token, make_settings
 from .helpers import APPOINTMENTS, SLOTS, create_slot, slot_body
@@ -147,7 +147,7 @@ def test_limits_come_from_flags_and_environment(monkeypatch):
 
 
 def test_serve_refuses_a_negative_limit(capsys):
-    from sandbox.cli import main
+    from pokitdok_sandbox.cli import main
 
     assert main(["serve", "--db", "unused.json", "--max-tenants", "-1"]) == 2
     assert "--max-tenants" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fixtures import doc_examples as doc
+from pokitdok_sandbox.fixtures import doc_examples as doc
 
 from .helpers import (
     APPOINTMENTS, PATIENT, PROVIDER, SCHEDULERS, SLOTS, assert_error, assert_oauth_error, slot_body, world_view,

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import doc_examples as doc
+from pokitdok_sandbox.fixtures import doc_examples as doc
 
 from .live_server import DEMO, ROOT, LiveServer, free_port
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from fixtures import doc_examples as doc
-from fixtures import generate_dataset
+from pokitdok_sandbox.fixtures import doc_examples as doc
+from pokitdok_sandbox.fixtures import generate_dataset
 
 from .helpers import PATIENT, PEG, PROVIDER, UNKNOWN_UUID, assert_error, data_of
 

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from sandbox.app import create_app
-from sandbox.settings import Settings
+from pokitdok_sandbox.app import create_app
+from pokitdok_sandbox.settings import Settings
 
 from .conftest import bearer, get_token
 from .helpers import APPOINTMENTS

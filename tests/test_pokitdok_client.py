@@ -30,7 +30,7 @@ import pokitdok  # the test dependency pokitdok==2.8.1 (pyproject.toml, extra `t
 import pytest
 from oauthlib.oauth2 import InsecureTransportError, InvalidClientError, TokenExpiredError
 
-from fixtures import doc_examples as doc
+from pokitdok_sandbox.fixtures import doc_examples as doc
 
 from .live_server import DEMO, ROOT, LiveServer, live_server
 

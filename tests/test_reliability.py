@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from fixtures.doc_examples import OPEN_SLOT, PROVIDER_MAIN_OFFICE, PROVIDER_UUID
+from pokitdok_sandbox.fixtures.doc_examples import OPEN_SLOT, PROVIDER_MAIN_OFFICE, PROVIDER_UUID
 
 from .helpers import assert_error, data_of
 from .live_server import ROOT, LiveServer, live_server
@@ -233,7 +233,7 @@ def test_kill_9_at_a_random_point_loses_no_acknowledged_write(tmp_path, monkeypa
 
 
 def test_serving_several_workers_on_the_embedded_store_is_refused(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "sandbox.cli", "serve", "--db", str(tmp_path / "db.json"),
+    result = subprocess.run([sys.executable, "-m", "pokitdok_sandbox.cli", "serve", "--db", str(tmp_path / "db.json"),
                              "--workers", "4"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "single-process" in result.stderr

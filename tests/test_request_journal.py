@@ -2,8 +2,8 @@
 
 from datetime import datetime
 
-from sandbox.app import create_app
-from sandbox.extras.request_journal import RequestJournal
+from pokitdok_sandbox.app import create_app
+from pokitdok_sandbox.extras.request_journal import RequestJournal
 
 from .conftest import bearer, get_token, make_settings
 from .helpers import (

@@ -1,6 +1,6 @@
 """GET /sandbox/providers and /sandbox/slots: what the console shows of a tenant's data set."""
 
-from fixtures import doc_examples as doc
+from pokitdok_sandbox.fixtures import doc_examples as doc
 
 from .conftest import bearer, get_token
 from .helpers import (

@@ -3,8 +3,8 @@
 import random
 from datetime import datetime, timedelta
 
-from sandbox import geo
-from sandbox.stores.slot_index import SlotIndex
+from pokitdok_sandbox import geo
+from pokitdok_sandbox.stores.slot_index import SlotIndex
 
 PROVIDERS = ["p1", "p2", "p3"]
 PLACES = [[32.7881, -79.9323], [32.80, -79.95], [40.71, -74.0], [-33.86, 151.2], [64.1, -179.95], [64.1, 179.95]]

@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from fixtures import doc_examples as doc
-from fixtures import generate_dataset
+from pokitdok_sandbox.fixtures import doc_examples as doc
+from pokitdok_sandbox.fixtures import generate_dataset
 
 from .helpers import (
     APPOINTMENTS, MAIN_OFFICE, PEG, PROVIDER, SECOND_OFFICE, SLOTS, UNKNOWN_UUID, assert_error, book, create_slot,

@@ -5,9 +5,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from fixtures import doc_examples as doc
-from sandbox.app import create_app
-from sandbox.stores import StoreError
+from pokitdok_sandbox.fixtures import doc_examples as doc
+from pokitdok_sandbox.app import create_app
+from pokitdok_sandbox.stores import StoreError
 
 from .conftest import bearer, get_token, make_settings
 from .helpers import (

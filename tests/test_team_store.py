@@ -18,11 +18,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from fixtures.doc_examples import OPEN_SLOT, PROVIDER_MAIN_OFFICE, PROVIDER_UUID
-from sandbox.cli import main
-from sandbox.stores import StoreError
-from sandbox.stores.pg_schema import SCHEMA
-from sandbox.stores.postgres import PostgresStore, close_pools
+from pokitdok_sandbox.fixtures.doc_examples import OPEN_SLOT, PROVIDER_MAIN_OFFICE, PROVIDER_UUID
+from pokitdok_sandbox.cli import main
+from pokitdok_sandbox.stores import StoreError
+from pokitdok_sandbox.stores.pg_schema import SCHEMA
+from pokitdok_sandbox.stores.postgres import PostgresStore, close_pools
 
 from .conftest import bearer, get_token
 from .helpers import APPOINTMENTS, assert_error, data_of
@@ -125,7 +125,7 @@ def test_new_clients_registering_at_once_on_several_workers_get_one_tenant(team_
 
 
 def test_a_new_tenant_first_used_on_several_workers_at_once_gets_one_whole_data_set(team_server):
-    from fixtures import generate_dataset
+    from pokitdok_sandbox.fixtures import generate_dataset
 
     client = _client_for(team_server, "first-use")
     barrier = threading.Barrier(20)
@@ -141,8 +141,8 @@ def test_a_new_tenant_first_used_on_several_workers_at_once_gets_one_whole_data_
 
 
 def test_the_contract_kit_passes_against_the_multi_worker_server(team_server):
-    from contract_tests.options import KitOptions
-    from contract_tests.runner import run
+    from pokitdok_sandbox.contract_tests.options import KitOptions
+    from pokitdok_sandbox.contract_tests.runner import run
 
     result = run(KitOptions(base_url=team_server.api, max_examples=5, seed=20240611), quiet=True)
     assert result.passed, result.summary
@@ -178,7 +178,7 @@ def test_the_environment_variable_selects_the_store(pg_url, monkeypatch, capsys)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sandbox.cli", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "pokitdok_sandbox.cli", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=60, env={**os.environ, "POKITDOK_SANDBOX_STORE": ""})
 
 
@@ -228,9 +228,9 @@ def test_a_newer_schema_is_refused(pg_url):
 def test_the_database_refuses_overlapping_slots_itself(pg_url):
     """Even a writer that skips the rules cannot store two overlapping slots of one provider at one place."""
     store = PostgresStore(pg_url)
-    from sandbox.datasets import SeedSettings
-    from sandbox.stores import OverlapRefused
-    from sandbox.tenants import Tenants
+    from pokitdok_sandbox.datasets import SeedSettings
+    from pokitdok_sandbox.stores import OverlapRefused
+    from pokitdok_sandbox.tenants import Tenants
 
     Tenants(store, SeedSettings(slots=0)).open("raw")
     slot = {"pd_appointment_uuid": "11111111-1111-4111-8111-111111111111", "appointment_id": "AAAAAAAAAAAA",
@@ -250,8 +250,8 @@ def test_the_database_refuses_overlapping_slots_itself(pg_url):
 
 
 def _sandbox_on(pg_url):
-    from sandbox.app import create_app
-    from sandbox.settings import Settings
+    from pokitdok_sandbox.app import create_app
+    from pokitdok_sandbox.settings import Settings
 
     return create_app(Settings(db_path=None, store_url=pg_url, validate_responses=True))
 
@@ -305,7 +305,7 @@ def test_worker_processes_keep_the_serving_options(team_server):
     ("postgresql://db/sandbox", "postgresql://db/sandbox"),
 ])
 def test_urls_are_shown_without_their_password(url, shown):
-    from sandbox.stores import redact
+    from pokitdok_sandbox.stores import redact
 
     assert redact(url) == shown
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fixtures import doc_examples as doc
+from pokitdok_sandbox.fixtures import doc_examples as doc
 
 from .conftest import DEMO, bearer, get_token
 from .helpers import (
@@ -102,7 +102,7 @@ def test_tokens_carry_their_tenant(client, a, b):
 
 
 def test_closed_registration_refuses_unknown_clients(backend):
-    from sandbox.app import create_app
+    from pokitdok_sandbox.app import create_app
 
     from .conftest import make_settings
 

@@ -9,19 +9,18 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from fixtures import doc_examples as doc
-from sandbox.app import create_app
+from pokitdok_sandbox.fixtures import doc_examples as doc
+from pokitdok_sandbox.app import create_app
 
 from .conftest import DEMO, bearer, get_token, make_settings
 from .helpers import (
-    APPOINTMENT_TYPES, APPOINTMENTS, META_KEYS, PAGE_KEYS, PEG, PROVIDER, RATE_KEYS, SCHEDULERS, SLOTS, UNKNOWN_UUID,
+    APPOINTMENT_TYPES, APPOINTMENTS, EVERYWHERE, META_KEYS, PAGE_KEYS, PEG, PROVIDER, RATE_KEYS, SCHEDULERS, SLOTS, UNKNOWN_UUID,
     assert_error, create_slot, data_of, get_one, open_slots_of, slot_body,
 )
 
 JOURNAL = "/api/v4/sandbox/journal"
 RATE_LIMIT = "/api/v4/sandbox/rate-limit"
-# Every open slot of the data set: more than one default page (100) of them.
-EVERYWHERE = {"location": "0,0", "radius": "99999mi"}
+# (EVERYWHERE: every open slot of the data set, more than one default page (100) of them.)
 
 
 def _meta(answer) -> dict:
@@ -138,7 +137,8 @@ def test_the_default_page_is_100_records_and_links_are_absolute_urls_of_the_same
     assert len(records) == 100 < meta["count"]
     link = urlsplit(meta["next"])
     assert (link.scheme, link.netloc, link.path) == ("http", "testserver", APPOINTMENTS)
-    assert parse_qs(link.query) == {"location": ["0,0"], "radius": ["99999mi"], "offset": ["100"], "limit": ["100"]}
+    assert parse_qs(link.query) == {"location": [EVERYWHERE["location"]], "radius": [EVERYWHERE["radius"]],
+                                     "offset": ["100"], "limit": ["100"]}
     rest = client.get(meta["next"], headers=auth)
     assert len(data_of(rest)) == meta["count"] - 100
     assert _meta(rest)["next"] is None
