@@ -1,18 +1,23 @@
 """Benchmark: the sandbox beside its alternatives, and at growing data sizes, in one run.
 
-    python bench/run.py [--duration 4] [--rounds 5] [--connections 8] [--sizes 1000,10000,100000]
-                        [--no-prism] [--pg postgresql://postgres@127.0.0.1:5432/postgres | --no-pg]
+    python bench/run.py [--duration 4] [--rounds 5] [--connections 16] [--sizes 1000,10000,100000]
+                        [--pg-sizes 1000000] [--no-prism]
+                        [--pg postgresql://postgres@127.0.0.1:5432/postgres | --no-pg]
 
 Every server runs on loopback and takes the same request mix from wrk (one
 thread; the server gets the other cores); one worker unless a row says otherwise:
-  * reads:  list open slots by provider and by location over one day, get by uuid;
-  * writes: book an open slot, cancel a booking made a few requests earlier.
+  * reads:    the schedulers, the appointment types, one appointment by uuid, a provider's
+              appointments over a month (in turn; bench/mix.lua);
+  * searches: open slots by provider and by location over one day, two appointments by uuid;
+  * writes:   open a slot, book an open slot, update another slot's description, cancel a
+              booking and delete a slot the run made (in turn; bench/writes.lua reads the uuids
+              to cancel and delete from the answers).
 
 Part 1 compares, at the smallest size, the sandbox with a bare ASGI app answering a
-static body (the ceiling) and Stoplight Prism mocking the same openapi.yaml.
-Part 2 runs the sandbox at each size and reports p50/p99 of reads and writes,
-on TinyDB and, in throw-away databases of the --pg server, on PostgreSQL
-with 1 and 4 workers.
+static body (the ceiling) and Stoplight Prism mocking the same openapi.yaml, on each mix.
+Part 2 runs the sandbox at each size and reports p50/p99 of each mix and the server's
+resident memory, on TinyDB and, in throw-away databases of the --pg server, on PostgreSQL
+with 1 and 4 workers (--pg-sizes: sizes for PostgreSQL only, e.g. 1000000).
 The machine is shared and noisy, so what is compared is measured side by side:
 all the servers of a table are up at once and take their measurements in
 alternating rounds (--rounds, --duration seconds each); a row reports the
@@ -51,8 +56,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=4, help="seconds per measurement round (4)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds per measurement; medians are reported (5)")
-    parser.add_argument("--connections", type=int, default=8, help="concurrent connections (8)")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections (16)")
     parser.add_argument("--sizes", default="1000,10000,100000", help="slots per tenant for part 2")
+    parser.add_argument("--pg-sizes", default="", help="more sizes for the PostgreSQL rows only (e.g. 1000000)")
+    parser.add_argument("--parts", default="1,2", help="which parts to run (1: against Prism and the ceiling, "
+                                                      "2: as data grows)")
     parser.add_argument("--no-prism", action="store_true", help="skip Prism (no npm)")
     parser.add_argument("--output", type=Path, default=None, help="also write the report (Markdown) here")
     parser.add_argument("--pg", default=os.environ.get("POKITDOK_SANDBOX_TEST_PG",
@@ -62,10 +70,12 @@ def main() -> int:
     args = parser.parse_args()
 
     wrk = ensure_wrk()
-    prism = None if args.no_prism else ensure_prism()
+    parts = {part.strip() for part in args.parts.split(",")}
+    prism = None if args.no_prism or "1" not in parts else ensure_prism()
     sizes = [int(size) for size in args.sizes.split(",")]
+    pg_sizes = sorted(set(sizes) | {int(size) for size in args.pg_sizes.split(",") if size})
     lines = [f"# Benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
-             machine_description(args.rounds, args.duration), ""]
+             machine_description(args.rounds, args.duration, args.connections), ""]
 
     def side_by_side(targets: dict) -> dict:
         return measure_side_by_side(wrk, targets, args.rounds, args.duration, args.connections)
@@ -73,88 +83,112 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         tmp = Path(tmp)
         pg = {}  # one throw-away database per size
-        for size in [] if args.no_pg else sizes:
+        for size in [] if args.no_pg else pg_sizes:
             pg[size] = stack.enter_context(pg_database(args.pg))
             if pg[size] is None:  # no server: said once, no PostgreSQL rows
                 pg = {}
                 break
-        stores = {"TinyDB": (lambda size: tmp / f"size-{size}.json", 1)}
+        stores = {"TinyDB": (lambda size: tmp / f"size-{size}.json", 1, sizes)}
         if pg:
-            stores.update({"PostgreSQL": (pg.get, 1), "PostgreSQL, 4 workers": (pg.get, 4)})
+            stores.update({"PostgreSQL": (pg.get, 1, pg_sizes), "PostgreSQL, 4 workers": (pg.get, 4, pg_sizes)})
 
         # Seeding, timed: each store location once (the 4-worker rows use the databases seeded for 1 worker).
         seeding = {}
-        for store_of, _workers in stores.values():
-            for size in sizes:
+        for store_of, _workers, store_sizes in stores.values():
+            for size in store_sizes:
                 location = str(store_of(size))
                 if location not in seeding:
                     seeding[location] = seed(store_of(size), size)
-        reads = {size: write_read_mix(tmp / f"reads-{size}.tsv", size) for size in sizes}
+                    print(f"seeded {size:,} slots in {seeding[location]:.1f} s ({location.split('/')[-1]})",
+                          file=sys.stderr)
+        mixes = {size: {"reads": read_mix(tmp / f"reads-{size}.tsv", size),
+                        "searches": search_mix(tmp / f"searches-{size}.tsv", size),
+                        "writes": write_mix(tmp / f"writes-{size}.tsv", size)}
+                 for size in pg_sizes}
         compare_size = sizes[0]
 
-        # Part 1: the sandbox against the ceiling and Prism, read mix, smallest size; every server up
+        # Part 1: the sandbox against the ceiling and Prism, each mix, smallest size; every server up
         # at once, measured in alternating rounds.
-        with ExitStack() as servers:
-            targets = {}
-            for name, (store_of, workers) in stores.items():
-                port = servers.enter_context(sandbox_server(store_of(compare_size), workers))
-                label = ("sandbox (Connexion + TinyDB, full validation)" if name == "TinyDB"
-                         else f"sandbox on {name}" if workers > 1 else f"sandbox on {name}, 1 worker")
-                targets[label] = (port, reads[compare_size], get_token(port))
-            port = servers.enter_context(ceiling_server())
-            targets["bare ASGI, static JSON (ceiling)"] = (port, reads[compare_size], "static")
-            if prism:
-                port = servers.enter_context(prism_server(prism))
-                # Prism serves the paths without the spec's server prefix.
-                unprefixed = tmp / "reads-prism.tsv"
-                unprefixed.write_text(reads[compare_size].read_text().replace("\t/api/v4/", "\t/"))
-                targets["Stoplight Prism mock of openapi.yaml"] = (port, unprefixed, "any-token")
-            rows = side_by_side(targets)
-        lines += [f"## Read mix at {compare_size:,} slots, one worker each unless said", "",
-                  *table(rows, ("req/s", "p50 ms", "p99 ms", "non-2xx")), ""]
-        sandbox_rps = rows["sandbox (Connexion + TinyDB, full validation)"]["rps"]
-        lines.append(f"- sandbox / ceiling throughput: {sandbox_rps / rows['bare ASGI, static JSON (ceiling)']['rps']:.2f}")
-        if prism:
-            lines.append(f"- sandbox / Prism throughput: {sandbox_rps / rows['Stoplight Prism mock of openapi.yaml']['rps']:.2f}")
-        lines.append("")
+        if "1" in parts:
+            with ExitStack() as servers:
+                sandboxes, targets = {}, {}
+                for name, (store_of, workers, _sizes) in stores.items():
+                    port = servers.enter_context(sandbox_server(store_of(compare_size), workers))
+                    label = ("sandbox (Connexion + TinyDB, full validation)" if name == "TinyDB"
+                             else f"sandbox on {name}" if workers > 1 else f"sandbox on {name}, 1 worker")
+                    sandboxes[label] = (port, get_token(port))
+                ceiling = servers.enter_context(ceiling_server())
+                mock = servers.enter_context(prism_server(prism)) if prism else None
+                for mix in ("reads", "searches", "writes"):
+                    for label, (port, token) in sandboxes.items():
+                        targets[(mix, label)] = target(mixes[compare_size][mix], port, token)
+                    if mix != "writes":
+                        targets[(mix, CEILING)] = target(mixes[compare_size][mix], ceiling, "static")
+                    if mock:
+                        # Prism serves the paths without the spec's server prefix.
+                        targets[(mix, PRISM)] = target(mixes[compare_size][mix], mock, "any-token", prism=True)
+                rows = side_by_side(targets)
+            for mix, title in (("reads", "Read mix"), ("searches", "Search mix"), ("writes", "Write mix")):
+                mix_rows = {label: row for (row_mix, label), row in rows.items() if row_mix == mix}
+                lines += [f"## {title} at {compare_size:,} slots, one worker each unless said", "",
+                          *table(mix_rows, ("req/s", "p50 ms", "p99 ms", "non-2xx")), ""]
+                sandbox_rps = mix_rows[TINYDB_LABEL]["rps"]
+                for label, row in mix_rows.items():
+                    if label.startswith("sandbox"):
+                        if prism:
+                            lines.append(f"- {label} / Prism throughput: {row['rps'] / mix_rows[PRISM]['rps']:.2f}")
+                if CEILING in mix_rows:
+                    lines.append(f"- sandbox (TinyDB) / ceiling throughput: {sandbox_rps / mix_rows[CEILING]['rps']:.2f}")
+                lines.append("")
 
         # Part 2: per store, one server per size, all up at once, measured in alternating rounds.
-        scaled = {}
-        for name, (store_of, workers) in stores.items():
-            with ExitStack() as servers:
-                targets = {}
-                for size in sizes:
-                    port = servers.enter_context(sandbox_server(store_of(size), workers))
-                    token = get_token(port)
-                    writes = write_write_mix(tmp / f"writes-{name}-{size}.tsv", size, port, token)
-                    targets[(size, "reads")] = (port, reads[size], token)
-                    targets[(size, "writes")] = (port, writes, token)
-                results = side_by_side(targets)
-            for size in sizes:
-                scaled[(name, size)] = {"reads": results[(size, "reads")], "writes": results[(size, "writes")],
-                                        "seed_s": seeding[str(store_of(size))]}
-        lines += ["## The sandbox as data grows (slots in the tenant)", "",
-                  "| store | slots | seed s | reads req/s | reads p50 ms | reads p99 ms | writes req/s | writes p50 ms | writes p99 ms | non-2xx |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for name, size in ((name, size) for name in stores for size in sizes):
-            result = scaled[(name, size)]
-            r, w = result["reads"], result["writes"]
-            lines.append(f"| {name} | {size:,} | {result['seed_s']:.1f} | {r['rps']:.0f} | {r['p50']:.1f} | "
-                         f"{r['p99']:.1f} | {w['rps']:.0f} | {w['p50']:.1f} | {w['p99']:.1f} | "
-                         f"{r['non_2xx'] + w['non_2xx']} |")
-        if len(sizes) > 1:
-            lines += ["", f"Ratios {sizes[-1]:,} / {sizes[0]:,} slots (target: at most 1.5):"]
-            for name in stores:
-                small, large = scaled[(name, sizes[0])], scaled[(name, sizes[-1])]
-                for mix in ("reads", "writes"):
-                    lines.append(f"- {name}, {mix}: p50 {large[mix]['p50'] / small[mix]['p50']:.2f}, "
-                                 f"p99 {large[mix]['p99'] / small[mix]['p99']:.2f}")
+        if "2" in parts:
+            scaled = {}
+            for name, (store_of, workers, store_sizes) in stores.items():
+                with ExitStack() as servers:
+                    targets, ports = {}, {}
+                    for size in store_sizes:
+                        port = ports[size] = servers.enter_context(sandbox_server(store_of(size), workers))
+                        token = get_token(port)
+                        for mix in ("reads", "searches", "writes"):
+                            targets[(size, mix)] = target(mixes[size][mix], port, token)
+                    results = side_by_side(targets)
+                    for size in store_sizes:
+                        scaled[(name, size)] = {mix: results[(size, mix)] for mix in ("reads", "searches", "writes")}
+                        scaled[(name, size)]["seed_s"] = seeding[str(store_of(size))]
+                        scaled[(name, size)]["rss_mb"] = rss_mb(ports[size])
+            lines += ["## The sandbox as data grows (slots in the tenant)", "",
+                      "p50 / p99 in ms. RSS: the server's resident memory after the rounds (all its processes).", "",
+                      "| store | slots | seed s | RSS MiB | reads req/s | reads p50 / p99 | searches req/s | "
+                      "searches p50 / p99 | writes req/s | writes p50 / p99 | non-2xx |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            for name, (_store_of, _workers, store_sizes) in stores.items():
+                for size in store_sizes:
+                    result = scaled[(name, size)]
+                    cells = [f"{result[mix]['rps']:.0f} | {result[mix]['p50']:.1f} / {result[mix]['p99']:.1f}"
+                             for mix in ("reads", "searches", "writes")]
+                    lines.append(f"| {name} | {size:,} | {result['seed_s']:.1f} | {result['rss_mb']:.0f} | "
+                                 f"{' | '.join(cells)} | {sum(result[mix]['non_2xx'] for mix in MIXES)} |")
+            lines += ["", f"Ratios to {sizes[0]:,} slots (target: p99 at most 1.5):"]
+            for name, (_store_of, _workers, store_sizes) in stores.items():
+                small = scaled[(name, store_sizes[0])]
+                for size in store_sizes[1:]:
+                    large = scaled[(name, size)]
+                    ratios = ", ".join(f"{mix} p50 {large[mix]['p50'] / small[mix]['p50']:.2f} "
+                                       f"p99 {large[mix]['p99'] / small[mix]['p99']:.2f}" for mix in MIXES)
+                    lines.append(f"- {name}, {size:,}: {ratios}")
 
     report = "\n".join(lines) + "\n"
     print(report)
     if args.output:
         args.output.write_text(report)
     return 0
+
+
+MIXES = ("reads", "searches", "writes")
+TINYDB_LABEL = "sandbox (Connexion + TinyDB, full validation)"
+CEILING = "bare ASGI, static JSON (ceiling)"
+PRISM = "Stoplight Prism mock of openapi.yaml"
 
 
 # -- tools ---------------------------------------------------------------------
@@ -184,13 +218,13 @@ def ensure_prism() -> Path | None:
     return PRISM_BIN
 
 
-def machine_description(rounds: int, duration: int) -> str:
+def machine_description(rounds: int, duration: int, connections: int) -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown CPU")
     memory = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
                    if line.startswith("MemTotal")), "0")
     return (f"Machine: {os.cpu_count()} cores ({cpu}), {int(memory) // 1024 // 1024} GiB, "
-            f"Python {sys.version.split()[0]}; wrk with 1 thread; each server on loopback, 1 worker unless a row says "
+            f"Python {sys.version.split()[0]}; wrk with 1 thread and {connections} connections; each server on loopback, 1 worker unless a row says "
             f"otherwise. Each row: the medians of {rounds} rounds of {duration} s, alternating with the other rows "
             "of its table.")
 
@@ -214,18 +248,44 @@ def wait_until_up(port: int, process: subprocess.Popen, path: str = "/", timeout
     raise RuntimeError(f"server on port {port} did not start within {timeout}s")
 
 
+_PROCESSES: dict[int, subprocess.Popen] = {}  # port -> the server's process
+
+
 @contextmanager
 def serving(command: list[str], port: int, **kwargs):
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+    _PROCESSES[port] = process
     try:
         wait_until_up(port, process)
         yield port
     finally:
+        _PROCESSES.pop(port, None)
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def rss_mb(port: int) -> float:
+    """Resident memory of the server on `port`: its process and every process below it (workers), MiB."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0, [_PROCESSES[port].pid]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return total / 1024
 
 
 def store_option(store: Path | str) -> list[str]:
@@ -291,14 +351,38 @@ def get_token(port: int) -> str:
         return json.loads(answer.read())["access_token"]
 
 
-def _open_slots(size: int) -> list[dict]:
-    """The seeded data set's open slots: the generator is deterministic, so the bench knows them."""
+def _dataset(size: int) -> dict:
+    """The seeded data set: the generator is deterministic, so the bench knows its records."""
     from pokitdok_sandbox.fixtures import generate_dataset
 
-    return [slot for slot in generate_dataset(slots=size)["slots"] if not slot["booked"]]
+    return generate_dataset(slots=size)
 
 
-def write_read_mix(path: Path, size: int) -> Path:
+def _open_slots(size: int) -> list[dict]:
+    return [slot for slot in _dataset(size)["slots"] if not slot["booked"]]
+
+
+def read_mix(path: Path, size: int) -> Path:
+    """The schedulers, the appointment types, one appointment by uuid, a provider's appointments over a month."""
+    rng = random.Random(1)
+    slots = _open_slots(size)
+    lines = []
+    for _ in range(300):
+        slot = rng.choice(slots)
+        month = slot["start_date"][:7]
+        year, number = int(month[:4]), int(month[5:])
+        following = f"{year + number // 12}-{number % 12 + 1:02d}"
+        lines.append("GET\t/api/v4/schedule/schedulers/")
+        lines.append("GET\t/api/v4/schedule/appointmenttypes/")
+        lines.append(f"GET\t/api/v4/schedule/appointments/{rng.choice(slots)['pd_appointment_uuid']}")
+        lines.append(f"GET\t/api/v4/schedule/appointments/?pd_provider_uuid={slot['pd_provider_uuid']}"
+                     f"&start_date={month}-01T00:00:00&end_date={following}-01T00:00:00")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def search_mix(path: Path, size: int) -> Path:
+    """Open slots by provider and by location over one day, two appointments by uuid."""
     rng = random.Random(1)
     slots = _open_slots(size)
     lines = []
@@ -315,37 +399,53 @@ def write_read_mix(path: Path, size: int) -> Path:
     return path
 
 
-def write_write_mix(path: Path, size: int, port: int, token: str) -> Path:
-    slots = [slot["pd_appointment_uuid"] for slot in _open_slots(size)][:600]
-    body = json.dumps({"patient": PATIENT})
-    # The first cancels target bookings of the previous lap: make those now.
-    for slot in slots[-CANCEL_LAG:]:
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v4/schedule/appointments/{slot}",
-                                         method="PUT", data=body.encode(),
-                                         headers={"Authorization": f"Bearer {token}",
-                                                  "Content-Type": "application/json"})
-        urllib.request.urlopen(request, timeout=60).close()
-    lines = []
-    for number, slot in enumerate(slots):
-        lines.append(f"PUT\t/api/v4/schedule/appointments/{slot}\t{body}")
-        lines.append(f"DELETE\t/api/v4/schedule/appointments/{slots[(number - CANCEL_LAG) % len(slots)]}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
+def write_mix(path: Path, size: int) -> dict:
+    """What bench/writes.lua needs: open slots to book, others to describe, whose calendar gets new slots."""
+    dataset = _dataset(size)
+    slots = [slot for slot in dataset["slots"] if not slot["booked"]]
+    half = min(300, len(slots) // 2)
+    path.write_text("".join(f"B\t{slot['pd_appointment_uuid']}\n" for slot in slots[:half])
+                    + "".join(f"D\t{slot['pd_appointment_uuid']}\n" for slot in slots[half:2 * half]))
+    provider = dataset["providers"][-1]
+    lat, lon = provider["locations"][0]
+    return {"file": path, "provider": provider["pd_provider_uuid"], "lat": lat, "lon": lon, "type": "AT1"}
 
 
-def warm_up(wrk: str, port: int, mix: Path, token: str, connections: int) -> None:
+# New slots of the write mix: each wrk run its own two years from 2100 on, so runs never collide.
+_NEW_SLOTS_FROM = 4102444800  # 2100-01-01T00:00:00Z
+_runs = iter(range(10 ** 6))
+
+
+def target(mix, port: int, token: str, prism: bool = False) -> tuple:
+    """(port, a function of nothing answering wrk's script and its arguments) for one mix."""
+    if isinstance(mix, dict):  # the write mix
+        def arguments():
+            base = _NEW_SLOTS_FROM + next(_runs) * 2 * 366 * 86400
+            return BENCH / "writes.lua", [str(mix["file"]), token, "" if prism else "/api/v4", mix["provider"],
+                                          str(mix["lat"]), str(mix["lon"]), mix["type"], str(base),
+                                          "1" if prism else "0"]
+        return port, arguments
+    if prism:
+        unprefixed = mix.with_name(mix.stem + "-prism.tsv")
+        unprefixed.write_text(mix.read_text().replace("\t/api/v4/", "\t/"))
+        mix = unprefixed
+    return port, lambda: (BENCH / "mix.lua", [str(mix), token])
+
+
+def warm_up(wrk: str, port: int, arguments, connections: int) -> None:
     """Lazily built validators, caches and database connection pools, before anything is measured.
 
     Many connections, so that every worker of a multi-worker server gets some, for long enough
     that each worker's pool grows to what the load needs (after 2 s the 4-worker PostgreSQL rows
     still showed half-second stalls of pool growth in their p99).
     """
-    run_wrk(wrk, port, mix, token, 5, max(32, connections))
+    run_wrk(wrk, port, arguments, 5, max(32, connections))
 
 
-def run_wrk(wrk: str, port: int, mix: Path, token: str, duration: int, connections: int) -> dict:
-    command = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(BENCH / "mix.lua"),
-               f"http://127.0.0.1:{port}", "--", str(mix), token]
+def run_wrk(wrk: str, port: int, arguments, duration: int, connections: int) -> dict:
+    script, script_args = arguments()
+    command = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(script),
+               f"http://127.0.0.1:{port}", "--", *script_args]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     result = json.loads(output.strip().splitlines()[-1])
     return {"rps": result["requests"] / (result["duration_us"] / 1e6), "p50": result["p50_us"] / 1000,
@@ -353,14 +453,14 @@ def run_wrk(wrk: str, port: int, mix: Path, token: str, duration: int, connectio
 
 
 def measure_side_by_side(wrk: str, targets: dict, rounds: int, duration: int, connections: int) -> dict:
-    """Each target is (port, mix, token): warm each up, then measure them in turn, `rounds` times over,
+    """Each target is (port, arguments): warm each up, then measure them in turn, `rounds` times over,
     so that whatever else the machine does falls on all of them alike; answer each one's medians."""
-    for port, mix, token in targets.values():
-        warm_up(wrk, port, mix, token, connections)
+    for port, arguments in targets.values():
+        warm_up(wrk, port, arguments, connections)
     measured = {key: [] for key in targets}
     for _ in range(rounds):
-        for key, (port, mix, token) in targets.items():
-            measured[key].append(run_wrk(wrk, port, mix, token, duration, connections))
+        for key, (port, arguments) in targets.items():
+            measured[key].append(run_wrk(wrk, port, arguments, duration, connections))
     return {key: {metric: statistics.median(result[metric] for result in results) if metric != "non_2xx"
                   else sum(result[metric] for result in results)
                   for metric in ("rps", "p50", "p99", "non_2xx")}
