@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import types
 
+import orjson
 from starlette.datastructures import URL
 
 from .request_facts import begin, facts_of
@@ -20,9 +21,21 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
+_LAYOUT = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
 def encode(data) -> bytes:
-    """The bytes of every JSON answer the sandbox gives: keys sorted, indented by two spaces."""
-    return json.dumps(data, indent=2, sort_keys=True).encode()
+    """The bytes of every JSON answer the sandbox gives: keys sorted, indented by two spaces, UTF-8.
+
+    orjson writes the same layout as `json.dumps(indent=2, sort_keys=True)` at C speed (the
+    pure-Python encoder that those options force was about a tenth of a request's time); text
+    outside ASCII comes as UTF-8 rather than `\\u` escapes, the same JSON values. What orjson
+    refuses (an integer beyond 64 bits) goes through the standard encoder.
+    """
+    try:
+        return orjson.dumps(data, option=_LAYOUT)
+    except TypeError:
+        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False).encode()
 
 
 # What Connexion's Jsonifier calls to write the handlers' answers.
