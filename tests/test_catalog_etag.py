@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.app import create_app
+from pokitdok_sandbox.app import create_app
 
 from .conftest import bearer, get_token, make_settings
 from .helpers import API, APPOINTMENT_TYPES, SCHEDULERS
