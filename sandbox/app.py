@@ -146,7 +146,6 @@ async def _index(_request: Request):
 # -- errors: every 4xx/5xx in the one declared shape ---------------------------
 
 _FIELD_SUFFIX = re.compile(r" - '(?P<field>[^']*)'$")
-_REQUIRED = re.compile(r"^'(?P<field>[^']+)' is a required property")
 
 
 def _response(request, status: int, message: str, field: str | None = None, code: str | None = None,
@@ -201,9 +200,6 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
         match = _FIELD_SUFFIX.search(message)
         if match:
             field, message = match["field"] or None, message[: match.start()]
-        required = _REQUIRED.match(message)
-        if required:
-            field = f"{field}.{required['field']}" if field else required["field"]
         if exc.status == 401:
             return _token_refused(request, message)
         status = 422 if exc.status == 400 else exc.status  # the platform: no 400s, 422 for what breaks the contract

@@ -18,7 +18,6 @@ from .request_facts import begin, facts_of
 
 APPLICATION_MODE = "test"
 DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 
 
 _LAYOUT = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS

@@ -145,6 +145,7 @@ def explain(field: str | None, message: str) -> tuple[str | None, str]:
         return names.split(",")[0], f"{names} {'is not a parameter' if ',' not in names else 'are not parameters'} " \
                                     "of this operation; leave it out (see openapi.yaml)"
     if (match := _REQUIRED.match(message)) is not None:
+        field = f"{field}.{match['name']}" if field else match["name"]  # the missing one, inside its parent
         expected = _expected(field)
         return field, f"{field} is required" + (f": {expected}" if expected else "")
     if (match := _CONTENT_TYPE.match(message)) is not None:
