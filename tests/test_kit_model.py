@@ -10,6 +10,7 @@ One sandbox serves the whole module (each kit run works in a tenant of its own).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from dataclasses import replace
 from datetime import timedelta
@@ -18,9 +19,12 @@ import pytest
 
 from pokitdok_sandbox.contract_tests.options import KitOptions
 from pokitdok_sandbox.contract_tests.runner import KitResult, run
+import pokitdok_sandbox.api as api_handlers
+from pokitdok_sandbox.api import appointments as appointment_handlers
+from pokitdok_sandbox.api import slots as slot_handlers
 from pokitdok_sandbox.app import create_app
-from pokitdok_sandbox.errors import Conflict, SandboxError
-from pokitdok_sandbox.scheduling import Scheduling
+from pokitdok_sandbox.errors import Conflict, NotFound, SandboxError
+from pokitdok_sandbox.scheduling import Scheduling, _booking_patient
 from pokitdok_sandbox.timefmt import format_datetime, parse_datetime
 
 from .conftest import make_settings
@@ -360,3 +364,186 @@ def test_generated_searches_are_checked_both_ways_too(server, monkeypatch):
     assert not result.passed
     found = [f for f in result.findings if f.check == "search_results_match_the_query"]
     assert found and "breaks the filter" in found[0].expected, result.summary
+
+
+# -- tenants: another client's records -------------------------------------------------------
+
+def run_kit(app, keyword: str) -> KitResult:
+    return run(KitOptions(app=app, max_examples=EXAMPLES, seed=SEED, shrink_seconds=SHRINK), keyword=keyword,
+               quiet=True)
+
+
+def assert_leak_caught(result: KitResult, *words: str) -> None:
+    assert not result.passed, "the leaking server passed"
+    found = [f for f in result.findings if f.check == "another client's records are invisible and unchangeable"]
+    assert found, result.summary
+    text = "\n".join(f"{f.operation} | {f.expected} | {f.actual}" for f in found)
+    assert any(word in text for word in words), f"none of {words} in:\n{text}"
+    assert "sandbox-demo-secret" not in result.summary
+
+
+def _in_any_tenant(original):
+    def method(self, tenant_id, pd_appointment_uuid, *args, **kwargs):
+        try:
+            return original(self, tenant_id, pd_appointment_uuid, *args, **kwargs)
+        except NotFound:  # the bug: one uuid index for every tenant
+            for other in self.tenants.store.tenant_ids():
+                if other != tenant_id:
+                    try:
+                        return original(self, other, pd_appointment_uuid, *args, **kwargs)
+                    except NotFound:
+                        continue
+            raise
+    return method
+
+
+def test_records_reachable_by_uuid_from_another_tenant_are_caught(server, monkeypatch):
+    for name in ("get_appointment", "update_appointment", "cancel_appointment", "delete_slot"):
+        patch(monkeypatch, name, _in_any_tenant)
+    assert_leak_caught(run_kit(server, "isolation"), "GET /schedule/appointments/{pd_appointment_uuid}")
+
+
+def test_writes_reaching_another_tenants_records_are_caught(server, monkeypatch):
+    for name in ("update_appointment", "cancel_appointment", "delete_slot"):  # reads stay in the tenant
+        patch(monkeypatch, name, _in_any_tenant)
+    assert_leak_caught(run_kit(server, "isolation"), "tries to book", "tries to describe", "tries to cancel",
+                       "tries to delete")
+
+
+def test_searches_listing_another_tenants_records_are_caught(server, monkeypatch):
+    def everyones(self, tenant, query, original):
+        found = original(self, tenant, query)
+        for other in self.tenants.store.tenant_ids():  # the bug: one search index for every tenant
+            if other != tenant:
+                found += original(self, other, query)
+        return sorted(found, key=lambda slot: slot["start_date"])
+
+    patch(monkeypatch, "search", _search_with(everyones))
+    assert_leak_caught(run_kit(server, "isolation"), "in a search")
+
+
+# -- concurrent writes: check-then-act across an await -------------------------------------------
+# Each variant awaits between its check and its write (as a handler awaiting a remote store
+# would), so concurrent requests interleave there; the correct sandbox never does.
+
+YIELD = 0.02  # seconds between check and write
+
+
+def assert_race_caught(result: KitResult, *words: str) -> None:
+    assert not result.passed, "the racy server passed"
+    found = [f for f in result.findings if f.check.startswith("concurrency:")]
+    assert found, result.summary
+    text = "\n".join(f"{f.check} | {f.expected} | {f.actual}" for f in found)
+    assert any(word in text for word in words), f"none of {words} in:\n{text}"
+    script = found[0].curl
+    assert script.startswith("#!/bin/sh") and " &\n" in script and "\nwait" in script, script
+    assert "sandbox-demo-secret" not in result.summary
+
+
+def racy_sandbox(monkeypatch, module, name, handler):
+    """A sandbox whose handler `name` is replaced (handlers are resolved when the app is made)."""
+    monkeypatch.setattr(module, name, handler)
+    return create_app(make_settings(validate_responses=False))
+
+
+def _booked(scheduling, tenant_id, slot, patient):
+    booking = _booking_patient(patient)
+    with scheduling._transaction(tenant_id) as tenant:
+        known = tenant.get("patients", booking["_uuid"]) or {}
+    slot["patient"] = {**{k: v for k, v in known.items() if k != "uuid"}, **booking}
+    slot["booked"] = True
+
+
+def _write(scheduling, tenant_id, slot):
+    with scheduling._transaction(tenant_id) as tenant:
+        tenant.replace("slots", slot)
+
+
+def test_a_booking_checked_then_written_across_an_await_is_caught(monkeypatch):
+    async def update_appointment(user, pd_appointment_uuid, body):
+        scheduling = api_handlers.rules()
+        slot = copy.deepcopy(scheduling.get_appointment(user, pd_appointment_uuid))
+        patient, description = body.get("patient"), body.get("description")
+        if patient is not None and slot["booked"] and \
+                slot["patient"]["_uuid"].lower() != _booking_patient(patient)["_uuid"]:
+            raise Conflict("already booked by another patient", "patient")
+        await asyncio.sleep(YIELD)  # the bug: another booking can land between the check and the write
+        if patient is not None:
+            _booked(scheduling, user, slot, patient)
+        if description is not None:
+            slot["description"] = description
+        _write(scheduling, user, slot)
+        return api_handlers.one(api_handlers.slot_view(slot))
+
+    app = racy_sandbox(monkeypatch, appointment_handlers, "update_appointment", update_appointment)
+    assert_race_caught(run_kit(app, "concurrency"), "one booking wins", "no acknowledged write is lost")
+
+
+def test_a_description_update_writing_back_a_stale_copy_is_caught(monkeypatch):
+    original = appointment_handlers.update_appointment
+
+    async def update_appointment(user, pd_appointment_uuid, body):
+        if body.get("patient") is not None:
+            return await original(user, pd_appointment_uuid, body)
+        scheduling = api_handlers.rules()
+        slot = copy.deepcopy(scheduling.get_appointment(user, pd_appointment_uuid))
+        await asyncio.sleep(YIELD)  # the bug: the whole record as read is written back (last writer wins)
+        slot["description"] = body.get("description")
+        _write(scheduling, user, slot)
+        return api_handlers.one(api_handlers.slot_view(slot))
+
+    app = racy_sandbox(monkeypatch, appointment_handlers, "update_appointment", update_appointment)
+    assert_race_caught(run_kit(app, "concurrency"), "no acknowledged write is lost")
+
+
+def test_a_cancel_checked_then_written_across_an_await_is_caught(monkeypatch):
+    async def cancel_appointment(user, pd_appointment_uuid):
+        scheduling = api_handlers.rules()
+        slot = copy.deepcopy(scheduling.get_appointment(user, pd_appointment_uuid))
+        if not slot["booked"]:
+            raise Conflict("not booked; nothing to cancel", "pd_appointment_uuid")
+        await asyncio.sleep(YIELD)  # the bug: a second cancel passes the same check
+        slot["booked"], slot["patient"] = False, None
+        _write(scheduling, user, slot)
+        return api_handlers.one(api_handlers.slot_view(slot))
+
+    app = racy_sandbox(monkeypatch, appointment_handlers, "cancel_appointment", cancel_appointment)
+    assert_race_caught(run_kit(app, "concurrency"), "one cancel wins", "no acknowledged write is lost")
+
+
+def test_a_delete_checked_then_done_across_an_await_is_caught(monkeypatch):
+    async def delete_slot(user, pd_appointment_uuid):
+        scheduling = api_handlers.rules()
+        slot = copy.deepcopy(scheduling.get_appointment(user, pd_appointment_uuid))
+        if slot["booked"]:
+            raise Conflict("booked; cancel first", "pd_appointment_uuid")
+        await asyncio.sleep(YIELD)  # the bug: a booking can land before the slot is removed
+        with scheduling._transaction(user) as tenant:
+            tenant.remove("slots", slot["pd_appointment_uuid"])
+        return api_handlers.one(api_handlers.slot_view(slot))
+
+    app = racy_sandbox(monkeypatch, slot_handlers, "delete_slot", delete_slot)
+    assert_race_caught(run_kit(app, "concurrency"), "a delete and a booking: one wins")
+
+
+def test_an_overlap_checked_then_created_across_an_await_is_caught(monkeypatch):
+    async def create_slot(user, body):
+        scheduling = api_handlers.rules()
+        start = parse_datetime(body["start_date"], "start_date")
+        end = parse_datetime(body["end_date"], "end_date")
+        with scheduling._transaction(user) as tenant:
+            clash = Scheduling._overlapping_slot(tenant, body["pd_provider_uuid"].lower(), list(body["location"]),
+                                                 start, end)
+        if clash is not None:
+            raise Conflict("overlaps another slot", "start_date")
+        await asyncio.sleep(YIELD)  # the bug: the check and the insert are apart
+        scheduling._overlapping_slot = lambda *args: None  # checked above
+        try:
+            slot = scheduling.create_slot(user, body["pd_provider_uuid"], body["location"], body["appointment_type"],
+                                          body["start_date"], body["end_date"])
+        finally:
+            del scheduling._overlapping_slot
+        return api_handlers.one(api_handlers.slot_view(slot))
+
+    app = racy_sandbox(monkeypatch, slot_handlers, "create_slot", create_slot)
+    assert_race_caught(run_kit(app, "concurrency"), "one of overlapping slots is created")
