@@ -547,3 +547,101 @@ def test_an_overlap_checked_then_created_across_an_await_is_caught(monkeypatch):
 
     app = racy_sandbox(monkeypatch, slot_handlers, "create_slot", create_slot)
     assert_race_caught(run_kit(app, "concurrency"), "one of overlapping slots is created")
+
+
+# -- writes that reach further than asked, refusals that still write, the overlap rule's edges ------
+
+def test_a_cancel_cancelling_the_patients_other_bookings_is_caught(server, monkeypatch):
+    def make(original):
+        def cancel(self, tenant_id, pd_appointment_uuid):
+            holder = self.get_appointment(tenant_id, pd_appointment_uuid)["patient"]
+            slot = original(self, tenant_id, pd_appointment_uuid)
+            with self._transaction(tenant_id) as tenant:  # the bug: every booking of the patient goes
+                for other in tenant.slots_of_patient(holder["_uuid"]):
+                    if other["pd_appointment_uuid"] != slot["pd_appointment_uuid"]:
+                        tenant.replace("slots", {**other, "booked": False, "patient": None})
+            return slot
+        return cancel
+
+    patch(monkeypatch, "cancel_appointment", make)
+    assert_caught(run_model(server), "is missing", "booked False")
+
+
+def test_a_deleted_slot_still_bookable_is_caught(server, monkeypatch):
+    graveyard: dict = {}
+
+    def make_delete(original):
+        def delete_slot(self, tenant_id, pd_appointment_uuid):
+            slot = original(self, tenant_id, pd_appointment_uuid)
+            graveyard[pd_appointment_uuid.lower()] = copy.deepcopy(slot)
+            return slot
+        return delete_slot
+
+    def make_update(original):
+        def update(self, tenant_id, pd_appointment_uuid, patient=None, description=None):
+            try:
+                return original(self, tenant_id, pd_appointment_uuid, patient, description)
+            except NotFound:  # the bug: a soft-deleted slot still takes writes
+                if pd_appointment_uuid.lower() not in graveyard:
+                    raise
+                slot = graveyard[pd_appointment_uuid.lower()]
+                if patient is not None:
+                    slot.update(booked=True, patient=_booking_patient(patient))
+                if description is not None:
+                    slot["description"] = description
+                return slot
+        return update
+
+    patch(monkeypatch, "delete_slot", make_delete)
+    patch(monkeypatch, "update_appointment", make_update)
+    assert_caught(run_model(server), "a deleted slot is 404")
+
+
+def test_touching_slots_refused_as_overlapping_are_caught(server, monkeypatch):
+    original = Scheduling._overlapping_slot
+    second = timedelta(seconds=1)
+
+    def inclusive(tenant, provider_uuid, place, start, end):  # the bug: <= where < is meant
+        return original(tenant, provider_uuid, place, start - second, end + second)
+
+    monkeypatch.setattr(Scheduling, "_overlapping_slot", staticmethod(inclusive))
+    assert_caught(run_model(server), "only touches another")
+
+
+def test_an_overlap_refused_at_another_place_is_caught(server, monkeypatch):
+    def anywhere(tenant, provider_uuid, place, start, end):  # the bug: the place is not compared
+        for slot in tenant.slots_of_provider(provider_uuid, start - timedelta(days=1), end + timedelta(days=1)):
+            if parse_datetime(slot["start_date"], "start_date") < end and start < parse_datetime(slot["end_date"],
+                                                                                                 "end_date"):
+                return slot
+        return None
+
+    monkeypatch.setattr(Scheduling, "_overlapping_slot", staticmethod(anywhere))
+    assert_caught(run_model(server), "overlaps it at another place")
+
+
+def test_a_refused_overlapping_slot_still_stored_is_caught(server, monkeypatch):
+    def make(original):
+        def create_slot(self, tenant_id, *args):
+            try:
+                return original(self, tenant_id, *args)
+            except Conflict:  # the bug: answered 409, stored anyway
+                self._overlapping_slot = lambda *ignored: None
+                try:
+                    original(self, tenant_id, *args)
+                finally:
+                    del self._overlapping_slot
+                raise
+        return create_slot
+
+    patch(monkeypatch, "create_slot", make)
+    assert_caught(run_model(server), "never created by the run")
+
+
+def test_a_time_zone_offset_ignored_in_a_search_is_caught(server, monkeypatch):
+    def local(text):  # the bug: 10:00+02:00 taken for 10:00 UTC
+        return text.replace("Z", "").split("+")[0] if text else text
+
+    patch(monkeypatch, "search", _search_with(lambda self, tenant, query, original: original(
+        self, tenant, replace(query, start_date=local(query.start_date), end_date=local(query.end_date)))))
+    assert_caught(run_model(server), "start_date", "end_date", "is missing")
