@@ -12,7 +12,8 @@ the state read back afterwards agrees with every acknowledged answer:
 * concurrent cancels of one booking: exactly one 200, the others 409;
 * a slot deleted while it is being booked: either the delete wins (the booking 404, the slot
   gone) or the booking does (the delete 409, the slot booked), never both 200;
-* concurrent creations of pairwise overlapping slots: exactly one 200, and exactly that one listed.
+* concurrent creations of pairwise overlapping slots: exactly one 200, and exactly that one listed;
+* concurrent writes to different slots (creations, then bookings by one patient): all 200, all kept.
 
 Nothing is timed. A failure is reported as a shell script that sends the same requests at once.
 """
@@ -256,3 +257,46 @@ def test_concurrent_overlapping_creations_have_one_winner(steps):
             burst.fail("what was created is what is listed", f"the provider's open slots there are exactly the one "
                        f"created: {made}", f"listed: {listed}", f"POST {SLOTS}",
                        after=[("list the provider's open slots there", listing)])
+
+
+def test_concurrent_writes_to_different_slots_are_all_kept(steps, patients):
+    """Writes to different records never conflict: each is answered 200 and each stays (a server
+    keeping a provider's calendar or a patient's bookings as one document, read then written back
+    whole, loses all but one)."""
+    burst = Burst(steps)
+    bodies = [steps.target.slot_body(minutes=30) for _ in range(4)]  # the kit's clock: never overlapping
+    calls = [Call(f"open a slot at {body['start_date']}", "POST", SLOTS, body=body) for body in bodies]
+    answers = burst.send(calls)
+    made = []
+    for answer in answers:
+        slot = answer_json(answer, steps.api, "POST", SLOTS) if answer.status_code == 200 else None
+        if isinstance(slot, dict) and isinstance(slot.get("pd_appointment_uuid"), str):
+            steps.target.record_slot(steps.tenant, slot["pd_appointment_uuid"])
+            made.append(slot["pd_appointment_uuid"].lower())
+    if any(a.status_code != 200 for a in answers) or len(made) != len(calls):
+        burst.fail("writes to different slots all succeed", "200 for every slot (none overlaps another)",
+                   _statuses(calls, answers), f"POST {SLOTS}")
+    window = {"start_date": min(b["start_date"] for b in bodies), "end_date": max(b["end_date"] for b in bodies)}
+    listing = steps.search({"pd_provider_uuid": bodies[0]["pd_provider_uuid"], **window}, conform=False)
+    items = answer_json(listing, steps.api, "GET", APPOINTMENTS) if listing.status_code == 200 else None
+    listed = {str(i.get("pd_appointment_uuid", "")).lower() for i in items or [] if isinstance(i, dict)}
+    if not set(made) <= listed:
+        burst.fail("no acknowledged write is lost", f"every slot created is listed by its provider: {sorted(made)}",
+                   f"missing: {sorted(set(made) - listed)}", f"POST {SLOTS}",
+                   after=[("list the provider's open slots there", listing)])
+
+    burst = Burst(steps)
+    burst.setup.append(f"# the slots opened above: {made}")
+    calls = [Call(f"book {slot[:8]} for {patients[0]}", "PUT", APPOINTMENT, slot, patient_body(patients[0]))
+             for slot in made]
+    answers = burst.send(calls)
+    if any(a.status_code != 200 for a in answers):
+        burst.fail("writes to different slots all succeed", "200 for every booking (each slot was open)",
+                   _statuses(calls, answers), f"PUT {APPOINTMENT}")
+    listing = steps.search({"patient_uuid": patients[0], **window}, conform=False)
+    items = answer_json(listing, steps.api, "GET", APPOINTMENTS) if listing.status_code == 200 else None
+    listed = {str(i.get("pd_appointment_uuid", "")).lower() for i in items or [] if isinstance(i, dict)}
+    if set(made) != listed:
+        burst.fail("no acknowledged write is lost", f"the patient's bookings there are exactly the slots booked: "
+                   f"{sorted(made)}", f"listed: {sorted(listed)}", f"PUT {APPOINTMENT}",
+                   after=[("list the patient's bookings there", listing)])

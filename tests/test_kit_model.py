@@ -674,3 +674,27 @@ def test_a_distance_that_ignores_longitude_is_caught(server, monkeypatch):
         lambda tenant, patient, provider, origin, radius, start, end:
             tenant.slots_of_patient(patient) if patient else tenant.slots_starting_between(start, end)))
     assert_caught(run_model(server), "location radius", "is missing")
+
+
+def test_a_calendar_written_back_whole_is_caught(monkeypatch):
+    original = slot_handlers.create_slot
+
+    def calendar(scheduling, user, body):
+        start = parse_datetime(body["start_date"], "start_date")
+        with scheduling._transaction(user) as tenant:
+            return {s["pd_appointment_uuid"] for s in tenant.slots_of_provider(
+                body["pd_provider_uuid"].lower(), start - timedelta(days=1), start + timedelta(days=1))}
+
+    async def create_slot(user, body):
+        scheduling = api_handlers.rules()
+        as_read = calendar(scheduling, user, body)  # the provider's calendar, read
+        await asyncio.sleep(YIELD)
+        answer = await original(user, body)
+        created = answer["data"]["pd_appointment_uuid"]
+        with scheduling._transaction(user) as tenant:  # the bug: written back whole, as read plus the new slot
+            for slot_uuid in calendar(scheduling, user, body) - as_read - {created}:
+                tenant.remove("slots", slot_uuid)
+        return answer
+
+    app = racy_sandbox(monkeypatch, slot_handlers, "create_slot", create_slot)
+    assert_race_caught(run_kit(app, "concurrency"), "no acknowledged write is lost")
