@@ -4,7 +4,8 @@ The run works in a fresh tenant when the target registers unknown clients (each 
 own data set). Then a second fresh client, `contract-<run id>-other`, must find nothing of the
 run's: its reads by uuid are 404, its searches (by the kit's provider, by place, by the booking
 patient, in the run's window) list none of the run's records, and its writes (book, describe,
-cancel, delete) are 404 and change nothing the run's client reads back. Against a shared target
+cancel, delete) are 404 and change nothing the run's client reads back; and a slot it opens at the
+place and times of one of the run's is no overlap (its data set holds none there). Against a shared target
 (one that refuses unknown clients) there is no second tenant to ask: the test is skipped.
 """
 
@@ -15,7 +16,7 @@ from datetime import timedelta
 import pytest
 
 from pokitdok_sandbox.contract_tests.api import expect_that
-from pokitdok_sandbox.contract_tests.oracle import APPOINTMENT, APPOINTMENTS, SLOT, parse_datetime
+from pokitdok_sandbox.contract_tests.oracle import APPOINTMENT, APPOINTMENTS, SLOT, SLOTS, parse_datetime
 from pokitdok_sandbox.contract_tests.report import response_line
 from pokitdok_sandbox.contract_tests.target import KitError
 from pokitdok_sandbox.contract_tests.workflow import Steps, answer_json, patient_body, patient_of
@@ -73,6 +74,11 @@ def test_another_client_can_neither_see_nor_change_the_runs_records(api, target,
         answer = api.call(method, path, params={"pd_appointment_uuid": slot}, json=body, tenant=other, conform=False)
         expect_that(answer.status_code == 404, api, answer, RULE, f"404: {who} tries to {what}, a record it cannot "
                     "know", method, path)
+
+    # its own data set: a slot at the same place and times as the run's is no overlap there
+    answer = theirs.create_slot_answer(open_body)
+    expect_that(answer.status_code == api.wire.created, api, answer, RULE, f"{api.wire.created}: {who} opens a slot "
+                f"at the place and times of the run's {open_slot}, which is not in its data set", "POST", SLOTS)
 
     record = ours.get_record(open_slot, RULE)
     expect_that(record.get("booked") is False and not record.get("patient"), api, None, RULE,

@@ -423,6 +423,22 @@ def test_searches_listing_another_tenants_records_are_caught(server, monkeypatch
     assert_leak_caught(run_kit(server, "isolation"), "in a search")
 
 
+def test_an_overlap_found_in_another_tenant_is_caught(server, monkeypatch):
+    def make(original):
+        def create_slot(self, tenant_id, pd_provider_uuid, location, appointment_type, start_date, end_date):
+            start, end = parse_datetime(start_date, "start_date"), parse_datetime(end_date, "end_date")
+            for other in self.tenants.store.tenant_ids():  # the bug: one calendar for every tenant
+                if other != tenant_id:
+                    with self._transaction(other, readonly=True) as tenant:
+                        if Scheduling._overlapping_slot(tenant, pd_provider_uuid.lower(), list(location), start, end):
+                            raise Conflict("the provider already has a slot at this location", "start_date")
+            return original(self, tenant_id, pd_provider_uuid, location, appointment_type, start_date, end_date)
+        return create_slot
+
+    patch(monkeypatch, "create_slot", make)
+    assert_leak_caught(run_kit(server, "isolation"), "which is not in its data set")
+
+
 # -- concurrent writes: check-then-act across an await -------------------------------------------
 # Each variant awaits between its check and its write (as a handler awaiting a remote store
 # would), so concurrent requests interleave there; the correct sandbox never does.
