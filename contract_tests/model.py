@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .oracle import parse_datetime
 
@@ -60,6 +60,15 @@ def parse_location(value) -> tuple[float, float] | None:
     return lat, lon
 
 
+def written(moment: datetime, style: str) -> str:
+    """A naive UTC moment as ISO 8601 text: naive, with `Z`, or as the same instant at +02:00."""
+    if style == "Z":
+        return moment.isoformat() + "Z"
+    if style == "+02:00":
+        return (moment + timedelta(hours=2)).isoformat() + "+02:00"
+    return moment.isoformat()
+
+
 def patient_id(item: dict) -> str | None:
     patient = item.get("patient") if isinstance(item, dict) else None
     if isinstance(patient, dict):
@@ -84,6 +93,7 @@ class Query:
     start: datetime | None = None
     end: datetime | None = None
     radius_text: str | None = None  # the radius as sent (None: the default)
+    date_style: str = "naive"  # how start_date/end_date are written: "naive" (UTC), "Z" or "+02:00"
 
     @classmethod
     def from_params(cls, params: dict | None) -> "Query | None":
@@ -131,9 +141,9 @@ class Query:
         if self.appointment_type:
             out["appointment_type"] = self.appointment_type
         if self.start:
-            out["start_date"] = self.start.isoformat()
+            out["start_date"] = written(self.start, self.date_style)
         if self.end:
-            out["end_date"] = self.end.isoformat()
+            out["end_date"] = written(self.end, self.date_style)
         return out
 
     def problems_with(self, item) -> list[str]:
@@ -178,6 +188,9 @@ class Record:
     description: str | None = None
     appointment_id: str | None = None  # learned from the first answer
     provider_scheduler_uuid: str | None = None  # learned from the first answer
+    # The start the kit's clock gave the slot this record was opened at or next to: the run's
+    # other slots lie at least 10 minutes before it and 2 hours after it.
+    allotted: datetime | None = None
 
     def matches(self, query: Query, margin: float = 0.0) -> bool:
         """Whether the record satisfies the query. `margin` widens (> 0) or narrows (< 0) the radius
@@ -268,6 +281,16 @@ class Model:
     def remove(self, uuid: str) -> None:
         self.records.pop(str(uuid).lower(), None)
         self.deleted[str(uuid).lower()] = None
+
+    def clash(self, location, start: datetime, end: datetime) -> "Record | None":
+        """The run's record a new slot of the kit's provider at `location` would overlap (same place:
+        equal to 6 decimals; touching ends do not overlap)."""
+        place = (round(location[0], 6), round(location[1], 6))
+        for record in self.records.values():
+            if (round(record.location[0], 6), round(record.location[1], 6)) == place \
+                    and record.start < end and start < record.end:
+                return record
+        return None
 
     def expected(self, query: Query) -> list[Record]:
         return sorted((r for r in self.records.values() if r.matches(query, margin=-0.01)), key=lambda r: r.start)
