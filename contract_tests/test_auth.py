@@ -169,3 +169,12 @@ def test_each_scope_alone_is_enough_for_its_operations(api, patients):
         expect_status(api, api.call(method, path, params=params, json=json, scope=USER), status, rule, method, path)
     expect_status(api, api.call("DELETE", SLOT, params=params, scope=BUSINESS), 200,
                   "business_schedule alone deletes slots", "DELETE", SLOT)
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER"])
+def test_the_bearer_scheme_is_case_insensitive(api, target, scheme):
+    """RFC 7235 section 2.1: the auth scheme is case-insensitive (some clients send `bearer`)."""
+    answer = api.call("GET", "/schedule/schedulers/", auth=False,
+                      headers={"Authorization": f"{scheme} {target.token()}"})
+    expect_status(api, answer, 200, f"an 'Authorization: {scheme} <token>' header is accepted", "GET",
+                  "/schedule/schedulers/")
