@@ -322,16 +322,29 @@ def test_the_pages_of_a_collection_are_the_collection(api, target, path):
                     "GET", path, actual=f"meta.previous {meta.get('previous')!r}")
 
 
-@pytest.mark.parametrize("path", list(CATALOGUES))
-def test_a_catalogue_record_reads_the_same_by_its_uuid(api, path):
-    """Every record of the schedulers and appointment types lists is the record GET by its uuid answers."""
-    key = CATALOGUES[path]
+LISTINGS = {"schedulers": ("/schedule/schedulers/", "scheduler_uuid"),
+            "appointment-types": ("/schedule/appointmenttypes/", "appointment_type_uuid"),
+            "a-patients-bookings": (APPOINTMENTS, "pd_appointment_uuid"),
+            "a-providers-open-slots": (APPOINTMENTS, "pd_appointment_uuid")}
+
+
+@pytest.mark.parametrize("listing", list(LISTINGS))
+def test_a_listed_record_reads_the_same_by_its_uuid(api, target, patients, listing):
+    """Every record of the schedulers and appointment types lists, and of the first page of a patient's
+    bookings and of a provider's open slots (the target's own data included), is the record GET by its
+    uuid answers: one record, one content, whichever way it is read."""
+    path, key = LISTINGS[listing]
+    query = {"patient_uuid": patients[0]} if listing == "a-patients-bookings" else \
+        {"pd_provider_uuid": target.options.provider_uuid} if listing == "a-providers-open-slots" else {}
+    if api.wire.paged:
+        query["limit"] = 1000 if path in CATALOGUES else 10
     rule = "a record in a list is the record its uuid reads"
-    listing = api.call("GET", path, query={"limit": 1000} if api.wire.paged else None)
-    expect_status(api, listing, 200, rule, "GET", path)
-    by_uuid = path + "{" + key + "}"
-    for record in answer_json(listing, api, "GET", path):
-        answer = api.call("GET", by_uuid, params={key: record.get(key)})
+    listed = api.call("GET", path, query=query)
+    expect_status(api, listed, 200, rule, "GET", path)
+    by_uuid = APPOINTMENT if path == APPOINTMENTS else path + "{" + key + "}"
+    param = "pd_appointment_uuid" if path == APPOINTMENTS else key
+    for record in answer_json(listed, api, "GET", path):
+        answer = api.call("GET", by_uuid, params={param: record.get(key)})
         expect_status(api, answer, 200, rule, "GET", by_uuid)
         read = answer_json(answer, api, "GET", by_uuid)
         read = read[0] if isinstance(read, list) and len(read) == 1 else read

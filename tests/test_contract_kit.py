@@ -404,7 +404,7 @@ def test_a_list_record_differing_from_its_uuid_read_is_reported():
             body = json.dumps(document).encode()
         return status, headers, body
 
-    result = run_kit(Rewrite(sandbox(), one_field_wrong), keyword="catalogue_record")
+    result = run_kit(Rewrite(sandbox(), one_field_wrong), keyword="reads_the_same_by_its_uuid")
     assert_reported(result, "a record in a list is the record its uuid reads",
                     "GET /schedule/appointmenttypes/{appointment_type_uuid}")
 
