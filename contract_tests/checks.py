@@ -98,9 +98,32 @@ def wire_format_conformance(ctx, response, case):
     if not _kit_case(case) or not active().wire.enveloped or case.operation.path == "/oauth2/token":
         return None
     problems = wire_problems(response, case.operation.label, case.query or {}, probe=_is_probe(case))
+    problems += activity_id_problems(active(), response)
     if problems:
         raise AssertionError("; ".join(problems))
     return None
+
+
+# The run's activity ids -> the request each answered (kept, so a second look at one answer is known).
+_SEEN_ACTIVITY_IDS: dict = {"run": None, "ids": {}}
+
+
+def activity_id_problems(run, response) -> list[str]:
+    """meta.activity_id is this request's id: an id answered twice in a run is a replayed (cached) answer."""
+    try:
+        meta = run.wire.meta(response)
+    except ValueError:
+        return []
+    activity_id = meta.get("activity_id")
+    if not isinstance(activity_id, str):
+        return []
+    if _SEEN_ACTIVITY_IDS["run"] is not run:
+        _SEEN_ACTIVITY_IDS.update(run=run, ids={})
+    request = getattr(response, "request", None) or response
+    if _SEEN_ACTIVITY_IDS["ids"].setdefault(activity_id, request) is not request:
+        return [f"meta.activity_id {activity_id!r} was answered before in this run: each request has its own id "
+                "(a cached answer replayed?)"]
+    return []
 
 
 def _is_probe(case) -> bool:

@@ -409,6 +409,40 @@ def test_a_list_record_differing_from_its_uuid_read_is_reported():
                     "GET /schedule/appointmenttypes/{appointment_type_uuid}")
 
 
+class CatalogueCache:
+    """ASGI wrapper: GET of the schedulers list answered from a cache keyed by URL (the whole answer)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.cache: dict = {}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] != "/api/v4/schedule/schedulers/":
+            return await self.app(scope, receive, send)
+        key = scope["query_string"]
+        if key not in self.cache:
+            messages: list = []
+
+            async def keep(message):
+                messages.append(message)
+
+            await self.app(scope, receive, keep)
+            if messages[0]["status"] != 200:
+                for message in messages:
+                    await send(message)
+                return
+            self.cache[key] = messages
+        for message in self.cache[key]:
+            await send(message)
+
+
+def test_a_cached_answer_replayed_is_reported():
+    """A caching layer that keys on the URL only: every answer well-formed, only the activity id repeats."""
+    result = run_kit(CatalogueCache(sandbox()), keyword="catalogue_reads")
+    assert_reported(result, "wire_format_conformance", "GET /schedule/schedulers/")
+    assert "was answered before in this run" in result.summary
+
+
 class FormCredentialsCrash:
     """ASGI wrapper: the token endpoint fails with a 500 on credentials sent in the form body."""
 
