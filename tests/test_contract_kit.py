@@ -443,6 +443,18 @@ def test_a_cached_answer_replayed_is_reported():
     assert "was answered before in this run" in result.summary
 
 
+def test_a_token_expiry_in_milliseconds_is_reported():
+    def milliseconds(method, path, status, headers, body):  # the bug: expires_in in ms, expires in s
+        if path == "/oauth2/token" and status == 200:
+            document = json.loads(body)
+            document["expires_in"] *= 1000
+            body = json.dumps(document).encode()
+        return status, headers, body
+
+    result = run_kit(Rewrite(sandbox(), milliseconds), keyword="issues_bearer_tokens")
+    assert_reported(result, "a token's expires is now + expires_in", "POST /oauth2/token")
+
+
 class FormCredentialsCrash:
     """ASGI wrapper: the token endpoint fails with a 500 on credentials sent in the form body."""
 
