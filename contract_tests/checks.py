@@ -6,6 +6,8 @@ Each is a no-op outside a kit run and on other schemas than the kit's.
 
 from __future__ import annotations
 
+import re
+
 import schemathesis
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -96,9 +98,32 @@ def wire_format_conformance(ctx, response, case):
     if not _kit_case(case) or not active().wire.enveloped or case.operation.path == "/oauth2/token":
         return None
     problems = wire_problems(response, case.operation.label, case.query or {}, probe=_is_probe(case))
+    problems += activity_id_problems(active(), response)
     if problems:
         raise AssertionError("; ".join(problems))
     return None
+
+
+# The run's activity ids -> the request each answered (kept, so a second look at one answer is known).
+_SEEN_ACTIVITY_IDS: dict = {"run": None, "ids": {}}
+
+
+def activity_id_problems(run, response) -> list[str]:
+    """meta.activity_id is this request's id: an id answered twice in a run is a replayed (cached) answer."""
+    try:
+        meta = run.wire.meta(response)
+    except ValueError:
+        return []
+    activity_id = meta.get("activity_id")
+    if not isinstance(activity_id, str):
+        return []
+    if _SEEN_ACTIVITY_IDS["run"] is not run:
+        _SEEN_ACTIVITY_IDS.update(run=run, ids={})
+    request = getattr(response, "request", None) or response
+    if _SEEN_ACTIVITY_IDS["ids"].setdefault(activity_id, request) is not request:
+        return [f"meta.activity_id {activity_id!r} was answered before in this run: each request has its own id "
+                "(a cached answer replayed?)"]
+    return []
 
 
 def _is_probe(case) -> bool:
@@ -119,10 +144,14 @@ def wire_problems(response, label: str, query: dict, probe: bool = False) -> lis
                         "for an expired token); a request breaking the contract is 422")
     if 200 <= status < 300 and status != 200:
         problems.append(f"success is 200, not {status}")
+    problems += charset_problems(response)
     try:
         body = response.json()
     except ValueError:
         return problems + [f"{status} without a JSON body"]
+    if status == 401 and not str(_header(response, "www-authenticate") or "").lower().startswith("bearer"):
+        problems.append("a 401 carries WWW-Authenticate: Bearer realm=... (RFC 6750), not "
+                        f"{_header(response, 'www-authenticate')!r}")
     if status in (401, 403):
         word = "Unauthorized" if status == 401 else "Forbidden"
         if not isinstance(body, dict) or body.get("message") != word:
@@ -148,7 +177,12 @@ def wire_problems(response, label: str, query: dict, probe: bool = False) -> lis
         elif status == 422 and not (isinstance(errors.get("validation"), dict) and errors["validation"] and all(
                 isinstance(v, list) and v for v in errors["validation"].values())):
             problems.append("a 422 has data.errors.validation: each field at fault -> a list of messages")
+        elif status == 422 and errors.get("field") and errors["field"] not in errors["validation"] \
+                and not {"request", "body"} & set(errors["validation"]):  # the whole request or body at fault
+            problems.append(f"data.errors.field {errors['field']!r} is one of the fields data.errors.validation "
+                            f"names ({', '.join(map(repr, errors['validation']))})")
         return problems
+    problems += record_format_problems(data)
     if label in COLLECTIONS:
         problems += paging_problems(meta, data, query)
     return problems
@@ -190,6 +224,42 @@ def paging_problems(meta: dict, data, query: dict) -> list[str]:
         if params.get("offset") != [str(wanted)] or params.get("limit", [str(limit)]) != [str(limit)]:
             problems.append(f"meta.{key} {link!r} is not the page at offset {wanted} (limit {limit})")
     return problems
+
+
+# Answers write date-times offset-less, to the second (openapi.yaml, DateTime); uuids are written in
+# lower case (RFC 4122 section 3), whatever case the request used.
+ANSWER_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?")
+DATE_TIME_KEYS = ("start_date", "end_date")
+
+
+def record_format_problems(data) -> list[str]:
+    """What the schema lets through but the contract does not: offsets or a missing seconds field in
+    answered date-times, upper-case uuids. One problem per kind, for the first value found."""
+    found: dict[str, str] = {}
+    stack, seen = [data], 0
+    while stack and seen < 5000:  # a page of 1000 records holds a few thousand values at most
+        node, seen = stack.pop(), seen + 1
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            if isinstance(value, (dict, list)):
+                stack.append(value)
+            elif not isinstance(value, str) or not isinstance(key, str):
+                continue
+            elif key in DATE_TIME_KEYS and "date" not in found and not ANSWER_DATE_TIME.fullmatch(value):
+                found["date"] = (f"{key} {value!r}: answers write date-times as YYYY-MM-DDTHH:MM:SS[.ffffff], "
+                                 "in UTC without an offset")
+            elif key.endswith("uuid") and "uuid" not in found and value != value.lower():
+                found["uuid"] = f"{key} {value!r}: uuids are answered in lower case"
+    return list(found.values())
+
+
+def charset_problems(response) -> list[str]:
+    """JSON is UTF-8 (RFC 8259 section 8.1): a charset, if the Content-Type names one, is utf-8."""
+    content_type = str(_header(response, "content-type") or "")
+    match = re.search(r";\s*charset=\"?([^\";\s]+)", content_type, re.I)
+    if match and match[1].lower().replace("_", "-") not in ("utf-8", "utf8"):
+        return [f"Content-Type {content_type!r}: JSON is sent as UTF-8"]
+    return []
 
 
 def _header(response, name: str):

@@ -5,6 +5,7 @@ scope alone enough for its own operations."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -90,6 +91,13 @@ def test_the_token_endpoint_issues_bearer_tokens_with_every_scope(api, target):
                 set(str(token.get("scope", "")).split()) >= {USER, BUSINESS}, api, answer,
                 "without scope, a token carries every scope", "token_type bearer, scope with both scopes",
                 "POST", TOKEN_PATH)
+    # `expires` is a Unix time, `expires_in` seconds from now: the two must agree (a few minutes of clock
+    # skew between the kit and the target allowed), or clients refresh at the wrong time.
+    expires, expires_in = token.get("expires"), token.get("expires_in")
+    expect_that(isinstance(expires, int) and isinstance(expires_in, int) and expires_in > 0
+                and abs(expires - (time.time() + expires_in)) < 600, api, answer,
+                "a token's expires is now + expires_in", f"expires near {int(time.time())} + expires_in",
+                "POST", TOKEN_PATH, actual=f"expires {expires!r}, expires_in {expires_in!r}")
 
 
 @pytest.mark.parametrize("scope", [USER, BUSINESS])
@@ -169,3 +177,12 @@ def test_each_scope_alone_is_enough_for_its_operations(api, patients):
         expect_status(api, api.call(method, path, params=params, json=json, scope=USER), status, rule, method, path)
     expect_status(api, api.call("DELETE", SLOT, params=params, scope=BUSINESS), 200,
                   "business_schedule alone deletes slots", "DELETE", SLOT)
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER"])
+def test_the_bearer_scheme_is_case_insensitive(api, target, scheme):
+    """RFC 7235 section 2.1: the auth scheme is case-insensitive (some clients send `bearer`)."""
+    answer = api.call("GET", "/schedule/schedulers/", auth=False,
+                      headers={"Authorization": f"{scheme} {target.token()}"})
+    expect_status(api, answer, 200, f"an 'Authorization: {scheme} <token>' header is accepted", "GET",
+                  "/schedule/schedulers/")

@@ -198,3 +198,155 @@ def test_a_tenants_records_are_invisible_to_another(steps, target, api):
     listed = {str(item.get("pd_appointment_uuid", "")).lower() for item in answer_json(answer, api, "GET", APPOINTMENTS)}
     expect_that(slot.lower() not in listed, api, answer, rule, f"no {slot} in another tenant's search",
                 "GET", APPOINTMENTS)
+
+
+# -- refusals: what the contract refuses although the schema lets it through ---------------------
+
+def _validation(api, answer) -> dict:
+    try:
+        validation = api.wire.error(answer).get("validation")
+    except ValueError:
+        return {}
+    return validation if isinstance(validation, dict) else {}
+
+
+def _names(validation: dict, fields: tuple) -> bool:
+    """The validation names one of the fields at fault (itself, or a dotted part of it)."""
+    return any(key == field or str(key).startswith(field + ".") for key in validation for field in fields)
+
+
+@pytest.mark.parametrize("change, fields, rule", [
+    ({"swap_dates": True}, ("start_date", "end_date"), "end_date must be after start_date"),
+    ({"location": [95.0, -79.932364]}, ("location",), "a latitude is within [-90, 90]"),
+    ({"appointment_type": "NO-SUCH-TYPE"}, ("appointment_type",), "appointment_type must be a known code"),
+    ({"colour": "blue"}, ("colour", "body"), "a field the contract does not declare is refused"),
+], ids=["end-before-start", "latitude-95", "unknown-type", "unknown-field"])
+def test_a_refused_slot_names_the_field_at_fault(steps, target, change, fields, rule):
+    """422, and data.errors.validation names the field (a client shows the message next to it)."""
+    body, change = target.slot_body(), dict(change)
+    if change.pop("swap_dates", False):
+        body["start_date"], body["end_date"] = body["end_date"], body["start_date"]
+    body.update(change)
+    answer = steps.create_slot_answer(body)
+    expect_status(steps.api, answer, steps.api.wire.invalid, rule, "POST", SLOTS)
+    if steps.api.wire.enveloped:
+        validation = _validation(steps.api, answer)
+        expect_that(_names(validation, fields), steps.api, answer, rule,
+                    f"data.errors.validation names {' or '.join(fields)}", "POST", SLOTS,
+                    actual=f"validation {validation!r}")
+
+
+@pytest.mark.parametrize("query, fields, rule", [
+    ({"swap_dates": True}, ("start_date", "end_date"), "end_date must be after start_date"),
+    ({"location": "95,-79.932364", "radius": "10mi"}, ("location",), "a latitude is within [-90, 90]"),
+    ({"radius": "10mi"}, ("location", "radius"), "radius needs a location"),
+    ({"no_selector": True}, ("patient_uuid", "pd_provider_uuid", "location", "request"),
+     "a search needs patient_uuid, pd_provider_uuid or location"),
+], ids=["end-before-start", "latitude-95", "radius-without-location", "no-selector"])
+def test_a_refused_search_names_the_field_at_fault(steps, target, query, fields, rule):
+    start = target.next_slot_start()
+    params = {"pd_provider_uuid": target.options.provider_uuid, "start_date": start.isoformat(),
+              "end_date": (start + timedelta(days=1)).isoformat()}
+    query = dict(query)
+    if query.pop("swap_dates", False):
+        params["start_date"], params["end_date"] = params["end_date"], params["start_date"]
+    if query.pop("no_selector", False) or "location" in query:
+        params.pop("pd_provider_uuid")
+    params.update(query)
+    answer = steps.search(params)
+    expect_status(steps.api, answer, steps.api.wire.invalid, rule, "GET", APPOINTMENTS)
+    if steps.api.wire.enveloped:
+        validation = _validation(steps.api, answer)
+        expect_that(_names(validation, fields), steps.api, answer, rule,
+                    f"data.errors.validation names {' or '.join(fields)}", "GET", APPOINTMENTS,
+                    actual=f"validation {validation!r}")
+
+
+# -- paging: the pages of a collection are the collection ----------------------------------------
+
+CATALOGUES = {"/schedule/schedulers/": "scheduler_uuid", "/schedule/appointmenttypes/": "appointment_type_uuid"}
+
+
+def _page(api, path: str, query: dict, rule: str):
+    answer = api.call("GET", path, query=query)
+    expect_status(api, answer, 200, rule, "GET", path)
+    return answer, answer_json(answer, api, "GET", path), api.wire.meta(answer)
+
+
+def _link_query(link) -> dict | None:
+    from urllib.parse import parse_qsl, urlsplit
+
+    return dict(parse_qsl(urlsplit(link).query, keep_blank_values=True)) if isinstance(link, str) else None
+
+
+@pytest.mark.parametrize("path", [*CATALOGUES, APPOINTMENTS])
+def test_the_pages_of_a_collection_are_the_collection(api, target, path):
+    """Walked with a small limit by meta.next, then back by meta.previous, the pages hold exactly the
+    records of one page of 1000, in the same order, each page the slice at its offset, and every page
+    states the same meta.count: that is, offset, limit, count and both links agree with the data."""
+    if not api.wire.paged:
+        pytest.skip("the contract declares no paging")
+    if path == APPOINTMENTS and not target.main.fresh:
+        pytest.skip("a shared target: other users' slots may change between the pages")
+    base = {"pd_provider_uuid": target.options.provider_uuid} if path == APPOINTMENTS else {}
+    key = CATALOGUES.get(path, "pd_appointment_uuid")
+    rule = "the pages of a collection are the collection (limit, offset, count, next, previous)"
+    answer, everything, meta = _page(api, path, {**base, "limit": 1000}, rule)
+    ids = [str(item.get(key, "")).lower() for item in everything]
+    count = meta.get("count", len(ids)) if api.wire.enveloped else len(ids)
+    if len(ids) == 1000:
+        pytest.skip("more than one page of 1000 records")
+    expect_that(count == len(ids), api, answer, rule, f"meta.count {len(ids)} (the records of one page of 1000)",
+                "GET", path, actual=f"meta.count {count!r}")
+    limit = max(1, -(-len(ids) // 4))  # four or five pages
+    query, pages, seen = {**base, "limit": limit}, [], 0
+    while query is not None and seen <= len(ids) // limit + 1:
+        answer, items, meta = _page(api, path, query, rule)
+        offset = int(query.get("offset") or 0)
+        got = [str(item.get(key, "")).lower() for item in items]
+        expect_that(got == ids[offset:offset + limit], api, answer, rule,
+                    f"the records at {offset}..{offset + limit - 1} of the whole list", "GET", path,
+                    actual=f"{got[:3]}... ({len(got)} records)")
+        expect_that(meta.get("count") == len(ids), api, answer, rule, f"meta.count {len(ids)} on every page",
+                    "GET", path, actual=f"meta.count {meta.get('count')!r}")
+        pages.append((offset, meta))
+        query, seen = _link_query(meta.get("next")), seen + 1
+    walked = [offset for offset, _meta in pages]
+    expect_that(walked == list(range(0, len(ids), limit)) or (not ids and walked == [0]), api, None, rule,
+                f"meta.next leads through offsets {list(range(0, len(ids), limit))}", "GET", path,
+                actual=f"offsets {walked}")
+    for (offset, meta), (before, _) in zip(pages[1:], pages):
+        back = _link_query(meta.get("previous")) or {}
+        expect_that(str(back.get("offset")) == str(before) and str(back.get("limit")) == str(limit), api, None,
+                    rule, f"meta.previous of the page at {offset} is the page at {before} (limit {limit})",
+                    "GET", path, actual=f"meta.previous {meta.get('previous')!r}")
+
+
+LISTINGS = {"schedulers": ("/schedule/schedulers/", "scheduler_uuid"),
+            "appointment-types": ("/schedule/appointmenttypes/", "appointment_type_uuid"),
+            "a-patients-bookings": (APPOINTMENTS, "pd_appointment_uuid"),
+            "a-providers-open-slots": (APPOINTMENTS, "pd_appointment_uuid")}
+
+
+@pytest.mark.parametrize("listing", list(LISTINGS))
+def test_a_listed_record_reads_the_same_by_its_uuid(api, target, patients, listing):
+    """Every record of the schedulers and appointment types lists, and of the first page of a patient's
+    bookings and of a provider's open slots (the target's own data included), is the record GET by its
+    uuid answers: one record, one content, whichever way it is read."""
+    path, key = LISTINGS[listing]
+    query = {"patient_uuid": patients[0]} if listing == "a-patients-bookings" else \
+        {"pd_provider_uuid": target.options.provider_uuid} if listing == "a-providers-open-slots" else {}
+    if api.wire.paged:
+        query["limit"] = 1000 if path in CATALOGUES else 10
+    rule = "a record in a list is the record its uuid reads"
+    listed = api.call("GET", path, query=query)
+    expect_status(api, listed, 200, rule, "GET", path)
+    by_uuid = APPOINTMENT if path == APPOINTMENTS else path + "{" + key + "}"
+    param = "pd_appointment_uuid" if path == APPOINTMENTS else key
+    for record in answer_json(listed, api, "GET", path):
+        answer = api.call("GET", by_uuid, params={param: record.get(key)})
+        expect_status(api, answer, 200, rule, "GET", by_uuid)
+        read = answer_json(answer, api, "GET", by_uuid)
+        read = read[0] if isinstance(read, list) and len(read) == 1 else read
+        expect_that(read == record, api, answer, rule, f"the listed record {record}", "GET", by_uuid,
+                    actual=str(read))

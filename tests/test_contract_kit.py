@@ -9,6 +9,7 @@ a monkeypatched rule. Each kit run works in its own tenant of a fresh in-memory 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -219,6 +220,239 @@ def test_an_unenforced_scope_is_reported(monkeypatch):
     assert {f.operation for f in refused} >= {"POST /schedule/slots/",
                                               "PUT /schedule/appointments/{pd_appointment_uuid}"}
     assert all(f.expected.startswith("403") for f in refused)
+
+
+class RewriteRequest:
+    """ASGI middleware: `rewrite(method, path, query, headers) -> (query, headers)` for every HTTP
+    request before the wrapped application sees it (query: a list of pairs; headers: a dict)."""
+
+    def __init__(self, app, rewrite):
+        self.app = app
+        self.rewrite = rewrite
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            from urllib.parse import parse_qsl, urlencode
+
+            query = parse_qsl(scope["query_string"].decode(), keep_blank_values=True)
+            headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+            query, headers = self.rewrite(scope["method"], scope["path"], query, headers)
+            scope = {**scope, "query_string": urlencode(query).encode(),
+                     "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
+        await self.app(scope, receive, send)
+
+
+def _records(body: bytes, change) -> bytes:
+    """`change(record)` for every record of a successful answer's data."""
+    document = json.loads(body)
+    data = document.get("data")
+    for record in data if isinstance(data, list) else [data]:
+        if isinstance(record, dict):
+            change(record)
+    return json.dumps(document).encode()
+
+
+def _is_appointment_answer(method, path, status) -> bool:
+    return status == 200 and path.startswith(("/api/v4/schedule/appointments/", "/api/v4/schedule/slots/"))
+
+
+def test_date_times_answered_with_an_offset_are_reported():
+    def with_z(method, path, status, headers, body):  # the bug: a serializer's default, "...Z"
+        if _is_appointment_answer(method, path, status):
+            body = _records(body, lambda r: r.update({k: r[k] + "Z" for k in ("start_date", "end_date") if k in r}))
+        return status, headers, body
+
+    result = run_kit(Rewrite(sandbox(), with_z), keyword="workflow")
+    assert_reported(result, "wire_format_conformance", "POST /schedule/slots/")
+    assert "without an offset" in result.summary
+
+
+def test_upper_case_uuids_are_reported():
+    def upper(method, path, status, headers, body):  # the bug: ids formatted with %X
+        if _is_appointment_answer(method, path, status):
+            body = _records(body, lambda r: r.update(pd_appointment_uuid=r["pd_appointment_uuid"].upper())
+                            if "pd_appointment_uuid" in r else None)
+        return status, headers, body
+
+    result = run_kit(Rewrite(sandbox(), upper), keyword="workflow")
+    assert_reported(result, "wire_format_conformance", "POST /schedule/slots/")
+    assert "uuids are answered in lower case" in result.summary
+
+
+def test_a_charset_other_than_utf8_is_reported():
+    def latin1(method, path, status, headers, body):
+        if path.startswith("/api/v4/schedule/"):
+            headers["content-type"] = "application/json; charset=iso-8859-1"
+        return status, headers, body
+
+    result = run_kit(Rewrite(sandbox(), latin1), keyword="workflow")
+    assert_reported(result, "wire_format_conformance", "POST /schedule/slots/")
+    assert "JSON is sent as UTF-8" in result.summary
+
+
+def test_a_401_without_www_authenticate_is_reported():
+    def no_challenge(method, path, status, headers, body):
+        if status == 401:
+            headers.pop("www-authenticate", None)
+        return status, headers, body
+
+    result = run_kit(Rewrite(sandbox(), no_challenge), keyword="without_a_valid_token and schedulers")
+    assert_reported(result, "wire_format_conformance", "GET /schedule/schedulers/")
+    assert "WWW-Authenticate" in result.summary
+
+
+def test_a_case_sensitive_bearer_scheme_is_reported():
+    def exact_scheme(method, path, query, headers):  # the bug: only "Bearer" is recognised
+        if headers.get("authorization", "").split(" ")[0] in ("bearer", "BEARER"):
+            headers["authorization"] = "Unknown " + headers["authorization"].split(" ", 1)[1]
+        return query, headers
+
+    result = run_kit(RewriteRequest(sandbox(), exact_scheme), keyword="bearer_scheme")
+    assert_reported(result, "'Authorization: bearer <token>' header is accepted", "GET /schedule/schedulers/")
+
+
+def test_a_search_with_end_before_start_accepted_is_reported():
+    def swap(method, path, query, headers):  # the bug: the window is normalised instead of refused
+        values = dict(query)
+        if path == "/api/v4/schedule/appointments/" and values.get("end_date", "~") < values.get("start_date", ""):
+            query = [(k, values["end_date"] if k == "start_date" else values["start_date"] if k == "end_date" else v)
+                     for k, v in query]
+        return query, headers
+
+    result = run_kit(RewriteRequest(sandbox(), swap), keyword="refused_search")
+    assert_reported(result, "end_date must be after start_date", "GET /schedule/appointments/")
+    assert findings(result, "end_date must be after start_date")[0].actual.startswith("200")
+
+
+def test_a_422_naming_the_wrong_field_is_reported():
+    def blame_the_body(method, path, status, headers, body):  # the bug: every refusal blames "body"
+        if status == 422:
+            document = json.loads(body)
+            errors = document["data"]["errors"]
+            errors["validation"] = {"body": [m for ms in errors["validation"].values() for m in ms]}
+            body = json.dumps(document).encode()
+        return status, headers, body
+
+    result = run_kit(Rewrite(sandbox(), blame_the_body), keyword="refused_slot")
+    assert_reported(result, "end_date must be after start_date", "POST /schedule/slots/")
+    assert "data.errors.validation names start_date or end_date" in result.summary
+
+
+def test_errors_field_outside_the_validation_is_reported():
+    def rename(method, path, status, headers, body):  # the bug: validation keyed by another name
+        if status == 422:
+            document = json.loads(body)
+            errors = document["data"]["errors"]
+            errors["validation"] = {f"params.{k}": v for k, v in errors["validation"].items()}
+            body = json.dumps(document).encode()
+        return status, headers, body
+
+    result = run_kit(Rewrite(sandbox(), rename), keyword="invalid_slots")
+    assert_reported(result, "wire_format_conformance", "POST /schedule/slots/")
+    assert "is one of the fields data.errors.validation names" in result.summary
+
+
+def _paged(path: str) -> bool:
+    return path.rstrip("/") in ("/api/v4/schedule/schedulers", "/api/v4/schedule/appointmenttypes",
+                                "/api/v4/schedule/appointments")
+
+
+def test_an_offset_off_by_one_is_reported():
+    """The server skips one record more than asked and says it did not: each page is well-formed
+    on its own (meta as asked, the right length), only the walk through the pages shows it."""
+    def skip_one_more(method, path, query, headers):
+        if _paged(path):
+            query = [(k, str(int(v) + 1) if k == "offset" and v.isdigit() and int(v) > 0 else v) for k, v in query]
+        return query, headers
+
+    def hide_it(method, path, status, headers, body):
+        document = json.loads(body) if status == 200 and _paged(path) else None
+        if document and document["meta"].get("offset"):
+            meta = document["meta"]
+            meta["offset"] -= 1
+            for key in ("next", "previous"):
+                if meta.get(key):
+                    meta[key] = re.sub(r"offset=(\d+)", lambda m: f"offset={max(0, int(m[1]) - 1)}", meta[key])
+            body = json.dumps(document).encode()
+        return status, headers, body
+
+    result = run_kit(Rewrite(RewriteRequest(sandbox(), skip_one_more), hide_it), keyword="pages_of_a_collection")
+    assert_reported(result, "the pages of a collection are the collection", "GET /schedule/appointmenttypes/")
+
+
+def test_a_count_of_the_page_rather_than_the_collection_is_reported():
+    def count_the_page(method, path, status, headers, body):  # the bug: len(page), links made to agree
+        if status == 200 and _paged(path):
+            document = json.loads(body)
+            meta = document["meta"]
+            meta["count"] = meta["offset"] + len(document["data"])
+            if meta["offset"] + meta["limit"] >= meta["count"]:
+                meta["next"] = None
+            body = json.dumps(document).encode()
+        return status, headers, body
+
+    result = run_kit(Rewrite(sandbox(), count_the_page), keyword="pages_of_a_collection")
+    assert_reported(result, "the pages of a collection are the collection", "GET /schedule/schedulers/")
+
+
+def test_a_list_record_differing_from_its_uuid_read_is_reported():
+    def one_field_wrong(method, path, status, headers, body):  # the bug: the list's view drops a join
+        if status == 200 and path == "/api/v4/schedule/appointmenttypes/":
+            document = json.loads(body)
+            for record in document["data"][1:2]:
+                record["duration"] += 15
+            body = json.dumps(document).encode()
+        return status, headers, body
+
+    result = run_kit(Rewrite(sandbox(), one_field_wrong), keyword="reads_the_same_by_its_uuid")
+    assert_reported(result, "a record in a list is the record its uuid reads",
+                    "GET /schedule/appointmenttypes/{appointment_type_uuid}")
+
+
+class CatalogueCache:
+    """ASGI wrapper: GET of the schedulers list answered from a cache keyed by URL (the whole answer)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.cache: dict = {}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] != "/api/v4/schedule/schedulers/":
+            return await self.app(scope, receive, send)
+        key = scope["query_string"]
+        if key not in self.cache:
+            messages: list = []
+
+            async def keep(message):
+                messages.append(message)
+
+            await self.app(scope, receive, keep)
+            if messages[0]["status"] != 200:
+                for message in messages:
+                    await send(message)
+                return
+            self.cache[key] = messages
+        for message in self.cache[key]:
+            await send(message)
+
+
+def test_a_cached_answer_replayed_is_reported():
+    """A caching layer that keys on the URL only: every answer well-formed, only the activity id repeats."""
+    result = run_kit(CatalogueCache(sandbox()), keyword="catalogue_reads")
+    assert_reported(result, "wire_format_conformance", "GET /schedule/schedulers/")
+    assert "was answered before in this run" in result.summary
+
+
+def test_a_token_expiry_in_milliseconds_is_reported():
+    def milliseconds(method, path, status, headers, body):  # the bug: expires_in in ms, expires in s
+        if path == "/oauth2/token" and status == 200:
+            document = json.loads(body)
+            document["expires_in"] *= 1000
+            body = json.dumps(document).encode()
+        return status, headers, body
+
+    result = run_kit(Rewrite(sandbox(), milliseconds), keyword="issues_bearer_tokens")
+    assert_reported(result, "a token's expires is now + expires_in", "POST /oauth2/token")
 
 
 class FormCredentialsCrash:
