@@ -126,6 +126,11 @@ def activity_id_problems(run, response) -> list[str]:
     return []
 
 
+def _body_bytes(response) -> bytes:
+    content = getattr(response, "content", b"")
+    return content if isinstance(content, bytes) else str(content or "").encode()
+
+
 def _is_probe(case) -> bool:
     """A request malformed on purpose by Schemathesis (an undeclared method, a broken Content-Type):
     its 405 may come from the framework before the envelope; a 400 is held against it all the same."""
@@ -144,6 +149,8 @@ def wire_problems(response, label: str, query: dict, probe: bool = False) -> lis
                         "for an expired token); a request breaking the contract is 422")
     if 200 <= status < 300 and status != 200:
         problems.append(f"success is 200, not {status}")
+    if status == 304:  # Not Modified (the catalogue lists' If-None-Match): no body by definition (RFC 9110)
+        return problems + ([] if not _body_bytes(response) else ["a 304 carries no body"])
     problems += charset_problems(response)
     try:
         body = response.json()

@@ -532,3 +532,22 @@ def test_an_unreachable_target_is_reported_once(capsys):
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
         KitOptions(**options)
+
+
+class _Answer:
+    """Just enough of an HTTP answer for the wire check."""
+
+    def __init__(self, status: int, content: bytes):
+        self.status_code, self.content, self.headers = status, content, {}
+
+    def json(self):
+        return json.loads(self.content)
+
+
+def test_a_304_is_held_to_carrying_no_body():
+    # The catalogue lists answer If-None-Match with 304 (openapi.yaml); Schemathesis sends such headers.
+    from pokitdok_sandbox.contract_tests.checks import wire_problems
+
+    assert wire_problems(_Answer(304, b""), "GET /schedule/schedulers/", {}) == []
+    assert wire_problems(_Answer(304, b'{"meta": {}, "data": []}'), "GET /schedule/schedulers/", {}) \
+        == ["a 304 carries no body"]
