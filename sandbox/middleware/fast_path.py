@@ -1,0 +1,199 @@
+"""The fast path: the platform's scheduling operations answered without Connexion's per-request layers.
+
+Why it exists: on the benchmark's read mix about a third of a request's time went to the chain
+of ASGI layers before the handler (Connexion's routing, security, validation and context
+middlewares, each routing the request again and building its helpers anew for every request),
+which made a stateful sandbox slower than a stateless mock. This one layer does the same work
+for the operations it knows, once:
+
+* routing from a table compiled from the contract (`contract.spec()`'s paths, anchored like
+  Starlette's routes);
+* the bearer token through the same authority (`Authority.check_token`, what the contract's
+  `x-tokenInfoFunc` calls) and the operation's scopes from its `security`;
+* the operation noted in the request's facts (what `operation_tap` does), the tenant learnt;
+* validation by Connexion's own `RequestValidationOperation` (and `ResponseValidationOperation`
+  when responses are validated), built once per operation from the same contract and with the
+  same validator map (`validation.SANDBOX_VALIDATORS`): parameters, content type and bodies are
+  checked by the very code the slow path runs, so the two cannot drift apart;
+* parameters decorated and answers serialised by Connexion's own decorators, built once per
+  operation, around the same handlers;
+* errors answered by the app's own error handlers (`app._error_handlers()`), as Connexion's
+  exception layer would.
+
+It sits after the sandbox's outer layers (`guard.RequestStart`, `journal_recording`,
+`guard.RequestGuard`), so the activity id, the request journal and the guard's refusals and
+rewrites are the same on both paths.
+
+What falls back, untouched, to the full Connexion stack (which answers it as it always has):
+anything it has no route for (unknown paths, other methods, the token endpoint, sandbox
+administration, the console, Swagger UI), any request whose token is missing, malformed,
+unknown, expired or lacks the scope (the 401/403 answers are Connexion's), a request asking for
+a fault (`X-Sandbox-Fault`, `X-Sandbox-Delay`) or from a tenant with fault rules or a rate
+limit, and a server mounted below a root path. Nothing has been read or changed when it falls
+back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from connexion.context import _context, _operation, _receive, _scope
+from connexion.decorators import StarletteDecorator
+from connexion.lifecycle import ConnexionRequest
+from connexion.middleware.exceptions import connexion_wrapper
+from connexion.middleware.request_validation import RequestValidationOperation
+from connexion.middleware.response_validation import ResponseValidationOperation
+from connexion.operations import OpenAPIOperation
+from connexion.resolver import Resolver
+from connexion.uri_parsing import OpenAPIURIParser
+from starlette.requests import Request
+
+from .. import contract
+from ..auth import TokenRefused
+from ..extras.fault_rules import DELAY_HEADER, FAULT_HEADER
+from ..request_facts import facts_of, short_name
+from ..stores import StoreUnavailable
+
+_ROUTING = "connexion_routing"
+_CONTEXT = "connexion_context"
+_FAULT_HEADERS = frozenset({FAULT_HEADER.lower().encode(), DELAY_HEADER.lower().encode()})
+_PARAMETER = re.compile(r"\\\{(?P<name>[^/]+?)\\\}")
+
+
+@dataclass
+class _Route:
+    pattern: re.Pattern
+    operation_id: str
+    short_name: str
+    scopes: frozenset[str]
+    operation: OpenAPIOperation
+    validated: object  # Connexion's validation layer(s) for the operation, ending in the handler
+
+
+class FastPath:
+    def __init__(self, app, context, api, error_handlers: dict, base_path: str = contract.API_BASE):
+        """`api`: the Connexion API the app serves (its specification and options);
+        `error_handlers`: exception class -> the app's Connexion error handler. The operations
+        taken: the platform's (not sandbox administration) that need a bearer token."""
+        self.app = app
+        self.context = context
+        self.error_handlers = error_handlers
+        self.base_path = base_path
+        self.routes: dict[str, list[_Route]] = {}
+        options = api.kwargs
+        resolver = options.get("resolver") or Resolver()
+        decorator = StarletteDecorator(pythonic_params=options.get("pythonic_params") or False,
+                                       jsonifier=options["jsonifier"])
+        documented = contract.documented_operations()
+        for path, item in api.specification["paths"].items():
+            for method, spec in item.items():
+                if not isinstance(spec, dict) or spec.get("operationId") not in documented:
+                    continue
+                operation = api.specification.operation_cls.from_spec(
+                    api.specification, path=path, method=method, resolver=resolver,
+                    uri_parser_class=options.get("uri_parser_class") or OpenAPIURIParser)
+                scopes = _scopes_of(operation)
+                if scopes is None or not _string_path_parameters(operation):
+                    continue
+                handler = _Handler(operation, decorator.decorate(operation.function))
+                validated = handler
+                if options.get("validate_responses"):
+                    validated = ResponseValidationOperation(validated, operation=operation,
+                                                            validator_map=options.get("validator_map"))
+                validated = RequestValidationOperation(validated, operation=operation,
+                                                       strict_validation=options.get("strict_validation") or False,
+                                                       validator_map=options.get("validator_map"))
+                template = _PARAMETER.sub(r"(?P<\g<name>>[^/]+)", re.escape(base_path + path))
+                self.routes.setdefault(method.upper(), []).append(_Route(
+                    re.compile(f"^{template}$"), operation.operation_id, short_name(operation.operation_id),
+                    frozenset(scopes), operation, validated))
+
+    async def __call__(self, scope, receive, send):
+        route, path_params, tenant, info = self._take(scope) if scope["type"] == "http" else (None,) * 4
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        facts = facts_of(scope)
+        if facts is not None:
+            facts.operation, facts.documented, facts.tenant = route.short_name, True, tenant
+        extensions = dict(scope.get("extensions") or {})
+        extensions[_ROUTING] = {"api_base_path": self.base_path, "operation_id": route.operation_id}
+        extensions[_CONTEXT] = {"user": tenant, "token_info": info}
+        scope = dict(scope, path_params=path_params, extensions=extensions)
+        try:
+            await route.validated(scope, receive, send)
+        except Exception as exc:  # as Connexion's exception layer: the app's handler for the class
+            handler = next(self.error_handlers[kind] for kind in type(exc).__mro__ if kind in self.error_handlers)
+            response = await connexion_wrapper(handler)(Request(scope, receive), exc)
+            await response(scope, receive, send)
+
+    def _take(self, scope):
+        """(route, path parameters, tenant, token info) when this path answers the request, else Nones."""
+        nothing = (None,) * 4
+        routes = self.routes.get(scope["method"])
+        if routes is None or scope.get("root_path"):
+            return nothing
+        path = scope["path"]
+        for route in routes:
+            match = route.pattern.match(path)
+            if match is not None:
+                break
+        else:
+            return nothing
+        authorization = None
+        for name, value in scope["headers"]:
+            if name in _FAULT_HEADERS:
+                return nothing
+            if name == b"authorization" and authorization is None:
+                authorization = value
+        # Connexion's reading of the header: the scheme, then the rest, split once on whitespace.
+        parts = authorization.decode("latin-1").split(maxsplit=1) if authorization is not None else ()
+        if len(parts) != 2 or parts[0].lower() != "bearer":
+            return nothing
+        try:
+            info = self.context.authority.check_token(parts[1])
+        except (TokenRefused, StoreUnavailable):
+            return nothing
+        tenant = info["sub"]
+        if not route.scopes <= set(info["scope"]):
+            return nothing
+        extras = self.context.extras
+        if extras.faults.has_rules(tenant) or extras.rate_limits.limit_of(tenant) is not None:
+            return nothing
+        return route, match.groupdict(), tenant, info
+
+
+class _Handler:
+    """The end of the line: Connexion's operation context, then the decorated handler and its answer."""
+
+    def __init__(self, operation: OpenAPIOperation, function):
+        self.operation = operation
+        self.function = function  # Connexion's parameter and response decorators around the handler
+        self.uri_parser = operation.uri_parser_class(operation.parameters, operation.body_definition())
+
+    async def __call__(self, scope, receive, send):
+        _context.set(scope["extensions"][_CONTEXT])
+        _operation.set(self.operation)
+        _receive.set(receive)
+        _scope.set(scope)
+        response = await self.function(ConnexionRequest(scope, receive, uri_parser=self.uri_parser))
+        await response(scope, receive, send)
+
+
+def _scopes_of(operation: OpenAPIOperation) -> list[str] | None:
+    """The scopes an operation needs, when its security is the one OAuth2 scheme with a token check."""
+    security = operation.security
+    if not security or len(security) != 1 or len(security[0]) != 1:
+        return None
+    (name, scopes), = security[0].items()
+    scheme = operation.security_schemes.get(name, {})
+    if scheme.get("type") != "oauth2" or "x-tokenInfoFunc" not in scheme:
+        return None
+    return list(scopes)
+
+
+def _string_path_parameters(operation: OpenAPIOperation) -> bool:
+    """Path parameters Starlette would route as plain strings (no int or float converters)."""
+    return all(parameter.get("schema", {}).get("type", "string") == "string"
+               for parameter in operation.parameters if parameter["in"] == "path")
