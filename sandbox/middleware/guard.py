@@ -1,5 +1,5 @@
 """The first ASGI layers: `RequestStart` (the request's facts begin, repeated slashes
-merged), then `RequestGuard`, which refuses what must never reach Connexion, in the error
+merged, the answer held until the request's writes are durable), then `RequestGuard`, which refuses what must never reach Connexion, in the error
 shape, and puts what it accepts in the form Connexion expects:
 
 * control characters in the path (a 422 naming the path, where the router
@@ -23,6 +23,7 @@ from .. import contract
 from ..context import SCOPE_KEY
 from ..errors import send_error
 from ..request_facts import begin
+from ..stores.journal import defer_fsyncs, settle
 
 MAX_QUERY_BYTES = 16 * 1024
 _SLASHES = re.compile(r"/{2,}")
@@ -38,6 +39,9 @@ class RequestStart:
     A client given its base URL with a trailing slash (`http://127.0.0.1:8000/`) asks
     for `//api/v4/...`, which Connexion's router does not match (every call a 404).
     Merged here, the request is routed, checked and journaled like any other.
+
+    The TinyDB journal's fsyncs are group commits (`stores/journal.py`): the changes the request
+    makes note what must be durable, and its answer starts only once it is.
     """
 
     def __init__(self, app):
@@ -55,13 +59,18 @@ class RequestStart:
             # `/api/v4/schedule/schedulers` is answered as `/schedule/schedulers/`, not redirected.
             scope = dict(scope, path=scope["path"] + "/", raw_path=None)
         stamp = (b"x-activity-id", begin(scope).activity_id.encode())
+        unsynced = defer_fsyncs()
 
         async def stamped(message):
             if message["type"] == "http.response.start":
+                await settle(unsynced)
                 message = dict(message, headers=[*message.get("headers", ()), stamp])
             await send(message)
 
-        await self.app(scope, receive, stamped)
+        try:
+            await self.app(scope, receive, stamped)
+        finally:
+            await settle(unsynced)  # (no answer was sent)
 
 
 class RequestGuard:
