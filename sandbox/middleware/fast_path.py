@@ -11,12 +11,15 @@ for the operations it knows, once:
 * the bearer token through the same authority (`Authority.check_token`, what the contract's
   `x-tokenInfoFunc` calls) and the operation's scopes from its `security`;
 * the operation noted in the request's facts (what `operation_tap` does), the tenant learnt;
-* validation by Connexion's own `RequestValidationOperation` (and `ResponseValidationOperation`
-  when responses are validated), built once per operation from the same contract and with the
-  same validator map (`validation.SANDBOX_VALIDATORS`): parameters, content type and bodies are
-  checked by the very code the slow path runs, so the two cannot drift apart;
-* parameters decorated and answers serialised by Connexion's own decorators, built once per
-  operation, around the same handlers;
+* validation by Connexion's own validator objects, built once per operation from the same
+  contract and with the same validator map (`validation.SANDBOX_VALIDATORS`): the parameter
+  validator and the content-type check of `RequestValidationOperation` for operations without
+  a body, the whole `RequestValidationOperation` for those with one (and
+  `ResponseValidationOperation` when responses are validated), so parameters, content types
+  and bodies are checked by the very code the slow path runs and the two cannot drift apart;
+* parameters decorated (Connexion's `get_arguments`, which types them from the contract) and
+  answers serialised (Connexion's response decorator) for the same handlers; for operations
+  with a body, Connexion's whole decorator chain, built once;
 * errors answered by the app's own error handlers (`app._error_handlers()`), as Connexion's
   exception layer would.
 
@@ -35,18 +38,24 @@ back.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 
 from connexion.context import _context, _operation, _receive, _scope
 from connexion.decorators import StarletteDecorator
-from connexion.lifecycle import ConnexionRequest
+from connexion.decorators.parameter import get_arguments, pythonic, sanitized
+from connexion.decorators.response import AsyncResponseDecorator
+from connexion.frameworks.starlette import Starlette as StarletteFramework
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware.exceptions import connexion_wrapper
 from connexion.middleware.request_validation import RequestValidationOperation
 from connexion.middleware.response_validation import ResponseValidationOperation
 from connexion.operations import OpenAPIOperation
 from connexion.resolver import Resolver
 from connexion.uri_parsing import OpenAPIURIParser
+from connexion.utils import inspect_function_arguments
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from .. import contract
@@ -57,6 +66,7 @@ from ..stores import StoreUnavailable
 
 _ROUTING = "connexion_routing"
 _CONTEXT = "connexion_context"
+_REQUEST = "pokitdok_sandbox.fast_path.request"  # the checked ConnexionRequest, for the handler
 _FAULT_HEADERS = frozenset({FAULT_HEADER.lower().encode(), DELAY_HEADER.lower().encode()})
 _PARAMETER = re.compile(r"\\\{(?P<name>[^/]+?)\\\}")
 
@@ -96,14 +106,17 @@ class FastPath:
                 scopes = _scopes_of(operation)
                 if scopes is None or not _string_path_parameters(operation):
                     continue
-                handler = _Handler(operation, decorator.decorate(operation.function))
-                validated = handler
+                bodyless = not operation.is_request_body_defined
+                validated = _Call(operation, options) if bodyless else \
+                    _Handler(operation, decorator.decorate(operation.function))
                 if options.get("validate_responses"):
                     validated = ResponseValidationOperation(validated, operation=operation,
                                                             validator_map=options.get("validator_map"))
                 validated = RequestValidationOperation(validated, operation=operation,
                                                        strict_validation=options.get("strict_validation") or False,
                                                        validator_map=options.get("validator_map"))
+                if bodyless:
+                    validated = _Checks(validated, operation, options)
                 template = _PARAMETER.sub(r"(?P<\g<name>>[^/]+)", re.escape(base_path + path))
                 self.routes.setdefault(method.upper(), []).append(_Route(
                     re.compile(f"^{template}$"), operation.operation_id, short_name(operation.operation_id),
@@ -162,6 +175,64 @@ class FastPath:
         if extras.faults.has_rules(tenant) or extras.rate_limits.limit_of(tenant) is not None:
             return nothing
         return route, match.groupdict(), tenant, info
+
+
+class _Checks:
+    """An operation without a request body: what `RequestValidationOperation` checks for it
+    (parameters, then the content type), with Connexion's validator objects built once."""
+
+    def __init__(self, validation: RequestValidationOperation, operation: OpenAPIOperation, options: dict):
+        self.validation = validation  # Connexion's, for its content-type check
+        self.next_app = validation.next_app
+        self.uri_parser = operation.uri_parser_class(operation.parameters, operation.body_definition())
+        self.parameters = validation._validator_map["parameter"](
+            operation.parameters, uri_parser=self.uri_parser, strict_validation=validation.strict_validation,
+            security_query_params=validation.security_query_params)
+
+    async def __call__(self, scope, receive, send):
+        request = ConnexionRequest(scope, receive, uri_parser=self.uri_parser)
+        self.parameters.validate_request(request)
+        mime_type, _encoding = self.validation.extract_content_type(scope["headers"])
+        self.validation.validate_mime_type(mime_type)
+        scope[_REQUEST] = request
+        await self.next_app(scope, receive, send)
+
+
+class _Call:
+    """The handler of an operation without a request body, as Connexion's decorators call it:
+    arguments from the checked request (typed by `get_arguments` from the contract) and the
+    token check's context, the answer built by Connexion's response decorator."""
+
+    def __init__(self, operation: OpenAPIOperation, options: dict):
+        self.operation = operation
+        self.function = operation.function
+        self.arguments, self.has_kwargs = inspect_function_arguments(self.function)
+        self.sanitize = pythonic if options.get("pythonic_params") else sanitized
+        self.answer = AsyncResponseDecorator(framework=StarletteFramework, jsonifier=options["jsonifier"])
+
+    async def __call__(self, scope, receive, send):
+        context = scope["extensions"][_CONTEXT]
+        _context.set(context)
+        _operation.set(self.operation)
+        _receive.set(receive)
+        _scope.set(scope)
+        request = scope.pop(_REQUEST)
+        kwargs = get_arguments(self.operation, path_params=request.path_params, query_params=request.query_params,
+                               body=None, files={}, arguments=self.arguments, has_kwargs=self.has_kwargs,
+                               sanitize=self.sanitize, content_type=request.mimetype)
+        kwargs = {self.sanitize(name): value for name, value in kwargs.items()}
+        kwargs.update((name, value) for name, value in context.items() if self.has_kwargs or name in self.arguments)
+        if asyncio.iscoroutinefunction(self.function):
+            result = await self.function(**kwargs)
+        else:
+            result = await run_in_threadpool(self.function, **kwargs)
+        if StarletteFramework.is_framework_response(result):
+            response = result
+        elif isinstance(result, ConnexionResponse):
+            response = StarletteFramework.connexion_to_framework_response(result)
+        else:
+            response = self.answer.build_framework_response(result)
+        await response(scope, receive, send)
 
 
 class _Handler:

@@ -104,17 +104,20 @@ class TinyTenant(TenantData):
     def _table(self, kind: str) -> Table:
         return self._store.db.table(table_name(self.id, kind))
 
+    def _records(self, kind: str) -> dict:
+        return self._store.records(table_name(self.id, kind))
+
     @property
     def _index(self) -> SlotIndex:
         return self._store.slot_index(self.id)
 
     def _slots(self, keys: Iterable[str]) -> list[dict]:
-        table = self._table("slots")
-        return [dict(doc) for doc in (table.get(doc_id=key) for key in keys) if doc is not None]
+        records = self._records("slots")
+        return [dict(record) for record in map(records.get, keys) if record is not None]
 
     def get(self, kind: str, key: str, for_update: bool = False) -> dict | None:
-        doc = self._table(kind).get(doc_id=key)
-        return dict(doc) if doc is not None else None
+        record = self._records(kind).get(key)
+        return dict(record) if record is not None else None
 
     def all(self, kind: str) -> list[dict]:
         return [dict(doc) for doc in self._table(kind).all()]
@@ -258,10 +261,15 @@ class TinyDBStore(Store):
     def warm_up(self, tenant_id: str) -> None:
         self.slot_index(tenant_id)
 
+    def records(self, table: str) -> dict:
+        """A table's records by key, as the storage holds them (read-only: copy a record to change it).
+        Read straight from the storage: TinyDB's `Table.get` wraps each record in a Document first."""
+        return (self.db.storage.read() or {}).get(table, {})
+
     def _get(self, table: str, key: str) -> dict | None:
         # No lock: records are replaced, never changed in place, and a dict lookup is atomic.
-        doc = self.db.table(table).get(doc_id=key)
-        return dict(doc) if doc is not None else None
+        record = self.records(table).get(key)
+        return dict(record) if record is not None else None
 
     # -- settings kept in the file -----------------------------------------
     def meta(self, key: str) -> dict | None:
