@@ -122,6 +122,10 @@ def script() -> list[tuple]:
         (None, "GET", APPOINTMENTS, {"params": DAY, "headers": {"Content-Type": "application/json"}}),
         (None, "GET", APPOINTMENTS + UNKNOWN_UUID, {}),
         (None, "GET", APPOINTMENTS + "not-a-uuid", {}),
+        (None, "GET", SCHEDULERS, {"headers": {"Content-Type": "multipart/form-data"}}),
+        (None, "GET", SCHEDULERS, {"headers": {"Content-Type": "text/plain"}}),
+        (None, "GET", SCHEDULERS, {"content": b"a=1", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}),
+        (None, "GET", SCHEDULERS, {"content": b'{"a": 1}'}),
         # tokens and scopes (handed on to Connexion, the same answers)
         (None, "GET", SCHEDULERS, {"token": "none"}),
         (None, "GET", SCHEDULERS, {"token": "unknown"}),
@@ -155,6 +159,7 @@ def script() -> list[tuple]:
         (None, "DELETE", SLOTS + "{made}", {}),
         (None, "DELETE", SLOTS + "{made}", {}),
         (None, "DELETE", SLOTS + "{made}", {"token": "user"}),
+        (None, "DELETE", SLOTS + "{made}", {"headers": {"Content-Type": "multipart/form-data"}}),
         (None, "POST", PATIENT, {"json": {"pd_patient_uuid": PEG, "pd_provider_uuid": PROVIDER}}),
         (None, "POST", PATIENT, {"json": {"pd_patient_uuid": UNKNOWN_UUID, "pd_provider_uuid": PROVIDER}}),
         # methods and faults the fast path hands on

@@ -217,8 +217,9 @@ class _Call:
         _receive.set(receive)
         _scope.set(scope)
         request = scope.pop(_REQUEST)
+        files = await request.files()  # as Connexion's decorator: a form body is parsed (and refused) here
         kwargs = get_arguments(self.operation, path_params=request.path_params, query_params=request.query_params,
-                               body=None, files={}, arguments=self.arguments, has_kwargs=self.has_kwargs,
+                               body=None, files=files, arguments=self.arguments, has_kwargs=self.has_kwargs,
                                sanitize=self.sanitize, content_type=request.mimetype)
         kwargs = {self.sanitize(name): value for name, value in kwargs.items()}
         kwargs.update((name, value) for name, value in context.items() if self.has_kwargs or name in self.arguments)
