@@ -42,7 +42,7 @@ CODEC = types.SimpleNamespace(dumps=lambda data, **_options: encode(data).decode
 
 
 def meta(scope) -> dict:
-    facts = facts_of(scope) or begin(scope if scope is not None else {})  # (a scope RequestStart never saw)
+    facts = facts_of(scope) or begin(scope if scope is not None else {})  # (a scope the entrance never saw)
     result = {
         "activity_id": facts.activity_id,
         "application_mode": APPLICATION_MODE,

@@ -23,9 +23,8 @@ for the operations it knows, once:
 * errors answered by the app's own error handlers (`app._error_handlers()`), as Connexion's
   exception layer would.
 
-It sits after the sandbox's outer layers (`guard.RequestStart`, `journal_recording`,
-`guard.RequestGuard`), so the activity id, the request journal and the guard's refusals and
-rewrites are the same on both paths.
+It sits after the sandbox's entrance (`entrance.py`), so the activity id, the request journal,
+the group commit and the guard's refusals and rewrites are the same on both paths.
 
 What falls back, untouched, to the full Connexion stack (which answers it as it always has):
 anything it has no route for (unknown paths, other methods, the token endpoint, sandbox
