@@ -6,8 +6,8 @@ middlewares, each routing the request again and building its helpers anew for ev
 which made a stateful sandbox slower than a stateless mock. This one layer does the same work
 for the operations it knows, once:
 
-* routing from a table compiled from the contract (`contract.spec()`'s paths, anchored like
-  Starlette's routes);
+* routing from a table compiled from the contract's paths as Connexion loaded them (anchored
+  like Starlette's routes; a path that matches none, or matches with another method, goes on);
 * the bearer token through the same authority (`Authority.check_token`, what the contract's
   `x-tokenInfoFunc` calls) and the operation's scopes from its `security`;
 * the operation noted in the request's facts (what `operation_tap` does), the tenant learnt;
