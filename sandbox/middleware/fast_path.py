@@ -29,7 +29,8 @@ the group commit and the guard's refusals and rewrites are the same on both path
 What falls back, untouched, to the full Connexion stack (which answers it as it always has):
 anything it has no route for (unknown paths, other methods, the token endpoint, sandbox
 administration, the console, Swagger UI), any request whose token is missing, malformed,
-unknown, expired or lacks the scope (the 401/403 answers are Connexion's), a request asking for
+unknown, expired or lacks the scope (the 401/403 answers are Connexion's; a store that is away
+during the token check is its 503, as there, not a second try), a request asking for
 a fault (`X-Sandbox-Fault`, `X-Sandbox-Delay`) or from a tenant with fault rules or a rate
 limit, and a server mounted below a root path. Nothing has been read or changed when it falls
 back.
@@ -122,7 +123,11 @@ class FastPath:
                     frozenset(scopes), operation, validated))
 
     async def __call__(self, scope, receive, send):
-        route, path_params, tenant, info = self._take(scope) if scope["type"] == "http" else (None,) * 4
+        try:
+            route, path_params, tenant, info = self._take(scope) if scope["type"] == "http" else (None,) * 4
+        except StoreUnavailable as exc:  # the token check's store is away: its 503, as on the slow path
+            await self._answer_error(scope, receive, send, exc)
+            return
         if route is None:
             await self.app(scope, receive, send)
             return
@@ -135,10 +140,14 @@ class FastPath:
         scope = dict(scope, path_params=path_params, extensions=extensions)
         try:
             await route.validated(scope, receive, send)
-        except Exception as exc:  # as Connexion's exception layer: the app's handler for the class
-            handler = next(self.error_handlers[kind] for kind in type(exc).__mro__ if kind in self.error_handlers)
-            response = await connexion_wrapper(handler)(Request(scope, receive), exc)
-            await response(scope, receive, send)
+        except Exception as exc:
+            await self._answer_error(scope, receive, send, exc)
+
+    async def _answer_error(self, scope, receive, send, exc: Exception) -> None:
+        """As Connexion's exception layer: the app's handler for the exception's class answers."""
+        handler = next(self.error_handlers[kind] for kind in type(exc).__mro__ if kind in self.error_handlers)
+        response = await connexion_wrapper(handler)(Request(scope, receive), exc)
+        await response(scope, receive, send)
 
     def _take(self, scope):
         """(route, path parameters, tenant, token info) when this path answers the request, else Nones."""
@@ -165,7 +174,7 @@ class FastPath:
             return nothing
         try:
             info = self.context.authority.check_token(parts[1])
-        except (TokenRefused, StoreUnavailable):
+        except TokenRefused:
             return nothing
         tenant = info["sub"]
         if not route.scopes <= set(info["scope"]):
