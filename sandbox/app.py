@@ -28,11 +28,11 @@ from .contract import API_BASE, SPEC_PATH, TOKEN_PATH
 from .api import token
 from .errors import SandboxError, error_json
 from .extras import SandboxExtras
-from .middleware.fault_injection import FaultInjector
-from .middleware.guard import RequestGuard, RequestStart
+from .middleware.fast_path import FastPath
+from .middleware.extras_gate import ExtrasGate
+from .middleware.entrance import Entrance
 from .middleware.journal_recording import JournalRecorder
 from .middleware.operation_tap import OperationTap
-from .middleware.rate_limiting import RateLimiter
 from .validation import explain
 from .scheduling import Scheduling
 from .settings import Settings
@@ -82,19 +82,19 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     tenants.reset_hooks.append(extras.forget)
     context = SandboxContext(settings=settings, rules=rules, tenants=tenants, authority=authority, extras=extras)
     app.sandbox = context
-    app.add_middleware(RequestStart, position=MiddlewarePosition.BEFORE_EXCEPTION)
-    app.add_middleware(JournalRecorder, position=MiddlewarePosition.BEFORE_EXCEPTION,
-                       journal=extras.request_journal, identify=authority.tenant_of_request, base_path=API_BASE)
-    app.add_middleware(RequestGuard, position=MiddlewarePosition.BEFORE_EXCEPTION, context=context,
-                       max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(Entrance, position=MiddlewarePosition.BEFORE_EXCEPTION, context=context,
+                       max_body_bytes=settings.max_body_bytes,
+                       recorder=JournalRecorder(extras.request_journal, authority.tenant_of_request, API_BASE))
+    error_handlers = _add_error_handlers(app)
+    if settings.fast_path:
+        app.add_middleware(FastPath, position=MiddlewarePosition.BEFORE_EXCEPTION, context=context,
+                           api=app.middleware.apis[-1], error_handlers=error_handlers)
     app.add_middleware(OperationTap, position=MiddlewarePosition.BEFORE_SECURITY)
-    app.add_middleware(RateLimiter, position=MiddlewarePosition.BEFORE_VALIDATION, limits=extras.rate_limits)
-    app.add_middleware(FaultInjector, position=MiddlewarePosition.BEFORE_VALIDATION, rules=extras.faults)
+    app.add_middleware(ExtrasGate, position=MiddlewarePosition.BEFORE_VALIDATION, extras=extras)
     app.add_url_rule(TOKEN_PATH, "oauth2_token", token.token, methods=["POST"])
     app.add_url_rule("/", "index", _index, methods=["GET"])
     app.add_url_rule("/healthz", "healthz", functools.partial(_healthz, store), methods=["GET"])
     console.register(app)
-    _add_error_handlers(app)
     return app
 
 
@@ -184,7 +184,15 @@ def _scope_refused(request, exc: OAuthScopeProblem) -> ConnexionResponse:
     return _response(request, 403, description, None, "insufficient_scope", {"WWW-Authenticate": header})
 
 
-def _add_error_handlers(app: connexion.AsyncApp) -> None:
+def _add_error_handlers(app: connexion.AsyncApp) -> dict:
+    """Register the app's error handlers; answer them (exception class -> handler) for the fast path."""
+    handlers = _error_handlers()
+    for kind, handler in handlers.items():
+        app.add_error_handler(kind, handler)
+    return handlers
+
+
+def _error_handlers() -> dict:
     def sandbox_error(request, exc: SandboxError):
         if isinstance(exc, OAuthError):
             return _oauth_response(exc)
@@ -246,10 +254,12 @@ def _add_error_handlers(app: connexion.AsyncApp) -> None:
         log.error("unexpected error", exc_info=exc)
         return _response(request, 500, "the sandbox failed unexpectedly; this is a bug, please report it")
 
-    app.add_error_handler(SandboxError, sandbox_error)
-    app.add_error_handler(StoreUnavailable, store_unavailable)
-    app.add_error_handler(ProblemException, problem)
-    app.add_error_handler(HTTPException, http_error)
-    app.add_error_handler(UnicodeDecodeError, undecodable)
-    app.add_error_handler(ClientDisconnect, disconnected)
-    app.add_error_handler(Exception, unexpected)
+    return {
+        SandboxError: sandbox_error,
+        StoreUnavailable: store_unavailable,
+        ProblemException: problem,
+        HTTPException: http_error,
+        UnicodeDecodeError: undecodable,
+        ClientDisconnect: disconnected,
+        Exception: unexpected,
+    }

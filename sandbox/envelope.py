@@ -42,7 +42,7 @@ CODEC = types.SimpleNamespace(dumps=lambda data, **_options: encode(data).decode
 
 
 def meta(scope) -> dict:
-    facts = facts_of(scope) or begin(scope if scope is not None else {})  # (a scope RequestStart never saw)
+    facts = facts_of(scope) or begin(scope if scope is not None else {})  # (a scope the entrance never saw)
     result = {
         "activity_id": facts.activity_id,
         "application_mode": APPLICATION_MODE,
@@ -59,12 +59,14 @@ def document(scope, data) -> dict:
     return {"meta": meta(scope), "data": data}
 
 
-def paged_document(scope, items: list, limit: int | None, offset: int | None) -> dict:
-    """One page of a collection: `limit` records from `offset`, and links to the neighbouring pages."""
+def paged_document(scope, items: list, limit: int | None, offset: int | None, count: int | None = None) -> dict:
+    """One page of a collection: `limit` records from `offset`, and links to the neighbouring pages.
+    With `count`, `items` is the page already (of `count` records in all); else the whole collection."""
     limit = DEFAULT_LIMIT if limit is None else limit
     offset = offset or 0
-    count = len(items)
-    body = {"meta": meta(scope), "data": items[offset:offset + limit]}
+    if count is None:
+        count, items = len(items), items[offset:offset + limit]
+    body = {"meta": meta(scope), "data": items}
     url = _request_url(scope)
     body["meta"].update({
         "count": count,

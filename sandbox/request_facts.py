@@ -1,6 +1,6 @@
 """What the sandbox's layers learn about one request, in one object carried in its ASGI scope.
 
-`RequestStart`, the outermost layer, creates it (the activity id and the clock); after
+The entrance, the outermost layer, creates it (`middleware/guard.py`'s `start`) (the activity id and the clock); after
 Connexion's routing the operation is noted (`learn_operation`), and the token check notes the
 tenant (`learn_tenant`, from `auth.token_info`). The envelope's `meta`, rate limiting, fault
 injection and the request journal read it here instead of reaching into Connexion's scope keys.

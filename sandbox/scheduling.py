@@ -41,6 +41,19 @@ class SlotQuery:
     end_date: str | None = None
 
 
+@dataclass(frozen=True)
+class _Criteria:
+    """A search's filters, checked and parsed (lower-case uuids, naive UTC datetimes)."""
+
+    patient: str | None
+    provider: str | None
+    appointment_type: str | None
+    origin: tuple | None
+    radius: float
+    start: datetime | None
+    end: datetime | None
+
+
 class Scheduling:
     def __init__(self, tenants: Tenants, limits=None):
         """`limits`: the server's `settings.Limits` (None: unlimited)."""
@@ -140,6 +153,25 @@ class Scheduling:
     def search(self, tenant_id: str, query: SlotQuery) -> list[dict]:
         """A patient's booked appointments (patient_uuid), or open slots by provider
         and/or location; narrowed by type and dates; ordered by start, then distance."""
+        return self._search_all(tenant_id, self._criteria(query))
+
+    def search_page(self, tenant_id: str, query: SlotQuery, limit: int, offset: int) -> tuple[int, list[dict]]:
+        """One page of `search`: how many match, and `limit` of them from `offset`.
+
+        A search by provider alone (open slots, no location) is paged by the store when it can
+        (`TenantData.open_slots_page`): its cost then does not grow with the number of matches."""
+        criteria = self._criteria(query)
+        if criteria.patient is None and criteria.origin is None:
+            with self._transaction(tenant_id, readonly=True) as tenant:
+                paged = tenant.open_slots_page(criteria.provider, query.appointment_type, criteria.start,
+                                               criteria.end, offset, limit)
+            if paged is not None:
+                return paged
+        found = self._search_all(tenant_id, criteria)
+        return len(found), found[offset:offset + limit]
+
+    def _criteria(self, query: SlotQuery) -> "_Criteria":
+        """The query checked and parsed (422 for what cannot be searched)."""
         if not (query.patient_uuid or query.pd_provider_uuid or query.location):
             raise Unprocessable("give patient_uuid (booked appointments) or pd_provider_uuid and/or location "
                              "(open slots)", "patient_uuid")
@@ -155,8 +187,13 @@ class Scheduling:
         end = parse_datetime(query.end_date, "end_date") if query.end_date else None
         if start and end:
             _check_order(start, end)
-        patient = query.patient_uuid.lower() if query.patient_uuid else None
-        provider = query.pd_provider_uuid.lower() if query.pd_provider_uuid else None
+        return _Criteria(patient=query.patient_uuid.lower() if query.patient_uuid else None,
+                         provider=query.pd_provider_uuid.lower() if query.pd_provider_uuid else None,
+                         appointment_type=query.appointment_type, origin=origin, radius=radius, start=start, end=end)
+
+    def _search_all(self, tenant_id: str, criteria: "_Criteria") -> list[dict]:
+        patient, provider, origin, radius = criteria.patient, criteria.provider, criteria.origin, criteria.radius
+        start, end = criteria.start, criteria.end
 
         def wanted(slot: dict) -> bool:
             if patient is not None:
@@ -166,7 +203,7 @@ class Scheduling:
                 return False
             if provider is not None and slot["pd_provider_uuid"] != provider:
                 return False
-            if query.appointment_type is not None and slot["appointment_type"] != query.appointment_type:
+            if criteria.appointment_type is not None and slot["appointment_type"] != criteria.appointment_type:
                 return False
             if start is not None and parse_datetime(slot["start_date"], "start_date") < start:
                 return False

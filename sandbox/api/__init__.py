@@ -37,6 +37,11 @@ def page(items: list, limit: int | None, offset: int | None) -> dict:
     return envelope.paged_document(_request_scope, items, limit, offset)
 
 
+def page_of(items: list, count: int, limit: int, offset: int) -> dict:
+    """A page already cut (`items`, from `offset`) of `count` records, with `meta.count`, `next` and `previous`."""
+    return envelope.paged_document(_request_scope, items, limit, offset, count=count)
+
+
 def slot_view(slot: dict) -> dict:
     """A slot or appointment as the documentation shows it."""
     view = {name: slot[name] for name in _SLOT_FIELDS}

@@ -1,14 +1,17 @@
 """Query, book, update and cancel appointments (user_schedule scope)."""
 
+from ..envelope import DEFAULT_LIMIT
 from ..scheduling import SlotQuery
-from . import one, page, rules, slot_view
+from . import one, page_of, rules, slot_view
 
 
 async def search_appointments(user, appointment_type=None, start_date=None, end_date=None, patient_uuid=None,
                               pd_provider_uuid=None, location=None, radius=None, limit=None, offset=None):
     query = SlotQuery(patient_uuid=patient_uuid, pd_provider_uuid=pd_provider_uuid, location=location,
                       radius=radius, appointment_type=appointment_type, start_date=start_date, end_date=end_date)
-    return page([slot_view(slot) for slot in rules().search(user, query)], limit, offset)
+    limit, offset = DEFAULT_LIMIT if limit is None else limit, offset or 0
+    count, found = rules().search_page(user, query, limit, offset)
+    return page_of([slot_view(slot) for slot in found], count, limit, offset)
 
 
 async def get_appointment(user, pd_appointment_uuid):

@@ -156,6 +156,10 @@ class FaultRules:
             self._tenants.pop(tenant_id, None)
         return self.view(tenant_id)
 
+    def has_rules(self, tenant_id: str) -> bool:
+        """Whether the tenant has rules installed (a dict lookup: no lock, no draw)."""
+        return tenant_id in self._tenants
+
     def decide(self, tenant_id: str, operation: str) -> Fault | None:
         """The fault the tenant's rules give this request, if any (draws from the tenant's generator)."""
         with self._lock:

@@ -1,6 +1,6 @@
-"""The first ASGI layers: `RequestStart` (the request's facts begin, repeated slashes
-merged), then `RequestGuard`, which refuses what must never reach Connexion, in the error
-shape, and puts what it accepts in the form Connexion expects:
+"""What the entrance (`entrance.py`) does first: `start` (the request's facts begin, repeated
+slashes merged), then `RequestGuard.admit`, which refuses what must never reach Connexion, in
+the error shape, and puts what it accepts in the form Connexion expects:
 
 * control characters in the path (a 422 naming the path, where the router
   would answer a bare "Not Found");
@@ -30,64 +30,46 @@ _RAW_SLASHES = re.compile(rb"/{2,}")
 _INDEXED = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\[(?P<index>[0-9]{1,3})\]$")
 
 
-class RequestStart:
-    """Ahead of everything else: the request's facts begin (activity id, clock), and every answer
-    carries its id in `X-Activity-Id`; repeated slashes in the path count as one, and a
-    documented collection path without its trailing slash is answered as the documented one.
+def start(scope) -> dict:
+    """The request's facts begin (activity id, clock); repeated slashes in the path count as one, and
+    a documented collection path without its trailing slash is answered as the documented one.
 
     A client given its base URL with a trailing slash (`http://127.0.0.1:8000/`) asks
     for `//api/v4/...`, which Connexion's router does not match (every call a 404).
     Merged here, the request is routed, checked and journaled like any other.
     """
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if "//" in scope.get("path", ""):
-            raw = scope.get("raw_path")
-            scope = dict(scope, path=_SLASHES.sub("/", scope["path"]),
-                         raw_path=_RAW_SLASHES.sub(b"/", raw) if raw is not None else None)
-        if scope["path"] in contract.slashless_paths():
-            # `/api/v4/schedule/schedulers` is answered as `/schedule/schedulers/`, not redirected.
-            scope = dict(scope, path=scope["path"] + "/", raw_path=None)
-        stamp = (b"x-activity-id", begin(scope).activity_id.encode())
-
-        async def stamped(message):
-            if message["type"] == "http.response.start":
-                message = dict(message, headers=[*message.get("headers", ()), stamp])
-            await send(message)
-
-        await self.app(scope, receive, stamped)
+    if "//" in scope.get("path", ""):
+        raw = scope.get("raw_path")
+        scope = dict(scope, path=_SLASHES.sub("/", scope["path"]),
+                     raw_path=_RAW_SLASHES.sub(b"/", raw) if raw is not None else None)
+    if scope["path"] in contract.slashless_paths():
+        # `/api/v4/schedule/schedulers` is answered as `/schedule/schedulers/`, not redirected.
+        scope = dict(scope, path=scope["path"] + "/", raw_path=None)
+    begin(scope)
+    return scope
 
 
 class RequestGuard:
-    def __init__(self, app, context, max_body_bytes: int):
-        self.app = app
+    def __init__(self, context, max_body_bytes: int):
         self.context = context
         self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope, receive, send):
+    async def admit(self, scope, receive, send):
+        """(scope, receive) as Connexion expects them, or None when the request was refused (answered)."""
         scope[SCOPE_KEY] = self.context
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in scope.get("path", "")):
             await send_error(scope, send, 422, "the path contains control characters; send the record's uuid as it "
                              "was answered", "path")
-            return
+            return None
         query = scope.get("query_string", b"")
         if len(query) > MAX_QUERY_BYTES:
             await send_error(scope, send, 414, f"the query string is longer than {MAX_QUERY_BYTES} bytes", "query")
-            return
+            return None
         if b"%5B" in query or b"[" in query:
             query, refused = _unindexed(query)
             if refused is not None:
                 await send_error(scope, send, 422, refused[1], refused[0])
-                return
+                return None
             scope = dict(scope, query_string=query)
         headers = dict(scope.get("headers", ()))
         if b"content-type" not in headers and (headers.get(b"content-length", b"0") != b"0"
@@ -97,17 +79,17 @@ class RequestGuard:
         if declared is not None:
             if not declared.isdigit() or int(declared) > self.max_body_bytes:
                 await send_error(scope, send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
-                return
+                return None
         elif b"chunked" in headers.get(b"transfer-encoding", b"").lower():
             # Connexion reads a body without Content-Length as no body: buffer it here, within the limit.
             body = await self._read_chunked(receive)
             if body is None:
                 await send_error(scope, send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
-                return
+                return None
             scope = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k != b"transfer-encoding"]
                          + [(b"content-length", str(len(body)).encode())])
             receive = _replay(body, receive)
-        await self.app(scope, receive, send)
+        return scope, receive
 
     async def _read_chunked(self, receive) -> bytes | None:
         """The whole chunked body, or None once it passes the limit."""

@@ -6,9 +6,9 @@ never saw (an unknown path, a body the guard refused) the authority names the to
 sandbox administration (/api/v4/sandbox/...), so a console polling the journal does not push
 the client's own requests out of it, and not the token endpoint (no tenant there yet).
 
-Outermost but for `RequestStart`: it sees the guard's refusals too, times the request, keeps
-the answer's status (and the error body of a refusal) and records the entry once the answer
-is sent.
+The entrance (`entrance.py`) asks `journaled` when a request starts, keeps the answer's status
+(and the error body of a refusal; the guard's refusals included) and calls `record` once the
+answer is sent.
 """
 
 from __future__ import annotations
@@ -22,43 +22,24 @@ from ..request_facts import facts_of
 
 VIOLATION_STATUSES = frozenset({413, 415, 422})
 _MAX_TEXT = 2048
-_MAX_ERROR_BODY = 64 * 1024
+MAX_ERROR_BODY = 64 * 1024  # what is kept of a refusal's body to read its message
 
 
 class JournalRecorder:
-    def __init__(self, app, journal: RequestJournal, identify, base_path: str = "/api/v4",
+    def __init__(self, journal: RequestJournal, identify, base_path: str = "/api/v4",
                  excluded: tuple[str, ...] = ("/sandbox/", "/openapi.json", "/openapi.yaml", "/ui")):
-        self.app = app
         self.journal = journal
         self.identify = identify  # scope -> the tenant of its valid bearer token, or None
         self.base_path = base_path
         self.excluded = tuple(base_path + prefix for prefix in excluded)
 
-    def _journaled(self, scope) -> bool:
+    def journaled(self, scope) -> bool:
         path = scope.get("path", "")
         return (scope["type"] == "http" and path.startswith(self.base_path + "/")
                 and not path.startswith(self.excluded))
 
-    async def __call__(self, scope, receive, send):
-        if not self._journaled(scope):
-            await self.app(scope, receive, send)
-            return
-        answer = {"status": 500, "body": []}
-
-        async def watch(message):
-            if message["type"] == "http.response.start":
-                answer["status"] = message["status"]
-            elif message["type"] == "http.response.body" and answer["status"] >= 400:
-                if sum(map(len, answer["body"])) < _MAX_ERROR_BODY:
-                    answer["body"].append(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watch)
-        finally:
-            self._record(scope, answer["status"], b"".join(answer["body"]))
-
-    def _record(self, scope, status: int, error_body: bytes) -> None:
+    def record(self, scope, status: int, error_body: bytes) -> None:
+        """The entry of a journaled request, once answered (`error_body`: a refusal's, else empty)."""
         facts = facts_of(scope)
         if facts is None or status == 401:
             return

@@ -89,6 +89,14 @@ class TenantData(ABC):
     def slots_of_provider(self, provider: str, start: datetime | None, end: datetime | None) -> list[dict]:
         """Slots of a provider starting in [start, end]."""
 
+    def open_slots_page(self, provider: str, appointment_type: str | None, start: datetime | None,
+                        end: datetime | None, offset: int, limit: int) -> tuple[int, list[dict]] | None:
+        """The open slots of a provider (of one appointment type, or any) that start at or after
+        `start` and end by `end`, ordered by start date: how many, and `limit` of them from `offset`.
+        Exact, unlike the other slot queries. None when the store has no faster way than
+        `slots_of_provider` (the rules then filter and page those)."""
+        return None
+
     @abstractmethod
     def slots_of_patient(self, patient: str) -> list[dict]:
         """Slots booked by a patient (lower-case uuid)."""

@@ -8,6 +8,15 @@ replays the journal; when the journal outgrows the snapshot it is folded into
 a new snapshot on a background thread (written to a temporary file and renamed,
 so a crash leaves the old or the new snapshot, never half of one).
 
+Group commit: a change is appended (and flushed to the operating system) and applied in memory
+at once, under the storage's lock; its fsync may wait. Within a request (`defer_fsyncs()`, set
+by the outermost layer) the request notes how far the journal must be durable, and its answer
+waits (`settle()`) for one fsync that covers it, on a worker thread: concurrent writes share one
+fsync, and the event loop serves other requests meanwhile. An acknowledged write is durable
+before its answer leaves, as before; what a request reads may include another's change that is
+not durable yet (that change is not acknowledged until it is). Outside a request (commands,
+seeds on worker threads without one) `apply` fsyncs before it returns.
+
 Damage is never repaired silently. A crash in the middle of an append leaves at
 most one torn last line (no newline yet): it was never acknowledged, so it is
 dropped, and the drop is logged. Anything else (an empty or unreadable snapshot,
@@ -18,10 +27,12 @@ what to do, and nothing is written; `damage.py` reports and salvages such files.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import threading
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -30,6 +41,26 @@ from tinydb.storages import Storage
 from .base import StoreError
 
 log = logging.getLogger("pokitdok_sandbox")
+
+# The fsyncs a request's changes still need: (storage, how far its journal must be durable).
+_deferred: ContextVar[list | None] = ContextVar("pokitdok_sandbox.deferred_fsyncs", default=None)
+
+
+def defer_fsyncs() -> list:
+    """From here on in this context (one request), changes note the fsync they need instead of
+    waiting for it; answer the list they note it in, for `settle`."""
+    pending: list = []
+    _deferred.set(pending)
+    return pending
+
+
+async def settle(pending: list) -> None:
+    """Wait (on a worker thread) until every change noted in `pending` is durable."""
+    while pending:
+        storage, position = pending.pop()
+        if storage.synced < position:
+            await asyncio.get_running_loop().run_in_executor(None, storage.sync_to, position)
+
 
 # A change: ("put", table, key, record) | ("del", table, key) | ("table", table, {key: record})
 Change = tuple
@@ -194,6 +225,11 @@ class JournaledJSONStorage(Storage):
         # place otherwise, so readers (and a snapshot copy) need no lock.
         self._lock = threading.RLock()
         self._compactor: threading.Thread | None = None
+        # Bytes ever appended, and how many of them are known durable (both only grow; a
+        # compaction, which fsyncs what it keeps, makes everything appended so far durable).
+        self._appended = 0
+        self.synced = 0
+        self._sync_lock = threading.Lock()  # one fsync at a time; those waiting meanwhile share the next
 
     # -- TinyDB Storage interface -------------------------------------------
     def read(self) -> dict | None:
@@ -211,6 +247,8 @@ class JournaledJSONStorage(Storage):
         compactor = self._compactor
         if compactor is not None:
             compactor.join()
+        if self._journal is not None:
+            self.sync_to(self._appended)
         with self._lock:
             if self._journal is not None:
                 self._journal.close()
@@ -218,7 +256,8 @@ class JournaledJSONStorage(Storage):
 
     # -- the fast path ---------------------------------------------------------
     def apply(self, changes: Iterable[Change]) -> None:
-        """Append changes to the journal durably, as one line, then apply them in memory."""
+        """Append changes to the journal, as one line, and apply them in memory; durable before
+        this returns, or, within a request (`defer_fsyncs`), before its answer (`settle`)."""
         changes = [list(change) for change in changes]
         if not changes:
             return
@@ -229,14 +268,38 @@ class JournaledJSONStorage(Storage):
             for piece in line:  # a crash in between leaves a torn last line: never acknowledged, dropped
                 self._journal.write(piece)
             self._journal.flush()
-            os.fsync(self._journal.fileno())
-            self._journal_bytes += sum(map(len, line))
+            size = sum(map(len, line))
+            self._journal_bytes += size
+            self._appended += size
+            position = self._appended
             for change in changes:
                 apply_change(self._data, change)
             if self._journal_bytes > max(COMPACT_MIN_BYTES, self._snapshot_bytes) and self._compactor is None:
                 self._compactor = threading.Thread(target=self.compact, name="pokitdok-sandbox-compaction",
                                                    daemon=True)
                 self._compactor.start()
+        pending = _deferred.get()
+        if pending is None:
+            self.sync_to(position)
+        else:
+            pending.append((self, position))
+
+    def sync_to(self, position: int) -> None:
+        """Return once the journal is durable up to `position` (bytes ever appended): one fsync
+        covers every append made before it started, so writers waiting together share it."""
+        if self.synced >= position:
+            return
+        with self._sync_lock:
+            if self.synced >= position:
+                return
+            with self._lock:  # a compaction may replace the file: fsync a handle of its own
+                target = self._appended
+                handle = os.dup(self._journal.fileno())
+            try:
+                os.fsync(handle)
+            finally:
+                os.close(handle)
+            self.synced = max(self.synced, target)
 
     def compact(self) -> None:
         """Fold the journal into a new snapshot; writes go on meanwhile.
@@ -325,6 +388,7 @@ class JournaledJSONStorage(Storage):
             _fsync_directory(self.path.parent)
             self._journal = open(self.journal_path, "ab")
             self._journal_bytes = len(tail)
+            self.synced = max(self.synced, self._appended)  # all of it is in the snapshot or the new journal
 
 
 def load_snapshot(path: Path) -> dict:

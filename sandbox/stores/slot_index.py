@@ -2,6 +2,9 @@
 
 Kept in memory beside the data and updated on every change:
   * by provider, sorted by start date (search by provider, overlap checks),
+  * the open slots by provider, and by provider and appointment type, sorted by start date, with
+    their end dates (a search by provider pages through these and counts them by bisection,
+    so its cost does not grow with the number of matches),
   * by patient (a patient's bookings),
   * by start date (date windows without a provider),
   * by map cell of about 7 miles (location searches).
@@ -28,6 +31,9 @@ class SlotIndex:
         self._by_patient: dict[str, set[str]] = defaultdict(set)
         self._by_start = SortedList()
         self._by_cell: dict[tuple[int, int], SortedList] = defaultdict(SortedList)
+        # (provider, None) -> its open slots; (provider, type) -> those of that appointment type.
+        self._open: dict[tuple[str, str | None], SortedList] = defaultdict(SortedList)
+        self._open_ends: dict[str, str] = {}  # an open slot's key -> its end date
         for slot in slots:
             self.add(slot)
 
@@ -40,6 +46,10 @@ class SlotIndex:
         self._by_cell[cell_of(slot["location"])].add(entry)
         if slot.get("patient"):
             self._by_patient[slot["patient"]["_uuid"].lower()].add(key)
+        if not slot["booked"]:
+            self._open[(slot["pd_provider_uuid"], None)].add(entry)
+            self._open[(slot["pd_provider_uuid"], slot["appointment_type"])].add(entry)
+            self._open_ends[key] = slot["end_date"]
 
     def remove(self, slot: dict) -> None:
         key = slot["pd_appointment_uuid"]
@@ -49,6 +59,10 @@ class SlotIndex:
         self._by_cell[cell_of(slot["location"])].discard(entry)
         if slot.get("patient"):
             self._by_patient[slot["patient"]["_uuid"].lower()].discard(key)
+        if not slot["booked"]:
+            self._open[(slot["pd_provider_uuid"], None)].discard(entry)
+            self._open[(slot["pd_provider_uuid"], slot["appointment_type"])].discard(entry)
+            self._open_ends.pop(key, None)
 
     # -- lookups: each yields slot uuids, a superset the caller filters exactly --
     def of_provider(self, provider: str, start: str | None = None, end: str | None = None) -> Iterator[str]:
@@ -57,6 +71,32 @@ class SlotIndex:
         if not entries:
             return iter(())
         return (key for _, key in entries.irange(_low(start), _high(end)))
+
+    def open_page(self, provider: str, kind: str | None, start: str | None, end: str | None,
+                  end_minus_longest: str | None, offset: int, limit: int) -> tuple[int, list[str]]:
+        """Open slots of a provider (of appointment type `kind`, or any) starting at or after `start`
+        and ending by `end`, in start order: how many there are, and the keys of `limit` of them
+        from `offset`. Exact, not a superset.
+
+        Positions are found by bisection. `end_minus_longest` is `end` less the provider's longest
+        slot: a slot starting before it ends by `end`, so only the slots starting from there to
+        `end` (a few) have their end date checked; the count never visits the others.
+        """
+        entries = self._open.get((provider, kind))
+        if not entries:
+            return 0, []
+        low = entries.bisect_left(_low(start)) if start is not None else 0
+        high = entries.bisect_right(_high(end)) if end is not None else len(entries)
+        high = max(high, low)
+        settled = high if end is None else min(max(entries.bisect_left(_low(end_minus_longest)), low), high)
+        # [low, settled): every one ends by `end`; [settled, high): those that do.
+        tail = [key for _, key in entries.islice(settled, high) if self._open_ends[key] <= end] \
+            if settled < high else []
+        count = settled - low + len(tail)
+        first = low + offset
+        keys = [key for _, key in entries.islice(first, min(first + limit, settled))] if first < settled else []
+        keys += tail[max(first - settled, 0):][:limit - len(keys)]
+        return count, keys
 
     def overlap_candidates(self, provider: str, start: str, end: str, start_minus_longest: str) -> Iterator[str]:
         """Slots of a provider that start before `end` and not long before `start`.

@@ -104,17 +104,20 @@ class TinyTenant(TenantData):
     def _table(self, kind: str) -> Table:
         return self._store.db.table(table_name(self.id, kind))
 
+    def _records(self, kind: str) -> dict:
+        return self._store.records(table_name(self.id, kind))
+
     @property
     def _index(self) -> SlotIndex:
         return self._store.slot_index(self.id)
 
     def _slots(self, keys: Iterable[str]) -> list[dict]:
-        table = self._table("slots")
-        return [dict(doc) for doc in (table.get(doc_id=key) for key in keys) if doc is not None]
+        records = self._records("slots")
+        return [dict(record) for record in map(records.get, keys) if record is not None]
 
     def get(self, kind: str, key: str, for_update: bool = False) -> dict | None:
-        doc = self._table(kind).get(doc_id=key)
-        return dict(doc) if doc is not None else None
+        record = self._records(kind).get(key)
+        return dict(record) if record is not None else None
 
     def all(self, kind: str) -> list[dict]:
         return [dict(doc) for doc in self._table(kind).all()]
@@ -151,6 +154,17 @@ class TinyTenant(TenantData):
 
     def slots_of_provider(self, provider, start, end) -> list[dict]:
         return self._slots(self._index.of_provider(provider, _iso(start), _iso(end)))
+
+    def open_slots_page(self, provider, appointment_type, start, end, offset, limit):
+        index = self._index
+        settled = None
+        if end is not None:
+            try:
+                settled = format_datetime(end - timedelta(days=index.longest_days(provider)))
+            except OverflowError:  # an end in year 1
+                settled = format_datetime(datetime.min)
+        count, keys = index.open_page(provider, appointment_type, _iso(start), _iso(end), settled, offset, limit)
+        return count, self._slots(keys)
 
     def slots_of_patient(self, patient) -> list[dict]:
         return self._slots(self._index.of_patient(patient))
@@ -247,10 +261,15 @@ class TinyDBStore(Store):
     def warm_up(self, tenant_id: str) -> None:
         self.slot_index(tenant_id)
 
+    def records(self, table: str) -> dict:
+        """A table's records by key, as the storage holds them (read-only: copy a record to change it).
+        Read straight from the storage: TinyDB's `Table.get` wraps each record in a Document first."""
+        return (self.db.storage.read() or {}).get(table, {})
+
     def _get(self, table: str, key: str) -> dict | None:
         # No lock: records are replaced, never changed in place, and a dict lookup is atomic.
-        doc = self.db.table(table).get(doc_id=key)
-        return dict(doc) if doc is not None else None
+        record = self.records(table).get(key)
+        return dict(record) if record is not None else None
 
     # -- settings kept in the file -----------------------------------------
     def meta(self, key: str) -> dict | None:
