@@ -249,6 +249,75 @@ def test_the_database_refuses_overlapping_slots_itself(pg_url):
         assert tenant.insert("slots", elsewhere)
 
 
+def _raw_slot(uuid: str, start: str, end: str, **changes) -> dict:
+    return {"pd_appointment_uuid": uuid, "appointment_id": "AAAAAAAAAAAA", "appointment_type": "AT1",
+            "pd_provider_uuid": PROVIDER_UUID, "provider_scheduler_uuid": "x", "location": list(PROVIDER_MAIN_OFFICE),
+            "start_date": start, "end_date": end, "booked": False, "patient": None, "description": None, **changes}
+
+
+def test_the_store_keeps_a_calendar_apart_however_slots_are_written(pg_url):
+    """A slot moved onto another is refused; a slot ending as the next starts, or starting inside a long
+    one that began earlier, is told apart; and the tenant's slot count follows inserts and deletes."""
+    store = PostgresStore(pg_url)
+    from pokitdok_sandbox.datasets import SeedSettings
+    from pokitdok_sandbox.stores import OverlapRefused
+    from pokitdok_sandbox.tenants import Tenants
+
+    Tenants(store, SeedSettings(slots=0)).open("raw")
+    with store.transaction("raw") as tenant:
+        before = tenant.count("slots")
+        assert tenant.insert("slots", _raw_slot("11111111-1111-4111-8111-111111111111",
+                                                "2031-07-01T08:00:00", "2031-07-01T12:00:00"))
+        assert tenant.insert("slots", _raw_slot("22222222-2222-4222-8222-222222222222",
+                                                "2031-07-01T12:00:00", "2031-07-01T13:00:00"))
+        assert not tenant.insert("slots", _raw_slot("22222222-2222-4222-8222-222222222222",
+                                                    "2031-08-01T12:00:00", "2031-08-01T13:00:00"))
+        assert tenant.count("slots") == before + 2
+    # Inside the long slot that started three hours before: found by the probe of the last earlier start.
+    with pytest.raises(OverlapRefused):
+        with store.transaction("raw") as tenant:
+            tenant.insert("slots", _raw_slot("33333333-3333-4333-8333-333333333333",
+                                             "2031-07-01T10:00:00", "2031-07-01T10:30:00"))
+    moved = _raw_slot("22222222-2222-4222-8222-222222222222", "2031-07-01T11:00:00", "2031-07-01T13:00:00")
+    with pytest.raises(OverlapRefused):
+        with store.transaction("raw") as tenant:
+            tenant.replace("slots", moved)
+    with store.transaction("raw") as tenant:
+        tenant.replace("slots", {**moved, "start_date": "2031-07-01T12:30:00"})  # moved, still apart
+        tenant.replace("slots", {**moved, "start_date": "2031-07-01T12:30:00", "description": "kept"})
+        assert tenant.get("slots", moved["pd_appointment_uuid"])["description"] == "kept"
+        tenant.remove("slots", "11111111-1111-4111-8111-111111111111")
+        tenant.remove("slots", "11111111-1111-4111-8111-111111111111")  # gone already: counted once
+        assert tenant.count("slots") == before + 1
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {SCHEMA}.slots WHERE tenant = 'raw'").fetchone()[0] == before + 1
+
+
+def test_a_data_set_with_overlapping_slots_is_refused_whole(pg_url):
+    store = PostgresStore(pg_url)
+    from pokitdok_sandbox.fixtures import generate_dataset
+
+    good = generate_dataset(slots=50)
+    assert store.put_dataset("checked", {"slots": 50}, good)
+    last = good["slots"][-1]
+    first = next(slot for slot in good["slots"] if slot["pd_provider_uuid"] == last["pd_provider_uuid"]
+                 and slot["location"] == last["location"])
+    assert first is not last
+
+    def clash(like: dict) -> dict:
+        return _raw_slot("44444444-4444-4444-8444-444444444444", like["start_date"], like["end_date"],
+                         pd_provider_uuid=like["pd_provider_uuid"], location=like["location"])
+
+    # Each calendar in time order (checked as it streams), and not (checked by a query before commit).
+    for slots in ([*good["slots"], clash(last)], [*good["slots"], clash(first)]):
+        with pytest.raises(StoreError, match="overlapping slots"):
+            store.put_dataset("checked", {"slots": 51}, {**good, "slots": slots})
+    with store.transaction("checked") as tenant:
+        assert tenant.count("slots") == len(good["slots"])
+        assert tenant.get("slots", "44444444-4444-4444-8444-444444444444") is None
+    assert store.tenant_settings("checked") == {"slots": 50}
+
+
 def _sandbox_on(pg_url):
     from pokitdok_sandbox.app import create_app
     from pokitdok_sandbox.settings import Settings
