@@ -249,6 +249,33 @@ def test_the_database_refuses_overlapping_slots_itself(pg_url):
         assert tenant.insert("slots", elsewhere)
 
 
+def test_a_first_version_database_is_brought_to_the_second(pg_url):
+    """Version 1 as first released (with the GiST exclusion constraint) and holding data: migrating drops
+    the constraint, adds slots_by_calendar and counts each tenant's slots."""
+    store = PostgresStore(pg_url)
+    from pokitdok_sandbox.fixtures import generate_dataset
+
+    store.put_dataset("old", {"slots": 30}, generate_dataset(slots=30))
+    store.close()
+    close_pools()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {SCHEMA}")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+        conn.execute("DROP INDEX slots_by_calendar")
+        conn.execute("ALTER TABLE tenants DROP COLUMN slot_count")
+        conn.execute("ALTER TABLE slots ADD CONSTRAINT slots_no_overlap EXCLUDE USING gist (tenant WITH =, "
+                     "provider WITH =, place_lat WITH =, place_lon WITH =, tsrange(start_at, end_at) WITH &&)")
+        conn.execute("UPDATE schema_version SET version = 1")
+    assert main(["migrate", "--store", pg_url]) == 0
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {SCHEMA}")
+        assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == len(MIGRATIONS)
+        assert conn.execute("SELECT count(*) FROM pg_constraint WHERE conname = 'slots_no_overlap'").fetchone()[0] == 0
+        assert conn.execute("SELECT to_regclass('slots_by_calendar')").fetchone()[0] is not None
+        assert conn.execute("SELECT slot_count FROM tenants WHERE tenant = 'old'").fetchone()[0] == \
+            conn.execute("SELECT count(*) FROM slots WHERE tenant = 'old'").fetchone()[0] > 30
+
+
 def _raw_slot(uuid: str, start: str, end: str, **changes) -> dict:
     return {"pd_appointment_uuid": uuid, "appointment_id": "AAAAAAAAAAAA", "appointment_type": "AT1",
             "pd_provider_uuid": PROVIDER_UUID, "provider_scheduler_uuid": "x", "location": list(PROVIDER_MAIN_OFFICE),
