@@ -72,6 +72,13 @@ def _dump(record: dict) -> str:
         return json.dumps(record, separators=(",", ":"))
 
 
+def _load(doc: str) -> dict:
+    try:
+        return orjson.loads(doc)
+    except orjson.JSONDecodeError:  # a lone surrogate, stored by `_dump` as json wrote it
+        return json.loads(doc)
+
+
 def _micro(degrees: float) -> int:
     """Micro-degrees, so that equal keys mean `geo.same_place` (equal to 6 decimals)."""
     return round(round(degrees, 6) * 1_000_000)
@@ -144,7 +151,7 @@ class PgTenant(TenantData):
         self._calendars: set[str] = set()  # providers whose calendar lock this transaction holds
 
     def _docs(self, sql: str, params: tuple) -> list[dict]:
-        return [json.loads(doc) for (doc,) in self._conn.execute(sql, params)]
+        return [_load(doc) for (doc,) in self._conn.execute(sql, params)]
 
     def _window(self, sql: str, params: tuple, start, end, order: str = " ORDER BY start_at") -> list[dict]:
         if start is not None:
@@ -326,7 +333,7 @@ class PostgresStore(Store):
     def _one(self, sql: str, params: tuple):
         with self._connection() as conn:
             row = conn.execute(sql, params).fetchone()
-        return json.loads(row[0]) if row is not None else None
+        return _load(row[0]) if row is not None else None
 
     # -- settings ------------------------------------------------------------------
     def meta(self, key: str) -> dict | None:
