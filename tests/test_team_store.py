@@ -345,6 +345,34 @@ def test_a_data_set_with_overlapping_slots_is_refused_whole(pg_url):
     assert store.tenant_settings("checked") == {"slots": 50}
 
 
+def test_a_page_of_a_providers_open_slots_is_what_the_rules_would_page(pg_url):
+    """`open_slots_page` (the store pages a search by provider alone) against filtering and ordering
+    every slot of the provider, as the rules do without it."""
+    from datetime import datetime
+
+    from pokitdok_sandbox.fixtures import generate_dataset
+
+    store = PostgresStore(pg_url)
+    data = generate_dataset(slots=400)
+    store.put_dataset("paged", {"slots": 400}, data)
+    provider = data["slots"][-1]["pd_provider_uuid"]
+    with store.transaction("paged") as tenant:
+        every = tenant.slots_of_provider(provider, None, None)
+    starts = sorted(datetime.fromisoformat(slot["start_date"]) for slot in every)
+    windows = [(None, None), (starts[3], None), (None, starts[-4]), (starts[2], starts[9]), (starts[-1], starts[0])]
+    for start, end in windows:
+        expected = sorted((slot for slot in every if not slot["booked"]
+                           and (start is None or datetime.fromisoformat(slot["start_date"]) >= start)
+                           and (end is None or datetime.fromisoformat(slot["end_date"]) <= end)),
+                          key=lambda slot: (slot["start_date"], slot["pd_appointment_uuid"]))
+        for offset, limit in ((0, 100), (0, 2), (3, 5), (len(expected), 10), (len(expected) + 5, 10)):
+            with store.transaction("paged", readonly=True) as tenant:
+                assert tenant.open_slots_page(provider, None, start, end, offset, limit) == \
+                    (len(expected), expected[offset:offset + limit])
+    with store.transaction("paged", readonly=True) as tenant:
+        assert tenant.open_slots_page(provider, "AT1", None, None, 0, 10) is None  # the rules filter types
+
+
 def _sandbox_on(pg_url):
     from pokitdok_sandbox.app import create_app
     from pokitdok_sandbox.settings import Settings

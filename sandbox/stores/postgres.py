@@ -234,6 +234,23 @@ class PgTenant(TenantData):
         return self._window("SELECT doc FROM slots WHERE tenant = %s AND provider = %s", (self.id, provider),
                             start, end)
 
+    def open_slots_page(self, provider, appointment_type, start, end, offset, limit):
+        """One page of a provider's open slots in start order, and how many there are, in one statement
+        (one snapshot): a range of slots_by_provider, counted without decoding, and `limit` records.
+        None (the rules filter `slots_of_provider`) for an appointment type, which only `doc` holds."""
+        if appointment_type is not None:
+            return None
+        where, params = "tenant = %s AND provider = %s AND NOT booked", [self.id, provider]
+        if start is not None:
+            where, params = where + " AND start_at >= %s", [*params, start]
+        if end is not None:  # a slot ending by `end` starts before it: the index range is bounded too
+            where, params = where + " AND start_at <= %s AND end_at <= %s", [*params, end, end]
+        rows = self._conn.execute(
+            f"SELECT counted.total, page.doc FROM (SELECT count(*) AS total FROM slots WHERE {where}) counted "
+            f"LEFT JOIN LATERAL (SELECT doc FROM slots WHERE {where} ORDER BY start_at, uuid LIMIT %s OFFSET %s) "
+            "page ON true", (*params, *params, limit, offset)).fetchall()
+        return rows[0][0], [_load(doc) for _total, doc in rows if doc is not None]
+
     def slots_of_patient(self, patient) -> list[dict]:
         return self._docs("SELECT doc FROM slots WHERE tenant = %s AND patient = %s", (self.id, patient))
 
