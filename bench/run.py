@@ -17,7 +17,8 @@ Part 1 compares, at the smallest size, the sandbox with a bare ASGI app answerin
 static body (the ceiling) and Stoplight Prism mocking the same openapi.yaml, on each mix.
 Part 2 runs the sandbox at each size and reports p50/p99 of each mix and the server's
 resident memory, on TinyDB and, in throw-away databases of the --pg server, on PostgreSQL
-with 1 and 4 workers (--pg-sizes: sizes for PostgreSQL only, e.g. 1000000).
+with 1 and 4 workers (--pg-sizes: sizes for PostgreSQL only, e.g. 1000000), with each
+database's size; seeding is timed, then the PostgreSQL databases are VACUUM (ANALYZE)d.
 The machine is shared and noisy, so what is compared is measured side by side:
 all the servers of a table are up at once and take their measurements in
 alternating rounds (--rounds, --duration seconds each); a row reports the
