@@ -21,7 +21,7 @@ import pytest
 from pokitdok_sandbox.fixtures.doc_examples import OPEN_SLOT, PROVIDER_MAIN_OFFICE, PROVIDER_UUID
 from pokitdok_sandbox.cli import main
 from pokitdok_sandbox.stores import StoreError
-from pokitdok_sandbox.stores.pg_schema import SCHEMA
+from pokitdok_sandbox.stores.pg_schema import MIGRATIONS, SCHEMA
 from pokitdok_sandbox.stores.postgres import PostgresStore, close_pools
 
 from .conftest import bearer, get_token
@@ -154,7 +154,7 @@ def test_migrate_creates_the_schema_and_is_idempotent(pg_database, capsys):
     url = with_database(ADMIN_URL, pg_database.name)
     assert main(["migrate", "--store", url]) == 0
     assert main(["migrate", "--store", url]) == 0
-    assert "schema version 1" in capsys.readouterr().out
+    assert f"schema version {len(MIGRATIONS)}" in capsys.readouterr().out
 
 
 def test_seed_and_reset_from_the_command_line(pg_url, capsys):
@@ -222,7 +222,7 @@ def test_a_newer_schema_is_refused(pg_url):
         assert "999" in str(refused.value)
     finally:
         with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(f"UPDATE {SCHEMA}.schema_version SET version = 1")
+            conn.execute(f"UPDATE {SCHEMA}.schema_version SET version = %s", (len(MIGRATIONS),))
 
 
 def test_the_database_refuses_overlapping_slots_itself(pg_url):
@@ -247,6 +247,130 @@ def test_the_database_refuses_overlapping_slots_itself(pg_url):
     elsewhere = {**clash, "location": [PROVIDER_MAIN_OFFICE[0] + 0.001, PROVIDER_MAIN_OFFICE[1]]}
     with store.transaction("raw") as tenant:
         assert tenant.insert("slots", elsewhere)
+
+
+def test_a_first_version_database_is_brought_to_the_second(pg_url):
+    """Version 1 as first released (with the GiST exclusion constraint) and holding data: migrating drops
+    the constraint, adds slots_by_calendar and counts each tenant's slots."""
+    store = PostgresStore(pg_url)
+    from pokitdok_sandbox.fixtures import generate_dataset
+
+    store.put_dataset("old", {"slots": 30}, generate_dataset(slots=30))
+    store.close()
+    close_pools()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {SCHEMA}")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
+        conn.execute("DROP INDEX slots_by_calendar")
+        conn.execute("ALTER TABLE tenants DROP COLUMN slot_count")
+        conn.execute("ALTER TABLE slots ADD CONSTRAINT slots_no_overlap EXCLUDE USING gist (tenant WITH =, "
+                     "provider WITH =, place_lat WITH =, place_lon WITH =, tsrange(start_at, end_at) WITH &&)")
+        conn.execute("UPDATE schema_version SET version = 1")
+    assert main(["migrate", "--store", pg_url]) == 0
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"SET search_path TO {SCHEMA}")
+        assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == len(MIGRATIONS)
+        assert conn.execute("SELECT count(*) FROM pg_constraint WHERE conname = 'slots_no_overlap'").fetchone()[0] == 0
+        assert conn.execute("SELECT to_regclass('slots_by_calendar')").fetchone()[0] is not None
+        assert conn.execute("SELECT slot_count FROM tenants WHERE tenant = 'old'").fetchone()[0] == \
+            conn.execute("SELECT count(*) FROM slots WHERE tenant = 'old'").fetchone()[0] > 30
+
+
+def _raw_slot(uuid: str, start: str, end: str, **changes) -> dict:
+    return {"pd_appointment_uuid": uuid, "appointment_id": "AAAAAAAAAAAA", "appointment_type": "AT1",
+            "pd_provider_uuid": PROVIDER_UUID, "provider_scheduler_uuid": "x", "location": list(PROVIDER_MAIN_OFFICE),
+            "start_date": start, "end_date": end, "booked": False, "patient": None, "description": None, **changes}
+
+
+def test_the_store_keeps_a_calendar_apart_however_slots_are_written(pg_url):
+    """A slot moved onto another is refused; a slot ending as the next starts, or starting inside a long
+    one that began earlier, is told apart; and the tenant's slot count follows inserts and deletes."""
+    store = PostgresStore(pg_url)
+    from pokitdok_sandbox.datasets import SeedSettings
+    from pokitdok_sandbox.stores import OverlapRefused
+    from pokitdok_sandbox.tenants import Tenants
+
+    Tenants(store, SeedSettings(slots=0)).open("raw")
+    with store.transaction("raw") as tenant:
+        before = tenant.count("slots")
+        assert tenant.insert("slots", _raw_slot("11111111-1111-4111-8111-111111111111",
+                                                "2031-07-01T08:00:00", "2031-07-01T12:00:00"))
+        assert tenant.insert("slots", _raw_slot("22222222-2222-4222-8222-222222222222",
+                                                "2031-07-01T12:00:00", "2031-07-01T13:00:00"))
+        assert not tenant.insert("slots", _raw_slot("22222222-2222-4222-8222-222222222222",
+                                                    "2031-08-01T12:00:00", "2031-08-01T13:00:00"))
+        assert tenant.count("slots") == before + 2
+    # Inside the long slot that started three hours before: found by the probe of the last earlier start.
+    with pytest.raises(OverlapRefused):
+        with store.transaction("raw") as tenant:
+            tenant.insert("slots", _raw_slot("33333333-3333-4333-8333-333333333333",
+                                             "2031-07-01T10:00:00", "2031-07-01T10:30:00"))
+    moved = _raw_slot("22222222-2222-4222-8222-222222222222", "2031-07-01T11:00:00", "2031-07-01T13:00:00")
+    with pytest.raises(OverlapRefused):
+        with store.transaction("raw") as tenant:
+            tenant.replace("slots", moved)
+    with store.transaction("raw") as tenant:
+        tenant.replace("slots", {**moved, "start_date": "2031-07-01T12:30:00"})  # moved, still apart
+        tenant.replace("slots", {**moved, "start_date": "2031-07-01T12:30:00", "description": "kept"})
+        assert tenant.get("slots", moved["pd_appointment_uuid"])["description"] == "kept"
+        tenant.remove("slots", "11111111-1111-4111-8111-111111111111")
+        tenant.remove("slots", "11111111-1111-4111-8111-111111111111")  # gone already: counted once
+        assert tenant.count("slots") == before + 1
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {SCHEMA}.slots WHERE tenant = 'raw'").fetchone()[0] == before + 1
+
+
+def test_a_data_set_with_overlapping_slots_is_refused_whole(pg_url):
+    store = PostgresStore(pg_url)
+    from pokitdok_sandbox.fixtures import generate_dataset
+
+    good = generate_dataset(slots=50)
+    assert store.put_dataset("checked", {"slots": 50}, good)
+    last = good["slots"][-1]
+    first = next(slot for slot in good["slots"] if slot["pd_provider_uuid"] == last["pd_provider_uuid"]
+                 and slot["location"] == last["location"])
+    assert first is not last
+
+    def clash(like: dict) -> dict:
+        return _raw_slot("44444444-4444-4444-8444-444444444444", like["start_date"], like["end_date"],
+                         pd_provider_uuid=like["pd_provider_uuid"], location=like["location"])
+
+    # Each calendar in time order (checked as it streams), and not (checked by a query before commit).
+    for slots in ([*good["slots"], clash(last)], [*good["slots"], clash(first)]):
+        with pytest.raises(StoreError, match="overlapping slots"):
+            store.put_dataset("checked", {"slots": 51}, {**good, "slots": slots})
+    with store.transaction("checked") as tenant:
+        assert tenant.count("slots") == len(good["slots"])
+        assert tenant.get("slots", "44444444-4444-4444-8444-444444444444") is None
+    assert store.tenant_settings("checked") == {"slots": 50}
+
+
+def test_a_page_of_a_providers_open_slots_is_what_the_rules_would_page(pg_url):
+    """`open_slots_page` (the store pages a search by provider alone) against filtering and ordering
+    every slot of the provider, as the rules do without it."""
+    from datetime import datetime
+
+    from pokitdok_sandbox.fixtures import generate_dataset
+
+    store = PostgresStore(pg_url)
+    data = generate_dataset(slots=400)
+    store.put_dataset("paged", {"slots": 400}, data)
+    provider = data["slots"][-1]["pd_provider_uuid"]
+    with store.transaction("paged") as tenant:
+        every = tenant.slots_of_provider(provider, None, None)
+    starts = sorted(datetime.fromisoformat(slot["start_date"]) for slot in every)
+    windows = [(None, None), (starts[3], None), (None, starts[-4]), (starts[2], starts[9]), (starts[-1], starts[0])]
+    for start, end in windows:
+        expected = sorted((slot for slot in every if not slot["booked"]
+                           and (start is None or datetime.fromisoformat(slot["start_date"]) >= start)
+                           and (end is None or datetime.fromisoformat(slot["end_date"]) <= end)),
+                          key=lambda slot: (slot["start_date"], slot["pd_appointment_uuid"]))
+        for offset, limit in ((0, 100), (0, 2), (3, 5), (len(expected), 10), (len(expected) + 5, 10)):
+            with store.transaction("paged", readonly=True) as tenant:
+                assert tenant.open_slots_page(provider, None, start, end, offset, limit) == \
+                    (len(expected), expected[offset:offset + limit])
+    with store.transaction("paged", readonly=True) as tenant:
+        assert tenant.open_slots_page(provider, "AT1", None, None, 0, 10) is None  # the rules filter types
 
 
 def _sandbox_on(pg_url):

@@ -10,14 +10,18 @@ one database transaction:
     concurrent changes of one slot queue behind each other and the second sees
     the first's result (one winner per slot, across processes);
   * creating a slot takes an advisory lock on the provider's calendar before the
-    overlap check, and the `slots_no_overlap` exclusion constraint refuses an
-    overlapping slot whatever the application does;
+    overlap check, and the insert itself refuses a slot overlapping another of the
+    provider at the same place (it takes that lock too when the caller did not);
+    with every writer of a calendar holding its lock, the check sees every slot
+    committed before it and none can be committed beside it (see `_CLASH`);
+  * seeding checks the new data set's calendars before it commits;
   * re-seeding a tenant takes the tenant's advisory lock exclusively, slot
     creation takes it shared, so a reset never interleaves with a new slot.
 
 Records are kept as JSON text (`doc`) exactly as answered, beside the columns
-the indexes need; the slot queries use btree and GiST indexes, never a scan of
-the tenant.
+the indexes need; the slot queries use btree indexes, never a scan of the tenant.
+Each tenant's slot count is kept in `tenants.slot_count`, so counting does not
+grow with the data.
 
 When the database goes away, a request waits at most `POOL_TIMEOUT` for a
 connection, then the store answers from direct connections (which fail at once,
@@ -36,8 +40,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Iterable, Iterator
 
+import orjson
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .base import KINDS, OverlapRefused, Store, StoreError, StoreUnavailable, TenantData
@@ -60,8 +64,19 @@ _pools_lock = threading.Lock()
 
 
 def _dump(record: dict) -> str:
-    # ASCII-only JSON: any string a client sends (NUL included) is stored as given.
-    return json.dumps(record, separators=(",", ":"))
+    # Any string a client sends (NUL included) is stored as given: orjson escapes control characters;
+    # a lone surrogate, which orjson refuses and UTF-8 cannot hold, is stored \u-escaped by json.
+    try:
+        return orjson.dumps(record).decode()
+    except TypeError:
+        return json.dumps(record, separators=(",", ":"))
+
+
+def _load(doc: str) -> dict:
+    try:
+        return orjson.loads(doc)
+    except orjson.JSONDecodeError:  # a lone surrogate, stored by `_dump` as json wrote it
+        return json.loads(doc)
 
 
 def _micro(degrees: float) -> int:
@@ -87,15 +102,56 @@ def slot_row(tenant: str, slot: dict) -> tuple:
             _micro(lat), _micro(lon), _cell_key(cell_of(slot["location"])), _dump(slot))
 
 
+# Whether a slot of `provider` at (`lat`, `lon`) other than `uuid` overlaps [`start`, `end`), in two probes
+# of slots_by_calendar: one starting inside the range, and the last starting before it (the slots of a
+# calendar at one place never overlap each other, so that one ends last of those starting before).
+# Sound only while every writer of the calendar holds its advisory lock (`lock_calendar`): then this
+# sees every slot committed before, and no other can commit until this transaction ends.
+_CLASH = """
+    (SELECT uuid FROM slots WHERE tenant = %(tenant)s AND provider = %(provider)s AND start_at >= %(start)s
+        AND start_at < %(end)s AND place_lat = %(lat)s AND place_lon = %(lon)s AND uuid <> %(uuid)s LIMIT 1)
+    UNION ALL
+    (SELECT uuid FROM (SELECT uuid, end_at FROM slots WHERE tenant = %(tenant)s AND provider = %(provider)s
+        AND start_at < %(start)s AND place_lat = %(lat)s AND place_lon = %(lon)s AND uuid <> %(uuid)s
+        ORDER BY start_at DESC LIMIT 1) last WHERE end_at > %(start)s)"""
+_SLOT_VALUES = ("%(tenant)s, %(uuid)s, %(provider)s, %(patient)s, %(booked)s, %(start)s, %(end)s, %(lat)s, "
+                "%(lon)s, %(cell)s, %(doc)s")
+_SLOT_NAMES = ("tenant", "uuid", "provider", "patient", "booked", "start", "end", "lat", "lon", "cell", "doc")
+# A new slot unless it overlaps (`clash` names the slot in the way) or its uuid exists (nothing inserted).
+_INSERT_SLOT = f"""
+    WITH clash AS ({_CLASH}),
+    added AS (INSERT INTO slots ({_SLOT_COLUMNS}) SELECT {_SLOT_VALUES} WHERE NOT EXISTS (SELECT FROM clash)
+              ON CONFLICT (tenant, uuid) DO NOTHING RETURNING 1),
+    counted AS (UPDATE tenants SET slot_count = slot_count + 1
+                WHERE tenant = %(tenant)s AND EXISTS (SELECT FROM added) RETURNING 1)
+    SELECT (SELECT uuid FROM clash LIMIT 1), EXISTS (SELECT FROM added), EXISTS (SELECT FROM counted)"""
+_UPDATE_SLOT = ("UPDATE slots SET (provider, patient, booked, start_at, end_at, place_lat, place_lon, cell, doc) = "
+                "(%(provider)s, %(patient)s, %(booked)s, %(start)s, %(end)s, %(lat)s, %(lon)s, %(cell)s, %(doc)s) "
+                "WHERE tenant = %(tenant)s AND uuid = %(uuid)s")
+# The same calendar, the same times: the update cannot make an overlap.
+_IN_PLACE = (" AND provider = %(provider)s AND start_at = %(start)s AND end_at = %(end)s AND place_lat = %(lat)s "
+             "AND place_lon = %(lon)s")
+# A data set's first overlap, when its rows did not come in time order (`put_dataset` checks ordered ones).
+_FIRST_OVERLAP = """
+    SELECT uuid FROM (SELECT uuid, start_at < lag(end_at) OVER (PARTITION BY provider, place_lat, place_lon
+                                                                ORDER BY start_at) AS clash
+                      FROM slots WHERE tenant = %s) checked WHERE clash LIMIT 1"""
+
+
+def _slot_params(tenant: str, slot: dict) -> dict:
+    return dict(zip(_SLOT_NAMES, slot_row(tenant, slot)))
+
+
 class PgTenant(TenantData):
     """One tenant's records inside one database transaction."""
 
     def __init__(self, conn: psycopg.Connection, tenant_id: str):
         self._conn = conn
         self.id = tenant_id
+        self._calendars: set[str] = set()  # providers whose calendar lock this transaction holds
 
     def _docs(self, sql: str, params: tuple) -> list[dict]:
-        return [json.loads(doc) for (doc,) in self._conn.execute(sql, params)]
+        return [_load(doc) for (doc,) in self._conn.execute(sql, params)]
 
     def _window(self, sql: str, params: tuple, start, end, order: str = " ORDER BY start_at") -> list[dict]:
         if start is not None:
@@ -124,14 +180,13 @@ class PgTenant(TenantData):
                 "INSERT INTO records (tenant, kind, key, doc) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 (self.id, kind, record[KINDS[kind]], _dump(record)))
             return inserted.rowcount == 1
-        try:
-            inserted = self._conn.execute(
-                f"INSERT INTO slots ({_SLOT_COLUMNS}) VALUES ({', '.join(['%s'] * 11)}) "
-                "ON CONFLICT (tenant, uuid) DO NOTHING", slot_row(self.id, record))
-        except pg_errors.ExclusionViolation:
-            # Only reachable when a writer skipped `lock_calendar`: the constraint still holds.
-            raise OverlapRefused(f"slot {record['pd_appointment_uuid']} overlaps another") from None
-        return inserted.rowcount == 1
+        params = _slot_params(self.id, record)
+        self.lock_calendar(params["provider"])  # once per transaction; the rules took it already
+        clash, added, _counted = self._conn.execute(_INSERT_SLOT, params).fetchone()
+        if clash is not None:
+            # Only reachable when the caller skipped its own overlap check: the store still refuses.
+            raise OverlapRefused(f"slot {record['pd_appointment_uuid']} overlaps slot {clash}")
+        return added
 
     def replace(self, kind: str, record: dict) -> None:
         if kind != "slots":
@@ -140,22 +195,33 @@ class PgTenant(TenantData):
                 "ON CONFLICT (tenant, kind, key) DO UPDATE SET doc = excluded.doc",
                 (self.id, kind, record[KINDS[kind]], _dump(record)))
             return
-        self._conn.execute(
-            f"INSERT INTO slots ({_SLOT_COLUMNS}) VALUES ({', '.join(['%s'] * 11)}) "
-            "ON CONFLICT (tenant, uuid) DO UPDATE SET (provider, patient, booked, start_at, end_at, place_lat, "
-            "place_lon, cell, doc) = (excluded.provider, excluded.patient, excluded.booked, excluded.start_at, "
-            "excluded.end_at, excluded.place_lat, excluded.place_lon, excluded.cell, excluded.doc)",
-            slot_row(self.id, record))
+        params = _slot_params(self.id, record)
+        if self._conn.execute(_UPDATE_SLOT + _IN_PLACE, params).rowcount == 1:
+            return  # booking, cancelling, a new description: one statement
+        # A new slot, or one moved in time or place: checked like a new slot, under the calendar's lock.
+        self.lock_calendar(params["provider"])
+        if self._conn.execute(f"{_UPDATE_SLOT} AND NOT EXISTS ({_CLASH})", params).rowcount == 1:
+            return
+        if self._conn.execute("SELECT FROM slots WHERE tenant = %s AND uuid = %s",
+                              (self.id, params["uuid"])).fetchone() is not None:
+            raise OverlapRefused(f"slot {record['pd_appointment_uuid']} would overlap another")
+        self.insert(kind, record)
 
     def remove(self, kind: str, key: str) -> None:
         if kind == "slots":
-            self._conn.execute("DELETE FROM slots WHERE tenant = %s AND uuid = %s", (self.id, key))
+            self._conn.execute(
+                "WITH gone AS (DELETE FROM slots WHERE tenant = %(tenant)s AND uuid = %(uuid)s RETURNING 1) "
+                "UPDATE tenants SET slot_count = slot_count - (SELECT count(*) FROM gone) "
+                "WHERE tenant = %(tenant)s AND EXISTS (SELECT FROM gone)", {"tenant": self.id, "uuid": key})
         else:
             self._conn.execute("DELETE FROM records WHERE tenant = %s AND kind = %s AND key = %s",
                                (self.id, kind, key))
 
     def count(self, kind: str) -> int:
         if kind == "slots":
+            row = self._conn.execute("SELECT slot_count FROM tenants WHERE tenant = %s", (self.id,)).fetchone()
+            if row is not None:
+                return row[0]
             return self._conn.execute("SELECT count(*) FROM slots WHERE tenant = %s", (self.id,)).fetchone()[0]
         return self._conn.execute("SELECT count(*) FROM records WHERE tenant = %s AND kind = %s",
                                   (self.id, kind)).fetchone()[0]
@@ -167,6 +233,23 @@ class PgTenant(TenantData):
     def slots_of_provider(self, provider, start, end) -> list[dict]:
         return self._window("SELECT doc FROM slots WHERE tenant = %s AND provider = %s", (self.id, provider),
                             start, end)
+
+    def open_slots_page(self, provider, appointment_type, start, end, offset, limit):
+        """One page of a provider's open slots in start order, and how many there are, in one statement
+        (one snapshot): a range of slots_by_provider, counted without decoding, and `limit` records.
+        None (the rules filter `slots_of_provider`) for an appointment type, which only `doc` holds."""
+        if appointment_type is not None:
+            return None
+        where, params = "tenant = %s AND provider = %s AND NOT booked", [self.id, provider]
+        if start is not None:
+            where, params = where + " AND start_at >= %s", [*params, start]
+        if end is not None:  # a slot ending by `end` starts before it: the index range is bounded too
+            where, params = where + " AND start_at <= %s AND end_at <= %s", [*params, end, end]
+        rows = self._conn.execute(
+            f"SELECT counted.total, page.doc FROM (SELECT count(*) AS total FROM slots WHERE {where}) counted "
+            f"LEFT JOIN LATERAL (SELECT doc FROM slots WHERE {where} ORDER BY start_at, uuid LIMIT %s OFFSET %s) "
+            "page ON true", (*params, *params, limit, offset)).fetchall()
+        return rows[0][0], [_load(doc) for _total, doc in rows if doc is not None]
 
     def slots_of_patient(self, patient) -> list[dict]:
         return self._docs("SELECT doc FROM slots WHERE tenant = %s AND patient = %s", (self.id, patient))
@@ -183,13 +266,16 @@ class PgTenant(TenantData):
 
     def overlap_candidates(self, provider, place, start, end) -> list[dict]:
         return self._docs(
-            "SELECT doc FROM slots WHERE tenant = %s AND provider = %s AND place_lat = %s AND place_lon = %s "
-            "AND tsrange(start_at, end_at) && tsrange(%s, %s)",
-            (self.id, provider, _micro(place[0]), _micro(place[1]), start, end))
+            f"SELECT doc FROM slots WHERE tenant = %(tenant)s AND uuid IN ({_CLASH})",
+            {"tenant": self.id, "provider": provider, "lat": _micro(place[0]), "lon": _micro(place[1]),
+             "start": start, "end": end, "uuid": ""})
 
     def lock_calendar(self, provider: str) -> None:
+        if provider in self._calendars:
+            return
         self._conn.execute("SELECT pg_advisory_xact_lock_shared(%s), pg_advisory_xact_lock(%s)",
                            (_lock_key("tenant", self.id), _lock_key("calendar", self.id, provider)))
+        self._calendars.add(provider)
 
 
 class PostgresStore(Store):
@@ -264,7 +350,7 @@ class PostgresStore(Store):
     def _one(self, sql: str, params: tuple):
         with self._connection() as conn:
             row = conn.execute(sql, params).fetchone()
-        return json.loads(row[0]) if row is not None else None
+        return _load(row[0]) if row is not None else None
 
     # -- settings ------------------------------------------------------------------
     def meta(self, key: str) -> dict | None:
@@ -307,10 +393,17 @@ class PostgresStore(Store):
                             for record in dataset.get(kind, ()):
                                 copy.write_row((tenant_id, kind, record[key_field], _dump(record)))
                 with cursor.copy(f"COPY slots ({_SLOT_COLUMNS}) FROM STDIN") as copy:
-                    for slot in dataset.get("slots", ()):
-                        copy.write_row(slot_row(tenant_id, slot))
-            conn.execute("INSERT INTO tenants (tenant, settings) VALUES (%s, %s) ON CONFLICT (tenant) DO UPDATE "
-                         "SET settings = excluded.settings", (tenant_id, _dump(dict(settings))))
+                    slots, in_order = _copy_slots(copy, tenant_id, dataset.get("slots", ()))
+            if not in_order:
+                clash = conn.execute(_FIRST_OVERLAP, (tenant_id,)).fetchone()
+                if clash is not None:
+                    raise StoreError(f"the data set for tenant {tenant_id} has overlapping slots "
+                                     f"({clash[0]} and the one before it); nothing was stored")
+            if slots >= _ANALYZE_FROM:  # fresh statistics for the planner before the first query
+                conn.execute("ANALYZE slots")
+            conn.execute("INSERT INTO tenants (tenant, settings, slot_count) VALUES (%s, %s, %s) "
+                         "ON CONFLICT (tenant) DO UPDATE SET settings = excluded.settings, "
+                         "slot_count = excluded.slot_count", (tenant_id, _dump(dict(settings)), slots))
         self._known_tenants.add(tenant_id)
         return True
 
@@ -354,6 +447,31 @@ class PostgresStore(Store):
             conn.execute("DELETE FROM tokens WHERE expires_at <= %s", (now,))
             conn.execute("INSERT INTO tokens (access_token, expires_at, doc) VALUES (%s, %s, %s)",
                          (record["access_token"], record["expires_at"], _dump(record)))
+
+
+_ANALYZE_FROM = 50_000  # slots in a data set from which seeding refreshes the table's statistics
+
+
+def _copy_slots(copy, tenant_id: str, slots: Iterable[dict]) -> tuple[int, bool]:
+    """Stream slots into COPY; answer how many, and whether each calendar came in time order (then it
+    was checked here for overlap, and any found raised `StoreError`; otherwise the caller checks)."""
+    last: dict[tuple, tuple] = {}  # calendar (provider, place) -> (start, end) of its latest slot
+    count, in_order = 0, True
+    for slot in slots:
+        row = slot_row(tenant_id, slot)
+        copy.write_row(row)
+        count += 1
+        calendar, start = (row[2], row[7], row[8]), row[5]
+        before = last.get(calendar)
+        if before is not None:
+            if start < before[0]:
+                in_order = False
+            elif start < before[1]:
+                raise StoreError(f"the data set for tenant {tenant_id} has overlapping slots "
+                                 f"({row[1]} and the one before it); nothing was stored")
+        if before is None or start >= before[0]:
+            last[calendar] = (start, row[6])
+    return count, in_order
 
 
 def _connect(url: str, where: str) -> psycopg.Connection:
