@@ -236,7 +236,8 @@ class PgTenant(TenantData):
 
     def open_slots_page(self, provider, appointment_type, start, end, offset, limit):
         """One page of a provider's open slots in start order, and how many there are, in one statement
-        (one snapshot): a range of slots_by_provider, counted without decoding, and `limit` records.
+        (one snapshot): a range of slots_open_by_provider, in its order; the matches are counted from
+        the index alone and only the page's rows are read.
         None (the rules filter `slots_of_provider`) for an appointment type, which only `doc` holds."""
         if appointment_type is not None:
             return None
