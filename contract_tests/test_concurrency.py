@@ -121,6 +121,17 @@ class Burst:
                                 curl="\n".join(script), rule=check)
 
 
+def _slots_created(steps, answers) -> list[str]:
+    """The uuids (lower case) of the slots the creations answered 200 made, each noted for clean-up."""
+    made = []
+    for answer in answers:
+        slot = answer_json(answer, steps.api, "POST", SLOTS) if answer.status_code == 200 else None
+        if isinstance(slot, dict) and isinstance(slot.get("pd_appointment_uuid"), str):
+            steps.target.record_slot(steps.tenant, slot["pd_appointment_uuid"])
+            made.append(slot["pd_appointment_uuid"].lower())
+    return made
+
+
 def _statuses(calls, answers) -> str:
     return "; ".join(f"{c.note}: {a.status_code}" for c, a in zip(calls, answers))
 
@@ -248,12 +259,7 @@ def test_concurrent_overlapping_creations_have_one_winner(steps):
                    "end_date": (start + timedelta(minutes=5 * n + 30)).isoformat()} for n in range(4)]
         calls = [Call(f"open a slot at +{5 * n} min", "POST", SLOTS, body=body) for n, body in enumerate(bodies)]
         answers = burst.send(calls)
-        made = []
-        for answer in answers:
-            slot = answer_json(answer, steps.api, "POST", SLOTS) if answer.status_code == 200 else None
-            if isinstance(slot, dict) and isinstance(slot.get("pd_appointment_uuid"), str):
-                steps.target.record_slot(steps.tenant, slot["pd_appointment_uuid"])
-                made.append(slot["pd_appointment_uuid"].lower())
+        made = _slots_created(steps, answers)
         statuses = sorted(a.status_code for a in answers)
         if statuses != [200, 409, 409, 409]:
             burst.fail("one of overlapping slots is created", "exactly one 200; the others 409 (each overlaps it)",
@@ -277,12 +283,7 @@ def test_concurrent_writes_to_different_slots_are_all_kept(steps, patients):
     bodies = [steps.target.slot_body(minutes=30) for _ in range(4)]  # the kit's clock: never overlapping
     calls = [Call(f"open a slot at {body['start_date']}", "POST", SLOTS, body=body) for body in bodies]
     answers = burst.send(calls)
-    made = []
-    for answer in answers:
-        slot = answer_json(answer, steps.api, "POST", SLOTS) if answer.status_code == 200 else None
-        if isinstance(slot, dict) and isinstance(slot.get("pd_appointment_uuid"), str):
-            steps.target.record_slot(steps.tenant, slot["pd_appointment_uuid"])
-            made.append(slot["pd_appointment_uuid"].lower())
+    made = _slots_created(steps, answers)
     if any(a.status_code != 200 for a in answers) or len(made) != len(calls):
         burst.fail("writes to different slots all succeed", "200 for every slot (none overlaps another)",
                    _statuses(calls, answers), f"POST {SLOTS}")
