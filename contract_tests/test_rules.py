@@ -215,6 +215,16 @@ def _names(validation: dict, fields: tuple) -> bool:
     return any(key == field or str(key).startswith(field + ".") for key in validation for field in fields)
 
 
+def _expect_refused_naming(steps, answer, fields: tuple, rule: str, method: str, path: str) -> None:
+    """422, and data.errors.validation names one of `fields` (a client shows the message next to it)."""
+    expect_status(steps.api, answer, steps.api.wire.invalid, rule, method, path)
+    if steps.api.wire.enveloped:
+        validation = _validation(steps.api, answer)
+        expect_that(_names(validation, fields), steps.api, answer, rule,
+                    f"data.errors.validation names {' or '.join(fields)}", method, path,
+                    actual=f"validation {validation!r}")
+
+
 @pytest.mark.parametrize("change, fields, rule", [
     ({"swap_dates": True}, ("start_date", "end_date"), "end_date must be after start_date"),
     ({"location": [95.0, -79.932364]}, ("location",), "a latitude is within [-90, 90]"),
@@ -228,12 +238,7 @@ def test_a_refused_slot_names_the_field_at_fault(steps, target, change, fields, 
         body["start_date"], body["end_date"] = body["end_date"], body["start_date"]
     body.update(change)
     answer = steps.create_slot_answer(body)
-    expect_status(steps.api, answer, steps.api.wire.invalid, rule, "POST", SLOTS)
-    if steps.api.wire.enveloped:
-        validation = _validation(steps.api, answer)
-        expect_that(_names(validation, fields), steps.api, answer, rule,
-                    f"data.errors.validation names {' or '.join(fields)}", "POST", SLOTS,
-                    actual=f"validation {validation!r}")
+    _expect_refused_naming(steps, answer, fields, rule, "POST", SLOTS)
 
 
 @pytest.mark.parametrize("query, fields, rule", [
@@ -254,12 +259,7 @@ def test_a_refused_search_names_the_field_at_fault(steps, target, query, fields,
         params.pop("pd_provider_uuid")
     params.update(query)
     answer = steps.search(params)
-    expect_status(steps.api, answer, steps.api.wire.invalid, rule, "GET", APPOINTMENTS)
-    if steps.api.wire.enveloped:
-        validation = _validation(steps.api, answer)
-        expect_that(_names(validation, fields), steps.api, answer, rule,
-                    f"data.errors.validation names {' or '.join(fields)}", "GET", APPOINTMENTS,
-                    actual=f"validation {validation!r}")
+    _expect_refused_naming(steps, answer, fields, rule, "GET", APPOINTMENTS)
 
 
 # -- paging: the pages of a collection are the collection ----------------------------------------

@@ -28,15 +28,20 @@ def _slots(count, rng):
     return slots
 
 
+def _churned_index(slots: list, built: int, removed: int) -> tuple[SlotIndex, list]:
+    """An index built from the first `built` slots, given the rest one by one, then the first
+    `removed` taken out again; and the slots it should hold."""
+    index = SlotIndex(slots[:built])
+    for slot in slots[built:]:
+        index.add(slot)
+    for slot in slots[:removed]:
+        index.remove(slot)
+    return index, slots[removed:]
+
+
 def test_index_lookups_match_a_full_scan_through_adds_and_removes():
     rng = random.Random(7)
-    slots = _slots(600, rng)
-    index = SlotIndex(slots[:400])
-    for slot in slots[400:]:
-        index.add(slot)
-    for slot in slots[:100]:
-        index.remove(slot)
-    live = slots[100:]
+    index, live = _churned_index(_slots(600, rng), built=400, removed=100)
     low, high = "2026-03-01T00:00:00", "2026-04-01T00:00:00"
 
     assert set(index.of_provider("p1", low, high)) == {
@@ -73,12 +78,7 @@ def test_overlap_candidates_include_every_overlapping_slot():
 def test_open_pages_count_and_cut_like_a_full_scan():
     rng = random.Random(11)
     slots = _slots(800, rng)
-    index = SlotIndex(slots[:600])
-    for slot in slots[600:]:
-        index.add(slot)
-    for slot in slots[:150]:
-        index.remove(slot)
-    live = slots[150:]
+    index, live = _churned_index(slots, built=600, removed=150)
     windows = [(None, None), ("2026-03-01T00:00:00", "2026-04-01T00:00:00"), ("2026-03-01T00:00:00", None),
                (None, "2026-02-10T05:07:00"), ("2026-05-05T10:00:00", "2026-05-05T10:20:00")]
     for provider in PROVIDERS:
