@@ -163,7 +163,7 @@ class Scheduling:
         criteria = self._criteria(query)
         if criteria.patient is None and criteria.origin is None:
             with self._transaction(tenant_id, readonly=True) as tenant:
-                paged = tenant.open_slots_page(criteria.provider, query.appointment_type, criteria.start,
+                paged = tenant.open_slots_page(criteria.provider, criteria.appointment_type, criteria.start,
                                                criteria.end, offset, limit)
             if paged is not None:
                 return paged
