@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from .datasets import SeedSettings
 
 DEFAULT_DB = "pokitdok-sandbox.json"
+# The --db (or --store) value that keeps everything in memory, as SQLite spells it.
+MEMORY = ":memory:"
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,10 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         if overrides.get("db_path") is not None and overrides.get("store_url") is None:
             values["store_url"] = None  # --db names the TinyDB file, whatever the environment says
+        if values["store_url"] == MEMORY:
+            values["store_url"], values["db_path"] = None, MEMORY
+        if values["db_path"] == MEMORY:
+            values["db_path"] = None  # no file at all: everything in memory, gone when the process ends
         return cls(**values)
 
     def to_env(self) -> dict[str, str]:
