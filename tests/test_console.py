@@ -10,7 +10,7 @@ from pokitdok_sandbox.console import STATIC
 
 from .headless_chromium import CHROMIUM, Chromium
 from .helpers import PEG, PROVIDER, assert_error, data_of, fresh_window, slot_body
-from .live_server import live_server
+from pokitdok_sandbox.testing import running_sandbox
 
 
 def test_the_console_page_and_its_assets_are_served(client):
@@ -46,7 +46,7 @@ def test_the_page_runs_no_inline_code_and_calls_only_declared_endpoints(client):
 def test_the_console_shows_a_booking_made_through_the_api(tmp_path):
     start, end = fresh_window()
     day = start.date().isoformat()
-    with live_server(tmp_path / "db.json") as server, Chromium() as browser:
+    with running_sandbox(tmp_path / "db.json") as server, Chromium() as browser:
         headers = {"Authorization": f"Bearer {server.token()}"}
         created = httpx.post(f"{server.api}/schedule/slots/", headers=headers, json=slot_body(start, end))
         uuid = data_of(created)["pd_appointment_uuid"]

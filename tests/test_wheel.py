@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .live_server import free_port
+from pokitdok_sandbox.testing import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
