@@ -322,7 +322,7 @@ def _load(args) -> int:
         tenants = Tenants(store, settings.seed)
         targets = args.tenant or sorted(set(store.tenant_ids()) | {settings.demo_client_id})
         for tenant_id in targets:
-            summary = tenants.load(tenant_id, fixture.dataset, fixture.description)
+            summary = tenants.load(tenant_id, fixture.dataset, fixture.description, Path(args.from_file).name)
             print(f"loaded {args.from_file} into {tenant_id}: {summary['providers']} providers, "
                   f"{summary['patients']} patients, {summary['slots']} slots ({summary['booked']} booked)")
     finally:
@@ -340,7 +340,7 @@ def _export(args) -> int:
             return 2
         remembered = store.tenant_settings(tenant_id) or {}
         with store.transaction(tenant_id) as tenant:
-            document = fixture_files.export(tenant, remembered.get("name"))
+            document = fixture_files.export(tenant, remembered.get("description"))
     finally:
         store.close()
     yaml = args.output is not None and Path(args.output).suffix.lower() in (".yaml", ".yml")

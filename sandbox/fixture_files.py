@@ -56,7 +56,7 @@ class Fixture(NamedTuple):
     """A fixture file's records, completed and checked, and the name it goes by."""
 
     dataset: dict
-    description: str
+    description: str | None  # the file's own, if it has one
 
 
 class FixtureError(SandboxError):
@@ -97,7 +97,7 @@ def parse(text: str, source: str, yaml: bool | None = None) -> Fixture:
 
 def load_document(document: Any, source: str = "fixture") -> Fixture:
     """The data set a fixture document describes (every record complete, keys lower-case), checked
-    by the rules, with its description (else the source's name). Raises `FixtureError` naming the
+    by the rules, with its description. Raises `FixtureError` naming the
     first record refused."""
     if not isinstance(document, dict):
         raise FixtureError(source, f"a fixture is a mapping with format: {FORMAT} and version: {VERSION}, "
@@ -136,7 +136,7 @@ def load_document(document: Any, source: str = "fixture") -> Fixture:
     description = document.get("description")
     if description is not None and not isinstance(description, str):
         raise FixtureError(source, "description must be text", field="description")
-    return Fixture(dataset, description or Path(source).name)
+    return Fixture(dataset, description)
 
 
 def _with_advice(error: SandboxError) -> str:

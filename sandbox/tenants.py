@@ -58,15 +58,16 @@ class Tenants:
         self._check_size(choices)  # what the client asks for; the operator's defaults may be larger
         return self._store_dataset(tenant_id, replace(self.defaults, **choices))
 
-    def load(self, tenant_id: str, dataset: dict, name: str) -> dict:
+    def load(self, tenant_id: str, dataset: dict, description: str | None, source: str = "fixture") -> dict:
         """Replace the tenant's data set with a fixture's records (`fixture_files`, already checked);
-        a reset comes back to them. `name`: what the summary calls the fixture (its file name)."""
+        a reset comes back to them. The summary calls it by its `description`, else its `source`."""
         from .fixture_files import digest
 
         key = digest(dataset)
         self.store.put_meta(FIXTURE_KEY + key, dataset)  # content-addressed: the same file is kept once
+        settings = {"fixture": key, "description": description, "source": source}
         with _long_lived_records():
-            self.store.put_dataset(tenant_id, {"fixture": key, "name": name}, dataset)
+            self.store.put_dataset(tenant_id, settings, dataset)
         return self.summary(tenant_id)
 
     def reset(self, tenant_id: str) -> dict:
@@ -95,7 +96,7 @@ class Tenants:
                 "booked": tenant.count_booked(),
             }
         if "fixture" in settings:
-            return {"fixture": settings.get("name") or settings["fixture"], **counts}
+            return {"fixture": settings.get("description") or settings.get("source") or settings["fixture"], **counts}
         return {"seed": settings.get("seed"), "seed_providers": settings.get("providers"),
                 "seed_slots": settings.get("slots"), **counts}
 

@@ -55,5 +55,5 @@ def export_tenant(user):
     tenants = current().tenants
     settings = tenants.store.tenant_settings(user) or {}
     with tenants.transaction(user) as tenant:
-        document = fixture_files.export(tenant, settings.get("name"))
+        document = fixture_files.export(tenant, settings.get("description"))
     return one(document)
