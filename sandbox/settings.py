@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from .datasets import SeedSettings
 
 DEFAULT_DB = "pokitdok-sandbox.json"
+# The demo client's credentials: the server registers them, the contract kit signs in with them.
+CLIENT_ID_ENV, CLIENT_SECRET_ENV = "POKITDOK_SANDBOX_CLIENT_ID", "POKITDOK_SANDBOX_CLIENT_SECRET"
 # The --db (or --store) value that keeps everything in memory, as SQLite spells it.
 MEMORY = ":memory:"
 
@@ -85,8 +87,8 @@ class Settings:
             "db_path": env.get("POKITDOK_SANDBOX_DB", DEFAULT_DB),
             "store_url": env.get("POKITDOK_SANDBOX_STORE") or None,
             "token_ttl_seconds": int(env.get("POKITDOK_SANDBOX_TOKEN_TTL", "3600")),
-            "demo_client_id": env.get("POKITDOK_SANDBOX_CLIENT_ID", "sandbox-demo"),
-            "demo_client_secret": env.get("POKITDOK_SANDBOX_CLIENT_SECRET", "sandbox-demo-secret"),
+            "demo_client_id": env.get(CLIENT_ID_ENV, "sandbox-demo"),
+            "demo_client_secret": env.get(CLIENT_SECRET_ENV, "sandbox-demo-secret"),
             "open_registration": env.get("POKITDOK_SANDBOX_OPEN_REGISTRATION", "1") not in ("0", "false", "no"),
             "admin_token": env.get("POKITDOK_SANDBOX_ADMIN_TOKEN") or None,
             "limits": Limits.from_env(env, **(limits or {})),
@@ -105,8 +107,8 @@ class Settings:
         """The environment variables that make `from_env` give these settings back (for worker processes)."""
         env = {
             "POKITDOK_SANDBOX_TOKEN_TTL": str(self.token_ttl_seconds),
-            "POKITDOK_SANDBOX_CLIENT_ID": self.demo_client_id,
-            "POKITDOK_SANDBOX_CLIENT_SECRET": self.demo_client_secret,
+            CLIENT_ID_ENV: self.demo_client_id,
+            CLIENT_SECRET_ENV: self.demo_client_secret,
             "POKITDOK_SANDBOX_OPEN_REGISTRATION": "1" if self.open_registration else "0",
             "POKITDOK_SANDBOX_ADMIN_TOKEN": self.admin_token or "",
             "POKITDOK_SANDBOX_STORE": self.store_url or "",
