@@ -16,7 +16,7 @@ MEMORY = ":memory:"
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on the work and memory one client can cause (README, "Limits"). Over HTTP only:
+    """Bounds on the work and memory one client can cause (docs/configuration.md, "Limits"). Over HTTP only:
     the operator's own `pokitdok-sandbox seed` is not limited."""
 
     # OAuth client ids (tenants) the server registers; further unknown ids are refused.
