@@ -20,7 +20,7 @@ from pokitdok_sandbox.stores.tinydb import TinyDBStore
 
 from .conftest import bearer, get_token, make_settings
 from .helpers import APPOINTMENTS, create_slot
-from pokitdok_sandbox.testing import running_sandbox
+from pokitdok_sandbox.testing import SandboxServer, running_sandbox
 from .helpers import ROOT
 
 DEMO_TENANT = "sandbox-demo"
@@ -214,7 +214,6 @@ def test_a_second_process_on_a_file_in_use_fails_at_once_naming_the_holder(tmp_p
 
 
 def test_the_lock_outlives_nothing_after_kill_9(tmp_path):
-
     db = tmp_path / "db.json"
     server = SandboxServer(db).start()
     server.kill9()

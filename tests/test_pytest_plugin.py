@@ -95,3 +95,11 @@ def test_the_plugin_s_names_stay_clear_of_the_kit_s_and_the_project_s(tmp_path):
                             cwd=ROOT, capture_output=True, text=True, timeout=120).stdout
     for name in ("pokitdok_sandbox", "pokitdok_tenant", "client", "app"):
         assert sum(line.split(" ")[0] == name for line in listed.splitlines()) == 1, name
+
+
+def test_the_session_sandbox_may_keep_its_data_in_postgresql(pg_url):
+    with running_sandbox(pg_url, fixture=CLINIC) as sandbox:
+        assert "(store: postgresql://" in sandbox.output
+        first, second = sandbox.new_tenant(), sandbox.new_tenant()
+        first.delete(f"/schedule/slots/{first.slots(booked=False)[0]['pd_appointment_uuid']}")
+        assert (len(first.slots()), len(second.slots())) == (1, 2)
