@@ -103,3 +103,12 @@ def test_the_session_sandbox_may_keep_its_data_in_postgresql(pg_url):
         first, second = sandbox.new_tenant(), sandbox.new_tenant()
         first.delete(f"/schedule/slots/{first.slots(booked=False)[0]['pd_appointment_uuid']}")
         assert (len(first.slots()), len(second.slots())) == (1, 2)
+
+
+def test_the_kit_runs_by_pyargs_from_the_checkout():
+    with running_sandbox() as sandbox:
+        result = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "pokitdok_sandbox.contract_tests",
+                                 "--base-url", sandbox.api, "--max-examples", "3", "-q", "-p", "no:cacheprovider",
+                                 "-k", "documentation or auth"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "No contract violations found." in result.stdout
