@@ -10,8 +10,8 @@ import os
 import secrets
 import socket
 import sys
-from pathlib import Path
 from dataclasses import asdict, replace
+from pathlib import Path
 
 from pokitdok_sandbox.contract_tests import runner as contract_runner
 
@@ -102,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return {"serve": _serve, "reset": _reset, "seed": _seed, "export": _export, "migrate": _migrate,
-                "check": _check,
-                "contract": contract_runner.run_from_args}[args.command](args)
+                "check": _check, "contract": contract_runner.run_from_args}[args.command](args)
     except StoreError as exc:
         print(f"pokitdok-sandbox: {exc}", file=sys.stderr)
         return 2
@@ -131,7 +130,8 @@ _LIMIT_HELP = {
 
 def _db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default=None, metavar="PATH",
-                        help=f"TinyDB file, or {MEMORY} for no file at all (env POKITDOK_SANDBOX_DB, default ./{DEFAULT_DB})")
+                        help=f"TinyDB file, or {MEMORY} for no file at all (env POKITDOK_SANDBOX_DB, "
+                             f"default ./{DEFAULT_DB})")
     parser.add_argument("--store", default=None, metavar="URL",
                         help="postgresql://user[:password]@host[:port]/database for a store shared by several "
                              "processes, or a TinyDB path (env POKITDOK_SANDBOX_STORE; wins over --db)")
