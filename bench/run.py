@@ -45,6 +45,8 @@ import urllib.request
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from pokitdok_sandbox.testing import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 PRISM_HOME = Path(os.environ.get("PRISM_HOME", Path.home() / ".cache" / "pokitdok-sandbox-bench" / "prism"))
@@ -236,12 +238,6 @@ def machine_description(rounds: int, duration: int, connections: int) -> str:
             f"Python {sys.version.split()[0]}; wrk with 1 thread and {connections} connections; each server on loopback, 1 worker unless a row says "
             f"otherwise. Each row: the medians of {rounds} rounds of {duration} s, alternating with the other rows "
             "of its table.")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until_up(port: int, process: subprocess.Popen, path: str = "/", timeout: float = 60) -> None:

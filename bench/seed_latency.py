@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pokitdok_sandbox.fixtures.doc_examples import OPEN_SLOT, PROVIDER_UUID  # noqa: E402
-from tests.live_server import free_port  # noqa: E402
+from pokitdok_sandbox.testing import free_port  # noqa: E402
 
 READ_THREADS = 4
 

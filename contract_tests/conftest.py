@@ -1,3 +1,7 @@
-"""The kit's options, run fixture and summary (see plugin.py): `pytest contract_tests --base-url URL ...`."""
+"""The kit's options, run fixture and summary (see plugin.py): `pytest contract_tests --base-url URL ...`.
 
-from pokitdok_sandbox.contract_tests.plugin import *  # noqa: F401,F403  (hooks and fixtures are found by name)
+Registered by name, so a session that registered the kit's plugin already (the package's pytest
+plugin does for `pytest --pyargs pokitdok_sandbox.contract_tests`) does not get its hooks twice.
+"""
+
+pytest_plugins = ["pokitdok_sandbox.contract_tests.plugin"]

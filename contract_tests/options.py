@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pokitdok_sandbox.settings import CLIENT_ID_ENV, CLIENT_SECRET_ENV
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The contract: the project's openapi.yaml (the kit checks targets against it, not against
 # whatever document the target serves).
@@ -86,8 +88,9 @@ def env_default(name: str, fallback: str) -> str:
 OPTIONS = [
     ("--base-url", "base_url", "API base URL of the target, e.g. http://127.0.0.1:8000/api/v4 "
                                "(default: an in-process sandbox, no server needed)", "URL"),
-    ("--client-id", "client_id", f"OAuth2 client id (env POKITDOK_CLIENT_ID, default {DEFAULT_CLIENT_ID})", "ID"),
-    ("--client-secret", "client_secret", "OAuth2 client secret (env POKITDOK_CLIENT_SECRET, "
+    ("--client-id", "client_id", f"OAuth2 client id (env {CLIENT_ID_ENV}, the variable the server's demo "
+                                 f"client is named by; default {DEFAULT_CLIENT_ID})", "ID"),
+    ("--client-secret", "client_secret", f"OAuth2 client secret (env {CLIENT_SECRET_ENV}, "
                                          f"default {DEFAULT_CLIENT_SECRET})", "SECRET"),
     ("--token-url", "token_url", "token endpoint (default: <origin of the base URL>/oauth2/token)", "URL"),
     ("--max-examples", "max_examples", f"property-based examples per operation (default {DEFAULT_MAX_EXAMPLES})", "N"),
@@ -131,6 +134,6 @@ def from_values(values: dict[str, Any]) -> KitOptions:
                 value = [value[0], DOC_PATIENTS[1] if value[0] != DOC_PATIENTS[1] else DOC_PATIENTS[0]]
             value = tuple(value)
         chosen[dest] = value
-    chosen.setdefault("client_id", env_default("POKITDOK_CLIENT_ID", DEFAULT_CLIENT_ID))
-    chosen.setdefault("client_secret", env_default("POKITDOK_CLIENT_SECRET", DEFAULT_CLIENT_SECRET))
+    chosen.setdefault("client_id", env_default(CLIENT_ID_ENV, DEFAULT_CLIENT_ID))
+    chosen.setdefault("client_secret", env_default(CLIENT_SECRET_ENV, DEFAULT_CLIENT_SECRET))
     return KitOptions(**chosen)

@@ -6,6 +6,7 @@ and `pokitdok-sandbox contract --base-url ...` run the same suite with the same 
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from pathlib import Path
@@ -41,6 +42,7 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    _hypothesis_home_in_cache()
     provided = [plugin for plugin in config.pluginmanager.get_plugins() if hasattr(plugin, "kit_options")]
     if provided:  # the runner's Python API (e.g. an ASGI app to test in-process)
         options = provided[0].kit_options
@@ -53,6 +55,17 @@ def pytest_configure(config):
         raise pytest.UsageError(f"contract kit: no contract at {options.spec} (pass --spec)")
     config.stash[_OPTIONS_KEY] = options
     config.stash[_FAILED_KEY] = {}
+
+
+def _hypothesis_home_in_cache() -> None:
+    """Hypothesis keeps its files (example database, Unicode tables) in `.hypothesis/` of the working
+    directory: the kit's go to a cache directory instead (HYPOTHESIS_STORAGE_DIRECTORY still wins)."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    set_hypothesis_home_dir(base / "pokitdok-sandbox" / "hypothesis")
 
 
 def pytest_unconfigure(config):

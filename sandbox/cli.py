@@ -1,22 +1,25 @@
-"""pokitdok-sandbox serve | reset | seed | migrate | check | contract."""
+"""pokitdok-sandbox serve | reset | seed | export | migrate | check | contract."""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib.metadata
 import ipaddress
 import os
 import secrets
+import socket
 import sys
 from dataclasses import asdict, replace
+from pathlib import Path
 
 from pokitdok_sandbox.contract_tests import runner as contract_runner
 
-from . import datasets, serving
+from . import datasets, fixture_files, serving
 from .datasets import SeedSettings
 from .errors import SandboxError
 from .extras.rate_limits import parse_limit
-from .settings import DEFAULT_DB, Limits, Settings
+from .settings import DEFAULT_DB, MEMORY, Limits, Settings
 from .stores import Store, StoreError, open_store, redact, store_class
 from .tenants import Tenants
 
@@ -36,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="start the sandbox server (seeds the database on first start)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default: 127.0.0.1; beyond loopback an admin token is required)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve.add_argument("--port", type=int, default=8000,
+                       help="port to listen on (default: 8000; 0: a free port, printed in the banner)")
     _db_option(serve)
     serve.add_argument("--token-ttl", type=int, default=None, help="access token lifetime in seconds (default: 3600)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
@@ -64,11 +68,23 @@ def main(argv: list[str] | None = None) -> int:
     reset = commands.add_parser("reset", help="put every tenant back to its seeded state")
     _db_option(reset)
 
-    seed = commands.add_parser("seed", help="re-generate every tenant's data set (and the default for new ones)")
+    seed = commands.add_parser("seed", help="re-generate every tenant's data set (and the default for new ones), "
+                               "or load a fixture file (--from)")
     _db_option(seed)
     seed.add_argument("--seed", type=int, default=None, help="Faker seed (default: 0)")
     seed.add_argument("--providers", type=int, default=None, help="generated providers (default: 20)")
     seed.add_argument("--slots", type=int, default=None, help="generated slots (default: 200)")
+    seed.add_argument("--from", dest="from_file", default=None, metavar="FILE",
+                      help="load this fixture file (YAML or JSON, docs/fixture-files.md) instead of generated "
+                           "records; a record the rules refuse is named and nothing is loaded")
+    seed.add_argument("--tenant", action="append", default=None, metavar="CLIENT_ID",
+                      help="only this tenant (client id; may be repeated; default: every tenant and the demo client)")
+
+    export = commands.add_parser("export", help="write a tenant's data set as a fixture file (docs/fixture-files.md)")
+    _db_option(export)
+    export.add_argument("--tenant", default=None, metavar="CLIENT_ID", help="the tenant (default: the demo client)")
+    export.add_argument("--output", "-o", default=None, metavar="FILE",
+                        help="write here (YAML for .yaml/.yml, else JSON; default: JSON on standard output)")
 
     migrate = commands.add_parser("migrate", help="create or update the PostgreSQL schema (serve also does it)")
     _db_option(migrate)
@@ -85,10 +101,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
-        return {"serve": _serve, "reset": _reset, "seed": _seed, "migrate": _migrate, "check": _check,
-                "contract": contract_runner.run_from_args}[args.command](args)
+        return {"serve": _serve, "reset": _reset, "seed": _seed, "export": _export, "migrate": _migrate,
+                "check": _check, "contract": contract_runner.run_from_args}[args.command](args)
     except StoreError as exc:
         print(f"pokitdok-sandbox: {exc}", file=sys.stderr)
+        return 2
+    except fixture_files.FixtureError as exc:
+        print(f"pokitdok-sandbox: {exc.message}; nothing was loaded", file=sys.stderr)
         return 2
     except Exception as exc:
         if type(exc).__module__.split(".")[0] != "psycopg":
@@ -111,7 +130,8 @@ _LIMIT_HELP = {
 
 def _db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default=None, metavar="PATH",
-                        help=f"TinyDB file (env POKITDOK_SANDBOX_DB, default ./{DEFAULT_DB})")
+                        help=f"TinyDB file, or {MEMORY} for no file at all (env POKITDOK_SANDBOX_DB, "
+                             f"default ./{DEFAULT_DB})")
     parser.add_argument("--store", default=None, metavar="URL",
                         help="postgresql://user[:password]@host[:port]/database for a store shared by several "
                              "processes, or a TinyDB path (env POKITDOK_SANDBOX_STORE; wins over --db)")
@@ -181,20 +201,48 @@ def _serve(args) -> int:
         return 2
     if settings.admin_token is None and not _is_loopback(args.host):
         settings = replace(settings, admin_token=secrets.token_urlsafe(24))
+    # The port first: one in use is said before anything is opened or printed.
+    try:
+        listener = serving.listen(args.host, args.port)
+    except OSError as exc:
+        print(f"pokitdok-sandbox: {_listen_problem(args, exc)}", file=sys.stderr)
+        return 2
+    port = listener.getsockname()[1]  # the real one when --port 0 asked for any free port
     # The schema, the demo tenant and the demo client exist before any worker starts.
-    app = create_app(settings)
-    base = f"http://{args.host}:{args.port}"
+    try:
+        app = create_app(settings)
+    except BaseException:
+        listener.close()
+        raise
+    base = f"http://{_url_host(args.host)}:{port}"
     print(_banner(base, settings, args.workers), flush=True)
-    options = serving.uvicorn_options(args.host, args.port, args.log_level, args.access_log)
+    options = serving.uvicorn_options(args.host, port, args.log_level, args.access_log)
     if args.workers == 1:
-        uvicorn.run(app, **options)
+        serving.run(app, listener, options)
         return 0
-    # Worker processes build their own app from the environment (uvicorn needs an import string).
+    # Worker processes build their own app from the environment (uvicorn needs an import string);
+    # uvicorn binds the port itself for them, the one just found free.
+    listener.close()
     app.sandbox.tenants.store.close()
     del app
     os.environ.update(settings.to_env())
     uvicorn.run("pokitdok_sandbox.app:create_app_from_env", factory=True, workers=args.workers, **options)
     return 0
+
+
+def _listen_problem(args, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (f"port {args.port} on {args.host} is in use (another server, or a sandbox still running); "
+                f"stop it, or give another port with --port (--port 0 picks a free one)")
+    if exc.errno == errno.EACCES:
+        return f"not allowed to listen on port {args.port}; give a port above 1023 with --port"
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {args.host}: not an address of this machine; give another with --host"
+    return f"cannot listen on {args.host} port {args.port}: {exc.strerror or exc}; try another --host or --port"
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _is_loopback(host: str) -> bool:
@@ -237,6 +285,12 @@ def _reset(args) -> int:
 
 
 def _seed(args) -> int:
+    if args.from_file is not None:
+        return _load(args)
+    if args.tenant:
+        print("pokitdok-sandbox: --tenant goes with --from (generated data sets are seeded for every tenant)",
+              file=sys.stderr)
+        return 2
     settings, store = _open(args)
     current = datasets.remembered_defaults(store, settings.seed)
     chosen = SeedSettings(
@@ -254,6 +308,49 @@ def _seed(args) -> int:
         print(f"seeded {tenant_id} with seed {chosen.seed}: {summary['providers']} providers, "
               f"{summary['slots']} slots ({summary['booked']} booked)")
     store.close()
+    return 0
+
+
+def _load(args) -> int:
+    if any(value is not None for value in (args.seed, args.providers, args.slots)):
+        print("pokitdok-sandbox: --from loads a fixture file; --seed, --providers and --slots are for generated "
+              "data sets, give one or the other", file=sys.stderr)
+        return 2
+    fixture = fixture_files.read_file(args.from_file)  # checked whole before the store is opened
+    settings, store = _open(args)
+    try:
+        tenants = Tenants(store, settings.seed)
+        targets = args.tenant or sorted(set(store.tenant_ids()) | {settings.demo_client_id})
+        for tenant_id in targets:
+            summary = tenants.load(tenant_id, fixture.dataset, fixture.description, Path(args.from_file).name)
+            print(f"loaded {args.from_file} into {tenant_id}: {summary['providers']} providers, "
+                  f"{summary['patients']} patients, {summary['slots']} slots ({summary['booked']} booked)")
+    finally:
+        store.close()
+    return 0
+
+
+def _export(args) -> int:
+    settings, store = _open(args)
+    try:
+        tenant_id = args.tenant or settings.demo_client_id
+        if not store.tenant_exists(tenant_id):
+            print(f"pokitdok-sandbox: no tenant {tenant_id} in {store.description}; give a client id it serves "
+                  f"with --tenant", file=sys.stderr)
+            return 2
+        remembered = store.tenant_settings(tenant_id) or {}
+        with store.transaction(tenant_id) as tenant:
+            document = fixture_files.export(tenant, remembered.get("description"))
+    finally:
+        store.close()
+    yaml = args.output is not None and Path(args.output).suffix.lower() in (".yaml", ".yml")
+    text = fixture_files.dump(document, yaml=yaml)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"exported {tenant_id} to {args.output}: {len(document['providers'])} providers, "
+              f"{len(document['slots'])} slots", file=sys.stderr)
     return 0
 
 

@@ -55,3 +55,15 @@ def slashless_paths() -> frozenset[str]:
     """`/api/v4/schedule/schedulers` and the like: documented collection paths without their trailing slash."""
     return frozenset(API_BASE + path.rstrip("/") for path in spec()["paths"]
                      if path.endswith("/") and "{" not in path)
+
+
+@functools.cache
+def _items_with_slash() -> re.Pattern:
+    templates = [re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(API_BASE + path)) for path in spec()["paths"]
+                 if "{" in path and not path.endswith("/")]
+    return re.compile("^(?:" + "|".join(templates) + ")/$")
+
+
+def is_item_path_with_slash(path: str) -> bool:
+    """`/api/v4/schedule/appointments/<uuid>/`: a documented item path with a trailing slash it does not have."""
+    return path.endswith("/") and _items_with_slash().match(path) is not None

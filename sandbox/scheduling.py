@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from . import geo
-from .errors import Conflict, NotFound, Unprocessable
+from .errors import Conflict, NotFound, SandboxError, Unprocessable
 from .stores import OverlapRefused, TenantData
 from .tenants import Tenants
 from .timefmt import format_datetime, parse_datetime
@@ -109,8 +109,7 @@ class Scheduling:
         with self._transaction(tenant_id) as tenant:
             provider = self._require(tenant, "providers", pd_provider_uuid, "pd_provider_uuid")
             if not any(t["type"] == appointment_type for t in tenant.all("appointment_types")):
-                raise Unprocessable(f"appointment_type {appointment_type!r} is not a known appointment type code",
-                                    "appointment_type")
+                raise _unknown_type(appointment_type)
             # From here until the end of the transaction no other writer adds a slot for this provider.
             tenant.lock_calendar(provider["pd_provider_uuid"])
             clash = self._overlapping_slot(tenant, provider["pd_provider_uuid"], place, start, end)
@@ -289,6 +288,10 @@ class Scheduling:
         return None
 
 
+def _unknown_type(code) -> Unprocessable:
+    return Unprocessable(f"appointment_type {code!r} is not a known appointment type code", "appointment_type")
+
+
 def _date_range(start_date: str, end_date: str) -> tuple[datetime, datetime]:
     start, end = parse_datetime(start_date, "start_date"), parse_datetime(end_date, "end_date")
     _check_order(start, end)
@@ -319,3 +322,88 @@ def _booking_patient(patient: dict) -> dict:
 
 def _new_appointment_id() -> str:
     return "".join(random.choices(string.ascii_uppercase, k=12))
+
+
+# -- a whole data set at once (a fixture file) --------------------------------------------------
+
+class RecordRefused(Exception):
+    """A record of a data set that the rules refuse: `kind`, its `index` in that list, and why."""
+
+    def __init__(self, kind: str, index: int, error: SandboxError):
+        super().__init__(error.message)
+        self.kind, self.index, self.error = kind, index, error
+
+
+def check_dataset(dataset: dict) -> None:
+    """Raise `RecordRefused` for the first record that could not be there had it been made through
+    the operations above: the records it names must exist (a provider's scheduler, a slot's provider
+    and appointment type, a booking's patient, a registration's patient and provider), locations and
+    date ranges must be valid, a provider's slots at one place must not overlap, and no two records
+    of a kind may share a key. `dataset` holds lower-case keys, as the stores keep them."""
+    from .stores import KINDS
+
+    seen: dict[str, set] = {}
+    for kind, key_field in KINDS.items():
+        keys = seen[kind] = set()
+        for index, record in enumerate(dataset.get(kind, ())):
+            key = record[key_field]
+            if key in keys:
+                noun = kind[:-1].replace("_", " ")
+                raise RecordRefused(kind, index, Conflict(
+                    f"a second {noun} with {key_field} {key}; give each {noun} its own", key_field))
+            keys.add(key)
+
+    def require(kind: str, index: int, key, target: str, field: str) -> None:
+        if key not in seen[target]:
+            noun = target[:-1].replace("_", " ")
+            raise RecordRefused(kind, index, NotFound(f"no {noun} with {field} {key}", field))
+
+    def checked(kind: str, index: int, check, *args):
+        try:
+            return check(*args)
+        except SandboxError as error:
+            raise RecordRefused(kind, index, error) from None
+
+    for index, record in enumerate(dataset.get("appointment_types", ())):
+        require("appointment_types", index, record["scheduler_uuid"], "schedulers", "scheduler_uuid")
+    providers = {}
+    for index, record in enumerate(dataset.get("providers", ())):
+        require("providers", index, record["scheduler_uuid"], "schedulers", "scheduler_uuid")
+        for place in record["locations"]:
+            checked("providers", index, geo.check_location, place, "locations")
+        providers[record["pd_provider_uuid"]] = record
+    for index, record in enumerate(dataset.get("registrations", ())):
+        require("registrations", index, record["pd_patient_uuid"], "patients", "pd_patient_uuid")
+        require("registrations", index, record["pd_provider_uuid"], "providers", "pd_provider_uuid")
+        if record.get("location") is not None:
+            checked("registrations", index, geo.check_location, record["location"])
+    codes = {t["type"] for t in dataset.get("appointment_types", ())}
+    calendars: dict[tuple, list] = {}
+    for index, slot in enumerate(dataset.get("slots", ())):
+        require("slots", index, slot["pd_provider_uuid"], "providers", "pd_provider_uuid")
+        if slot["appointment_type"] not in codes:
+            raise RecordRefused("slots", index, _unknown_type(slot["appointment_type"]))
+        place = checked("slots", index, geo.check_location, slot["location"])
+        start, end = checked("slots", index, _date_range, slot["start_date"], slot["end_date"])
+        if slot["provider_scheduler_uuid"] != providers[slot["pd_provider_uuid"]]["provider_scheduler_uuid"]:
+            raise RecordRefused("slots", index, Unprocessable(
+                f"provider_scheduler_uuid {slot['provider_scheduler_uuid']} is not provider "
+                f"{slot['pd_provider_uuid']}'s; leave it out (it is the provider's)", "provider_scheduler_uuid"))
+        if slot["booked"]:
+            booking = checked("slots", index, _booking_patient, slot["patient"] or {})
+            require("slots", index, booking["_uuid"], "patients", "patient._uuid")
+        elif slot.get("patient"):
+            raise RecordRefused("slots", index, Unprocessable(
+                "an open slot has no patient; set booked to true or leave the patient out", "patient"))
+        place_key = (slot["pd_provider_uuid"], round(place[0], 6), round(place[1], 6))
+        calendars.setdefault(place_key, []).append((start, end, index, slot))
+    for calendar in calendars.values():
+        calendar.sort(key=lambda entry: (entry[0], entry[2]))
+        latest = None  # the slot ending last among those started so far
+        for entry in calendar:
+            if latest is not None and entry[0] < latest[1]:
+                earlier = latest[3]
+                raise RecordRefused("slots", entry[2], _overlap(earlier["start_date"], earlier["end_date"],
+                                                                earlier["pd_appointment_uuid"]))
+            if latest is None or entry[1] > latest[1]:
+                latest = entry

@@ -15,6 +15,7 @@ import ctypes
 import logging
 import os
 import signal
+import socket
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -68,6 +69,28 @@ def uvicorn_options(host: str, port: int, log_level: str, access_log: bool) -> d
                 # h11's default 16 KiB line limit would answer a long query string with a bare
                 # text 400; let it through so the sandbox refuses it in its own error shape.
                 h11_max_incomplete_event_size=1024 * 1024)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything else starts (an address in use raises OSError here,
+    not after the banner); port 0 binds a free port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        listener.bind((host, port))
+    except BaseException:
+        listener.close()
+        raise
+    return listener
+
+
+def run(app, listener: socket.socket, options: dict) -> None:
+    """Serve `app` on the bound `listener` in this process until interrupted."""
+    import uvicorn
+
+    options = {k: v for k, v in options.items() if k not in ("host", "port")}
+    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[listener])
 
 
 def end_with_parent() -> None:

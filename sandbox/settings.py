@@ -8,11 +8,15 @@ from dataclasses import dataclass, field
 from .datasets import SeedSettings
 
 DEFAULT_DB = "pokitdok-sandbox.json"
+# The demo client's credentials: the server registers them, the contract kit signs in with them.
+CLIENT_ID_ENV, CLIENT_SECRET_ENV = "POKITDOK_SANDBOX_CLIENT_ID", "POKITDOK_SANDBOX_CLIENT_SECRET"
+# The --db (or --store) value that keeps everything in memory, as SQLite spells it.
+MEMORY = ":memory:"
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on the work and memory one client can cause (README, "Limits"). Over HTTP only:
+    """Bounds on the work and memory one client can cause (docs/configuration.md, "Limits"). Over HTTP only:
     the operator's own `pokitdok-sandbox seed` is not limited."""
 
     # OAuth client ids (tenants) the server registers; further unknown ids are refused.
@@ -83,8 +87,8 @@ class Settings:
             "db_path": env.get("POKITDOK_SANDBOX_DB", DEFAULT_DB),
             "store_url": env.get("POKITDOK_SANDBOX_STORE") or None,
             "token_ttl_seconds": int(env.get("POKITDOK_SANDBOX_TOKEN_TTL", "3600")),
-            "demo_client_id": env.get("POKITDOK_SANDBOX_CLIENT_ID", "sandbox-demo"),
-            "demo_client_secret": env.get("POKITDOK_SANDBOX_CLIENT_SECRET", "sandbox-demo-secret"),
+            "demo_client_id": env.get(CLIENT_ID_ENV, "sandbox-demo"),
+            "demo_client_secret": env.get(CLIENT_SECRET_ENV, "sandbox-demo-secret"),
             "open_registration": env.get("POKITDOK_SANDBOX_OPEN_REGISTRATION", "1") not in ("0", "false", "no"),
             "admin_token": env.get("POKITDOK_SANDBOX_ADMIN_TOKEN") or None,
             "limits": Limits.from_env(env, **(limits or {})),
@@ -93,14 +97,18 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         if overrides.get("db_path") is not None and overrides.get("store_url") is None:
             values["store_url"] = None  # --db names the TinyDB file, whatever the environment says
+        if values["store_url"] == MEMORY:
+            values["store_url"], values["db_path"] = None, MEMORY
+        if values["db_path"] == MEMORY:
+            values["db_path"] = None  # no file at all: everything in memory, gone when the process ends
         return cls(**values)
 
     def to_env(self) -> dict[str, str]:
         """The environment variables that make `from_env` give these settings back (for worker processes)."""
         env = {
             "POKITDOK_SANDBOX_TOKEN_TTL": str(self.token_ttl_seconds),
-            "POKITDOK_SANDBOX_CLIENT_ID": self.demo_client_id,
-            "POKITDOK_SANDBOX_CLIENT_SECRET": self.demo_client_secret,
+            CLIENT_ID_ENV: self.demo_client_id,
+            CLIENT_SECRET_ENV: self.demo_client_secret,
             "POKITDOK_SANDBOX_OPEN_REGISTRATION": "1" if self.open_registration else "0",
             "POKITDOK_SANDBOX_ADMIN_TOKEN": self.admin_token or "",
             "POKITDOK_SANDBOX_STORE": self.store_url or "",

@@ -24,6 +24,10 @@ from .errors import Unprocessable
 from .stores import Store, TenantData
 
 
+# Where a loaded fixture's records are kept (by content digest), for resets.
+FIXTURE_KEY = "fixture:"
+
+
 class Tenants:
     def __init__(self, store: Store, defaults: SeedSettings | None = None, limits=None):
         """`defaults`: the seed settings of tenants seen for the first time, unless the store
@@ -54,10 +58,28 @@ class Tenants:
         self._check_size(choices)  # what the client asks for; the operator's defaults may be larger
         return self._store_dataset(tenant_id, replace(self.defaults, **choices))
 
+    def load(self, tenant_id: str, dataset: dict, description: str | None, source: str = "fixture") -> dict:
+        """Replace the tenant's data set with a fixture's records (`fixture_files`, already checked);
+        a reset comes back to them. The summary calls it by its `description`, else its `source`."""
+        from .fixture_files import digest
+
+        key = digest(dataset)
+        self.store.put_meta(FIXTURE_KEY + key, dataset)  # content-addressed: the same file is kept once
+        settings = {"fixture": key, "description": description, "source": source}
+        with _long_lived_records():
+            self.store.put_dataset(tenant_id, settings, dataset)
+        return self.summary(tenant_id)
+
     def reset(self, tenant_id: str) -> dict:
-        """Back to the state the tenant was last seeded with; the reset hooks forget the rest."""
+        """Back to the state the tenant was last seeded (or loaded) with; the reset hooks forget the rest."""
         remembered = self.store.tenant_settings(tenant_id)
-        summary = self._store_dataset(tenant_id, SeedSettings(**remembered) if remembered else self.defaults)
+        if remembered and "fixture" in remembered:
+            dataset = self.store.meta(FIXTURE_KEY + remembered["fixture"])
+            with _long_lived_records():
+                self.store.put_dataset(tenant_id, remembered, dataset)
+            summary = self.summary(tenant_id)
+        else:
+            summary = self._store_dataset(tenant_id, SeedSettings(**remembered) if remembered else self.defaults)
         for forget in self.reset_hooks:
             forget(tenant_id)
         return summary
@@ -65,8 +87,7 @@ class Tenants:
     def summary(self, tenant_id: str) -> dict:
         settings = self.store.tenant_settings(tenant_id) or {}
         with self.store.transaction(tenant_id) as tenant:
-            return {
-                "seed": settings.get("seed"),
+            counts = {
                 "schedulers": tenant.count("schedulers"),
                 "appointment_types": tenant.count("appointment_types"),
                 "providers": tenant.count("providers"),
@@ -74,6 +95,10 @@ class Tenants:
                 "slots": tenant.count("slots"),
                 "booked": tenant.count_booked(),
             }
+        if "fixture" in settings:
+            return {"fixture": settings.get("description") or settings.get("source") or settings["fixture"], **counts}
+        return {"seed": settings.get("seed"), "seed_providers": settings.get("providers"),
+                "seed_slots": settings.get("slots"), **counts}
 
     def _store_dataset(self, tenant_id: str, settings: SeedSettings) -> dict:
         with _long_lived_records():

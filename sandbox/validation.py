@@ -80,7 +80,25 @@ class SafeJSONRequestBodyValidator(JSONRequestBodyValidator):
     def _validate(self, body):
         if body is None and not self._required:
             return None
+        if isinstance(body, dict):
+            _refuse_several_missing(self._validator, body)
         return super()._validate(body)
+
+
+def _refuse_several_missing(validator, body: dict) -> None:
+    """Several required fields missing from one object are named together (jsonschema stops at the
+    first): `'a', 'b' are required properties - 'parent'`, which `explain` words for people."""
+    errors = list(validator.iter_errors(body))
+    if not errors or errors[0].validator != "required":  # jsonschema's first error is another: that one
+        return
+    path = tuple(errors[0].path)
+    names = [match["name"] for error in errors
+             if error.validator == "required" and tuple(error.path) == path
+             and (match := _REQUIRED.match(error.message)) is not None]
+    if len(names) > 1:
+        where = ".".join(map(str, path))
+        raise BadRequestProblem(detail=", ".join(f"'{n}'" for n in names) + " are required properties"
+                                       + (f" - '{where}'" if where else ""))
 
 
 SANDBOX_VALIDATORS = {
@@ -115,6 +133,7 @@ _PARAMETER_PREFIX = re.compile(r"^(?:query|path|header|formData) parameter (?P<n
 _UNEXPECTED = re.compile(r"^Additional properties are not allowed \((?P<names>.*) (?:was|were) unexpected\)")
 _EXTRA_PARAMETERS = re.compile(r"^Extra (?:query|formData) parameter\(s\) (?P<names>.+) not in spec")
 _REQUIRED = re.compile(r"^'(?P<name>[^']+)' is a required property")
+_SEVERAL_REQUIRED = re.compile(r"^(?P<names>'[^']+'(?:, '[^']+')+) are required properties")
 _CONTENT_TYPE = re.compile(r"^Invalid Content-type \((?P<sent>[^)]*)\), expected \[?'?(?P<expected>[^'\]]+)")
 _NOT_AN_OBJECT_BODY = re.compile(r"^(?P<value>.+) is not of type 'object'$")
 _OUT_OF_RANGE = re.compile(r" is (less|greater) than (or equal to )?the (minimum|maximum) of ")
@@ -144,6 +163,9 @@ def explain(field: str | None, message: str) -> tuple[str | None, str]:
         names = match["names"]
         return names.split(",")[0], f"{names} {'is not a parameter' if ',' not in names else 'are not parameters'} " \
                                     "of this operation; leave it out (see openapi.yaml)"
+    if (match := _SEVERAL_REQUIRED.match(message)) is not None:
+        names = [f"{field}.{name}" if field else name for name in re.findall(r"'([^']+)'", match["names"])]
+        return names[0], f"{', '.join(names[:-1])} and {names[-1]} are required; send all {len(names)}"
     if (match := _REQUIRED.match(message)) is not None:
         field = f"{field}.{match['name']}" if field else match["name"]  # the missing one, inside its parent
         expected = _expected(field)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from pokitdok_sandbox.fixtures import doc_examples as doc
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout
 API = "/api/v4"
 SLOTS = f"{API}/schedule/slots/"
 APPOINTMENTS = f"{API}/schedule/appointments/"

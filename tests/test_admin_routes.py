@@ -7,7 +7,7 @@ from pokitdok_sandbox.app import create_app
 
 from .conftest import bearer, get_token, make_settings
 from .helpers import assert_error, data_of
-from .live_server import live_server
+from pokitdok_sandbox.testing import running_sandbox
 
 
 def test_with_an_admin_token_reset_and_seed_need_it(backend):
@@ -29,11 +29,8 @@ def test_without_an_admin_token_any_valid_token_resets_its_own_tenant(client, au
 
 
 def test_listening_beyond_loopback_generates_and_requires_an_admin_token(tmp_path):
-    with live_server(tmp_path / "db.json", "--host", "0.0.0.0") as server:
-        banner = b""
-        while b"admin token" not in banner:
-            banner += server.process.stdout.readline()
-        admin = re.search(rb"admin token\s+(\S+)", banner).group(1).decode()
+    with running_sandbox(tmp_path / "db.json", "--host", "0.0.0.0") as server:
+        admin = re.search(r"admin token\s+(\S+)", server.output).group(1)
         headers = {"Authorization": f"Bearer {server.token()}"}
         assert_error(httpx.post(f"{server.api}/sandbox/reset", headers=headers), 403, "admin_token_required")
         allowed = httpx.post(f"{server.api}/sandbox/reset", headers={**headers, "X-Sandbox-Admin-Token": admin})

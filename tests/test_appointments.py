@@ -1,4 +1,4 @@
-"""Booking, updating, cancelling and searching appointments: the state rules of DESIGN.md."""
+"""Booking, updating, cancelling and searching appointments: the state rules of docs/decisions.md."""
 
 import threading
 from datetime import datetime, timedelta

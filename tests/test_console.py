@@ -10,7 +10,7 @@ from pokitdok_sandbox.console import STATIC
 
 from .headless_chromium import CHROMIUM, Chromium
 from .helpers import PEG, PROVIDER, assert_error, data_of, fresh_window, slot_body
-from .live_server import live_server
+from pokitdok_sandbox.testing import running_sandbox
 
 
 def test_the_console_page_and_its_assets_are_served(client):
@@ -46,8 +46,9 @@ def test_the_page_runs_no_inline_code_and_calls_only_declared_endpoints(client):
 def test_the_console_shows_a_booking_made_through_the_api(tmp_path):
     start, end = fresh_window()
     day = start.date().isoformat()
-    with live_server(tmp_path / "db.json") as server, Chromium() as browser:
+    with running_sandbox(tmp_path / "db.json") as server, Chromium() as browser:
         headers = {"Authorization": f"Bearer {server.token()}"}
+        data_of(httpx.post(f"{server.api}/sandbox/seed", headers=headers, json={"seed": 7, "providers": 3, "slots": 40}))
         created = httpx.post(f"{server.api}/schedule/slots/", headers=headers, json=slot_body(start, end))
         uuid = data_of(created)["pd_appointment_uuid"]
         row = f'document.querySelector(\'#slots tr[data-slot="{uuid}"]\')'
@@ -59,6 +60,14 @@ def test_the_console_shows_a_booking_made_through_the_api(tmp_path):
         browser.evaluate("document.querySelector('#sign-in button').click()")
         browser.wait_for("document.body.dataset.state === 'signed-in'")
         assert browser.wait_for("document.querySelectorAll('#schedulers tbody tr').length") == 3
+        # The re-seed box shows what this tenant was seeded with.
+        assert browser.evaluate("['seed', 'seed-providers', 'seed-slots'].map(id => "
+                                "document.getElementById(id).value).join()") == "7,3,40"
+        # The journal shows the client's request, not the console's own reads of the catalogue.
+        rows = "[...document.querySelectorAll('#journal tbody tr')].map(r => r.textContent)"
+        assert "create_slot" in browser.wait_for(f"{rows}.find(t => t.includes('create_slot'))", timeout=10)
+        assert browser.evaluate(f"{rows}.filter(t => t.includes('schedulers') || t.includes('appointmenttypes'))"
+                                ".length") == 0
         assert browser.wait_for(f"{row} !== null")  # unfiltered, the first 500 slots include 2031's
         # (waited for: the slots table may render after the catalogue)
 

@@ -20,7 +20,8 @@ from pokitdok_sandbox.stores.tinydb import TinyDBStore
 
 from .conftest import bearer, get_token, make_settings
 from .helpers import APPOINTMENTS, create_slot
-from .live_server import ROOT, live_server
+from pokitdok_sandbox.testing import SandboxServer, running_sandbox
+from .helpers import ROOT
 
 DEMO_TENANT = "sandbox-demo"
 
@@ -193,7 +194,7 @@ def test_a_salvaged_truncated_snapshot_keeps_its_complete_records(tmp_path):
 
 def test_a_second_process_on_a_file_in_use_fails_at_once_naming_the_holder(tmp_path):
     db = tmp_path / "shared.json"
-    with live_server(db) as server:
+    with running_sandbox(db) as server:
         for command in (["serve", "--port", "9"], ["seed", "--slots", "5"], ["reset"], ["migrate"]):
             before = _files(tmp_path)
             started = time.monotonic()
@@ -213,10 +214,8 @@ def test_a_second_process_on_a_file_in_use_fails_at_once_naming_the_holder(tmp_p
 
 
 def test_the_lock_outlives_nothing_after_kill_9(tmp_path):
-    from .live_server import LiveServer
-
     db = tmp_path / "db.json"
-    server = LiveServer(db).start()
+    server = SandboxServer(db).start()
     server.kill9()
     assert main(["reset", "--db", str(db)]) == 0  # the OS dropped the dead process's lock
 

@@ -29,7 +29,8 @@ import pytest
 
 from pokitdok_sandbox.fixtures import doc_examples as doc
 
-from .live_server import DEMO, ROOT, LiveServer, free_port
+from pokitdok_sandbox.testing import DEMO, SandboxServer, free_port
+from .helpers import ROOT
 
 PACKAGE = "pokitdok-nodejs"
 VERSION = "0.0.11"
@@ -89,7 +90,7 @@ def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("node-client")
     proxy_port = free_port()
     client = redirected_copy(index_js, f"http://127.0.0.1:{proxy_port}", work)
-    server = LiveServer(work / "db.json").start()
+    server = SandboxServer(work / "db.json").start()
     config = {
         "client": str(client),
         "proxy_port": proxy_port,

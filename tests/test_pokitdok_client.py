@@ -32,7 +32,8 @@ from oauthlib.oauth2 import InsecureTransportError, InvalidClientError, TokenExp
 
 from pokitdok_sandbox.fixtures import doc_examples as doc
 
-from .live_server import DEMO, ROOT, LiveServer, live_server
+from pokitdok_sandbox.testing import DEMO, SandboxServer, running_sandbox
+from .helpers import ROOT
 
 EXAMPLE = ROOT / "examples" / "book_with_pokitdok_client.py"
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"
@@ -60,7 +61,7 @@ DOC_BOOKING = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    running = LiveServer(tmp_path_factory.mktemp("pokitdok-client") / "db.json").start()
+    running = SandboxServer(tmp_path_factory.mktemp("pokitdok-client") / "db.json").start()
     try:
         yield running
     finally:
@@ -186,7 +187,7 @@ def test_a_base_url_with_a_trailing_slash_works_too(server):
 
 
 def test_an_expired_token_raises_unless_the_client_refreshes_it(tmp_path):
-    with live_server(tmp_path / "db.json", "--token-ttl", "1") as short_lived:
+    with running_sandbox(tmp_path / "db.json", "--token-ttl", "1") as short_lived:
         plain = connect(short_lived, *DEMO)
         refreshing = connect(short_lived, *DEMO, auto_refresh=True)
         first = refreshing.token["access_token"]

@@ -17,13 +17,14 @@ import pytest
 from pokitdok_sandbox.fixtures.doc_examples import OPEN_SLOT, PROVIDER_MAIN_OFFICE, PROVIDER_UUID
 
 from .helpers import assert_error, data_of
-from .live_server import ROOT, LiveServer, live_server
+from pokitdok_sandbox.testing import SandboxServer, running_sandbox
+from .helpers import ROOT
 from .races import assert_overlapping_creations_leave_no_overlap
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with live_server(tmp_path_factory.mktemp("live") / "db.json") as running:
+    with running_sandbox(tmp_path_factory.mktemp("live") / "db.json") as running:
         yield running
 
 
@@ -63,7 +64,7 @@ def test_concurrent_overlapping_slot_creation_leaves_no_overlap(server):
 
 
 def test_every_acknowledged_write_survives_kill_9(tmp_path):
-    server = LiveServer(tmp_path / "db.json").start()
+    server = SandboxServer(tmp_path / "db.json").start()
     client = _client_for(server, "crash")
     acknowledged: list[dict] = []
     refused: list[httpx.Response] = []
@@ -100,7 +101,7 @@ def test_every_acknowledged_write_survives_kill_9(tmp_path):
     assert not refused, f"a write was refused: {refused[0].status_code} {refused[0].text}"
     assert len(acknowledged) >= 60
 
-    restarted = LiveServer(server.db).start()
+    restarted = SandboxServer(server.db).start()
     try:
         client = _client_for(restarted, "crash", client.credentials)
         for slot in acknowledged:
@@ -197,7 +198,7 @@ def test_kill_9_at_a_random_point_loses_no_acknowledged_write(tmp_path, monkeypa
     print(f"round {round_}: random seed {seed}")
     rng = random.Random(seed)
     monkeypatch.setenv("POKITDOK_SANDBOX_COMPACT_MIN_BYTES", "20000")
-    server = LiveServer(tmp_path / "db.json").start()
+    server = SandboxServer(tmp_path / "db.json").start()
     writers_client = _client_for(server, "crash")
     seeder_client = _client_for(server, "bulk")
     ledger, seeds, stop = _Ledger(), _Ledger(), threading.Event()
@@ -216,7 +217,7 @@ def test_kill_9_at_a_random_point_loses_no_acknowledged_write(tmp_path, monkeypa
     for thread in threads:
         thread.join()
 
-    restarted = LiveServer(server.db).start()
+    restarted = SandboxServer(server.db).start()
     try:
         client = _client_for(restarted, "crash", writers_client.credentials)
         for slot, state in ledger.acknowledged.items():

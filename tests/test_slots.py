@@ -1,4 +1,4 @@
-"""POST /schedule/slots/ and DELETE /schedule/slots/{uuid}: the slot rules of DESIGN.md."""
+"""POST /schedule/slots/ and DELETE /schedule/slots/{uuid}: the slot rules of docs/decisions.md."""
 
 import uuid
 from datetime import datetime, timedelta, timezone

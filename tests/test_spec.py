@@ -133,7 +133,7 @@ def test_every_api_operation_declares_the_guards_refusals():
             if path != "/oauth2/token" and "414" not in map(str, operation["responses"])] == []
 
 
-def test_scopes_follow_the_design():
+def test_scopes_are_as_decided():
     by_id = {(method, path): _scopes(operation) for path, method, operation in OPERATIONS}
     assert by_id[("post", "/schedule/slots/")] == ["business_schedule"]
     assert by_id[("delete", "/schedule/slots/{pd_appointment_uuid}")] == ["business_schedule"]

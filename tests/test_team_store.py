@@ -26,7 +26,8 @@ from pokitdok_sandbox.stores.postgres import PostgresStore, close_pools
 
 from .conftest import bearer, get_token
 from .helpers import APPOINTMENTS, assert_error, data_of
-from .live_server import ROOT, live_server
+from pokitdok_sandbox.testing import running_sandbox
+from .helpers import ROOT
 from .pg import ADMIN_URL, with_database
 from .races import assert_overlapping_creations_leave_no_overlap
 from .test_reliability import _client_for, _patient
@@ -37,7 +38,7 @@ WORKERS = 4
 @pytest.fixture(scope="module")
 def team_server(pg_database):
     pg_database.wipe()
-    with live_server(pg_database.url, "--workers", str(WORKERS)) as running:
+    with running_sandbox(pg_database.url, "--workers", str(WORKERS)) as running:
         yield running
 
 

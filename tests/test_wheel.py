@@ -1,14 +1,18 @@
 """Installed like any tool: the wheel in a fresh virtual environment, used from another directory.
 
-Builds the wheel, installs it (with PyPI's `fixtures` package beside it) into a new venv, and from
-an empty temporary directory runs `serve`, `seed`, `reset`, `check` and `contract`, in-process and
-over HTTP, as a team checking its own server in CI would. Slow (a venv and an install): one test.
+Builds the wheel, installs it (with PyPI's `fixtures` package beside it, and pytest-xdist) into a new
+venv, and from an empty temporary directory runs `serve`, `seed`, `reset`, `check` and `contract`,
+in-process and over HTTP, as a team checking its own server in CI would; then, as a client developer
+would, a copy of the example test file through the pytest plugin (in parallel), and the kit with
+`pytest --pyargs`. Slow (a venv and an install): one venv for both tests.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .live_server import free_port
+from pokitdok_sandbox.testing import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +45,7 @@ def installed(tmp_path_factory):
     _run(sys.executable, "-m", "venv", base / "venv", cwd=base)
     bin_dir = base / "venv" / "bin"
     try:
-        _run(bin_dir / "pip", "install", "--quiet", wheels[0], "fixtures", cwd=base)
+        _run(bin_dir / "pip", "install", "--quiet", wheels[0], "fixtures", "pytest-xdist", cwd=base)
     except AssertionError as exc:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             raise
@@ -97,3 +101,30 @@ def test_the_wheel_works_from_any_directory(installed):
 
     in_process = _run(cli, "contract", "--max-examples", "5", cwd=work, check=False)
     assert in_process.returncode == 0, in_process.stdout[-3000:] + in_process.stderr[-2000:]
+
+
+def test_pytest_runs_the_plugin_s_fixtures_and_the_kit_from_the_wheel(installed):
+    bin_dir, work = installed
+    python = bin_dir / "python"
+    mine = work / "client-tests"
+    mine.mkdir()
+    shutil.copy(ROOT / "examples" / "test_booking_client.py", mine)
+    copied = _run(python, "-m", "pytest", "-n", "2", "-q", "test_booking_client.py", cwd=mine, check=False)
+    assert copied.returncode == 0 and "5 passed" in copied.stdout, copied.stdout[-3000:] + copied.stderr[-2000:]
+
+    server = subprocess.Popen([str(bin_dir / "pokitdok-sandbox"), "serve", "--port", "0", "--db", ":memory:",
+                               "--log-level", "warning"], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    try:
+        banner = server.stdout.readline()
+        api = re.match(r"pokitdok-sandbox on (http://\S+)", banner).group(1) + "/api/v4"
+        kit_dir = work / "kit-run"
+        kit_dir.mkdir()
+        kit = _run(python, "-m", "pytest", "--pyargs", "pokitdok_sandbox.contract_tests", "--base-url", api,
+                   "--max-examples", "5", "-q", cwd=kit_dir, check=False)
+        assert kit.returncode == 0, kit.stdout[-3000:] + kit.stderr[-2000:]
+        assert "No contract violations found." in kit.stdout
+        assert not (kit_dir / ".hypothesis").exists()  # the kit's Hypothesis files live in a cache directory
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

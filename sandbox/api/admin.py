@@ -7,8 +7,9 @@ these also need it in the X-Sandbox-Admin-Token header.
 import hmac
 from connexion.context import request
 
+from .. import fixture_files
 from ..context import current
-from ..errors import SandboxError
+from ..errors import SandboxError, Unprocessable
 from . import one
 
 ADMIN_HEADER = "X-Sandbox-Admin-Token"
@@ -34,4 +35,25 @@ def reset_tenant(user):
 
 def seed_tenant(user, body=None):
     _require_admin()
-    return one(current().tenants.seed(user, **(body or {})))
+    body = dict(body or {})
+    fixture = body.pop("fixture", None)
+    if fixture is None:
+        return one(current().tenants.seed(user, **body))
+    if body:
+        raise Unprocessable(f"give either fixture or {', '.join(sorted(body))}, not both", "fixture")
+    loaded = fixture_files.load_document(fixture, "fixture")
+    return one(current().tenants.load(user, loaded.dataset, loaded.description))
+
+
+def get_dataset(user):
+    tenants = current().tenants
+    tenants.open(user)
+    return one(tenants.summary(user))
+
+
+def export_tenant(user):
+    tenants = current().tenants
+    settings = tenants.store.tenant_settings(user) or {}
+    with tenants.transaction(user) as tenant:
+        document = fixture_files.export(tenant, settings.get("description"))
+    return one(document)

@@ -32,7 +32,8 @@ _INDEXED = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\[(?P<index>[0-9]{1,3})
 
 def start(scope) -> dict:
     """The request's facts begin (activity id, clock); repeated slashes in the path count as one, and
-    a documented collection path without its trailing slash is answered as the documented one.
+    a documented collection path without its trailing slash, or an item path with one, is answered
+    as the documented one.
 
     A client given its base URL with a trailing slash (`http://127.0.0.1:8000/`) asks
     for `//api/v4/...`, which Connexion's router does not match (every call a 404).
@@ -45,6 +46,9 @@ def start(scope) -> dict:
     if scope["path"] in contract.slashless_paths():
         # `/api/v4/schedule/schedulers` is answered as `/schedule/schedulers/`, not redirected.
         scope = dict(scope, path=scope["path"] + "/", raw_path=None)
+    elif contract.is_item_path_with_slash(scope["path"]):
+        # `/schedule/appointments/<uuid>/` as `/schedule/appointments/<uuid>`: a redirect has no body to read.
+        scope = dict(scope, path=scope["path"][:-1], raw_path=None)
     begin(scope)
     return scope
 

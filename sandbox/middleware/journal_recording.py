@@ -4,7 +4,8 @@ Which requests: those under the API base path with a valid token, to the documen
 or to unknown paths. The token check notes the tenant in the request's facts; for requests it
 never saw (an unknown path, a body the guard refused) the authority names the token's tenant. Not
 sandbox administration (/api/v4/sandbox/...), so a console polling the journal does not push
-the client's own requests out of it, and not the token endpoint (no tenant there yet).
+the client's own requests out of it, not the console's own reads of documented operations (they
+carry X-Sandbox-Console), and not the token endpoint (no tenant there yet).
 
 The entrance (`entrance.py`) asks `journaled` when a request starts, keeps the answer's status
 (and the error body of a refusal; the guard's refusals included) and calls `record` once the
@@ -21,6 +22,8 @@ from ..extras.request_journal import RequestJournal
 from ..request_facts import facts_of
 
 VIOLATION_STATUSES = frozenset({413, 415, 422})
+# The console's own reads carry this header: the journal it shows is the client's requests only.
+CONSOLE_HEADER = b"x-sandbox-console"
 _MAX_TEXT = 2048
 MAX_ERROR_BODY = 64 * 1024  # what is kept of a refusal's body to read its message
 
@@ -36,7 +39,8 @@ class JournalRecorder:
     def journaled(self, scope) -> bool:
         path = scope.get("path", "")
         return (scope["type"] == "http" and path.startswith(self.base_path + "/")
-                and not path.startswith(self.excluded))
+                and not path.startswith(self.excluded)
+                and not any(name == CONSOLE_HEADER for name, _ in scope.get("headers", ())))
 
     def record(self, scope, status: int, error_body: bytes) -> None:
         """The entry of a journaled request, once answered (`error_body`: a refusal's, else empty)."""

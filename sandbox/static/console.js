@@ -54,7 +54,8 @@ async function api(method, path, { query, body, admin } = {}, retried = false) {
   for (const [key, value] of Object.entries(query || {})) {
     if (value !== "" && value !== null && value !== undefined) url.searchParams.set(key, value);
   }
-  const headers = { Authorization: `Bearer ${state.token}` };
+  // X-Sandbox-Console: the console's own requests stay out of the journal it shows.
+  const headers = { Authorization: `Bearer ${state.token}`, "X-Sandbox-Console": "1" };
   if (admin && state.adminToken) headers["X-Sandbox-Admin-Token"] = state.adminToken;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const answer = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -184,12 +185,20 @@ function slotFilters() {
 }
 
 async function loadCatalog() {
-  // Documented operations: these requests appear in the journal, so they are read only on
-  // sign-in and after a reset or re-seed, never on the periodic refresh.
-  const [schedulers, types] = await Promise.all([
-    api("GET", "/schedule/schedulers/"), api("GET", "/schedule/appointmenttypes/"),
+  // Read on sign-in and after a reset or re-seed, never on the periodic refresh.
+  const [schedulers, types, dataset] = await Promise.all([
+    api("GET", "/schedule/schedulers/"), api("GET", "/schedule/appointmenttypes/"), api("GET", "/sandbox/dataset"),
   ]);
   renderCatalog(schedulers, types);
+  renderSeed(dataset);
+}
+
+// The re-seed box shows what the data set was generated from (or the fixture it was loaded from).
+function renderSeed(dataset) {
+  for (const [id, key] of [["seed", "seed"], ["seed-providers", "seed_providers"], ["seed-slots", "seed_slots"]]) {
+    if (dataset[key] !== undefined && dataset[key] !== null) $(id).value = String(dataset[key]);
+  }
+  $("seed").title = dataset.fixture ? `loaded from the fixture ${dataset.fixture}` : "";
 }
 
 async function refresh() {
@@ -309,8 +318,9 @@ function wire() {
     return result;
   })));
   $("reseed").addEventListener("click", confirmed("reseed", "Re-seed: click again to confirm", () => act("Re-seed", async () => {
-    const seed = Number.parseInt($("seed").value || "0", 10);
-    const result = summary(await api("POST", "/sandbox/seed", { admin: true, body: { seed } }));
+    const number = (id) => Number.parseInt($(id).value || "0", 10);
+    const body = { seed: number("seed"), providers: number("seed-providers"), slots: number("seed-slots") };
+    const result = summary(await api("POST", "/sandbox/seed", { admin: true, body }));
     await loadCatalog();
     return result;
   })));
