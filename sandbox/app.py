@@ -124,11 +124,15 @@ def _json(data, headers: dict | None = None, status: int = 200) -> Response:
 
 
 async def _healthz(store, _request: Request):
-    """Whether the server and its store answer: 200, or 503 saying what is wrong (for load balancers)."""
+    """Whether the server and its store answer: 200 (`ok`, or `degraded` when writes are refused and reads
+    answered), or 503 saying what is wrong (for load balancers)."""
     try:
         store.ping()
     except StoreUnavailable as exc:
         return _json({"status": "unavailable", "store": store.description, "message": str(exc)}, status=503)
+    refusal = store.write_refusal()
+    if refusal is not None:  # reads are answered: still a 200
+        return _json({"status": "degraded", "store": store.description, "writes": "refused", "message": refusal})
     return _json({"status": "ok", "store": store.description})
 
 
@@ -199,6 +203,10 @@ def _error_handlers() -> dict:
         return _response(request, exc.status, exc.message, exc.field, exc.code, exc.headers)
 
     def store_unavailable(request, exc: StoreUnavailable):  # the stores' neutral error, as HTTP
+        if _is_token_endpoint(request):  # RFC 6749's shape, as every answer of the token endpoint
+            answer = _oauth_response(OAuthError(503, "temporarily_unavailable", str(exc)))
+            answer.headers["Retry-After"] = "1"
+            return answer
         return _response(request, 503, str(exc), None, "store_unavailable", {"Retry-After": "1"})
 
     def problem(request, exc: ProblemException):

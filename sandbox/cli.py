@@ -137,8 +137,10 @@ def _migrate(args) -> int:
     try:
         if store.has_schema:
             print(f"{store.description}: schema version {store.migrate()}, up to date")
+        elif getattr(store, "migrated_from", None):
+            print(f"{store.description}: rewritten in format {store.FORMAT_VERSION} from format {store.migrated_from}")
         else:
-            print(f"{store.description}: nothing to migrate (this store's format has one version)")
+            print(f"{store.description}: format {store.FORMAT_VERSION}, up to date")
     finally:
         store.close()
     return 0
