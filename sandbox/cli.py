@@ -11,6 +11,7 @@ import sys
 from dataclasses import asdict, replace
 
 from pokitdok_sandbox.contract_tests import runner as contract_runner
+from pokitdok_sandbox.fixtures import doc_examples as doc
 
 from . import datasets, serving
 from .datasets import SeedSettings
@@ -67,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     seed = commands.add_parser("seed", help="re-generate every tenant's data set (and the default for new ones)")
     _db_option(seed)
     seed.add_argument("--seed", type=int, default=None, help="Faker seed (default: 0)")
-    seed.add_argument("--providers", type=int, default=None, help="generated providers (default: 20)")
-    seed.add_argument("--slots", type=int, default=None, help="generated slots (default: 200)")
+    seed.add_argument("--providers", type=int, default=None,
+                      help="generated providers, beside the documentation's own, which every data set keeps "
+                           "(default: 20)")
+    seed.add_argument("--slots", type=int, default=None,
+                      help="generated slots, beside the documentation's own (default: 200)")
 
     migrate = commands.add_parser("migrate", help="create or update the PostgreSQL schema (serve also does it)")
     _db_option(migrate)
@@ -253,8 +257,9 @@ def _seed(args) -> int:
     tenants = Tenants(store, chosen)  # no limits: the operator's own command
     for tenant_id in sorted(set(store.tenant_ids()) | {settings.demo_client_id}):
         summary = tenants.seed(tenant_id)
-        print(f"seeded {tenant_id} with seed {chosen.seed}: {summary['providers']} providers, "
-              f"{summary['slots']} slots ({summary['booked']} booked)")
+        print(f"seeded {tenant_id} with seed {chosen.seed}: {summary['providers']} providers ({chosen.providers} "
+              f"generated, {len(doc.PROVIDERS)} from the documentation), {summary['slots']} slots ({chosen.slots} "
+              f"generated, {len(doc.SLOTS)} from the documentation; {summary['booked']} booked)")
     store.close()
     return 0
 

@@ -5,6 +5,7 @@ line is dropped and logged, one process per file, `check` and `check --salvage`.
 from __future__ import annotations
 
 import json
+import os
 import logging
 import subprocess
 import sys
@@ -355,3 +356,80 @@ def test_migrate_rewrites_a_database_of_the_previous_format(db, capsys):
     assert json.loads(db.read_bytes())["_meta"]["format"]["version"] == 2
     assert main(["migrate", "--db", str(db)]) == 0
     assert "format 2, up to date" in capsys.readouterr().out
+
+
+# -- where the file is ---------------------------------------------------------------------------
+
+def test_a_second_server_through_a_symbolic_link_to_the_file_is_refused(tmp_path):
+    db = tmp_path / "db.json"
+    link = tmp_path / "link.json"
+    with live_server(db) as server:
+        link.symlink_to(db)
+        result = subprocess.run([sys.executable, "-m", "pokitdok_sandbox.cli", "serve", "--db", str(link),
+                                 "--port", "9"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, (result.stdout, result.stderr)
+        assert "in use" in result.stderr and f"pid {server.process.pid}" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    # Served through the link, the file stays the file (a compaction renames over it, not over the link).
+    store = TinyDBStore(link)
+    try:
+        store.db.storage.compact()
+    finally:
+        store.close()
+    assert link.is_symlink() and link.resolve() == db.resolve()
+
+
+@pytest.mark.parametrize("where", ["under a file", "a read-only directory"])
+def test_a_database_path_that_cannot_be_written_is_a_message_not_a_traceback(tmp_path, where):
+    if where == "under a file":
+        (tmp_path / "plain").write_text("x")
+        db = tmp_path / "plain" / "db.json"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only directories")
+        (tmp_path / "ro").mkdir(mode=0o555)
+        db = tmp_path / "ro" / "db.json"
+    result = subprocess.run([sys.executable, "-m", "pokitdok_sandbox.cli", "serve", "--db", str(db), "--port", "9"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("pokitdok-sandbox: ") and "cannot be opened for writing" in result.stderr
+
+
+# -- salvage: clients and tenants kept, records that are not the sandbox's dropped and listed ---------
+
+def test_salvage_drops_and_lists_garbled_records_and_keeps_the_rest(db, tmp_path, capsys):
+    # A slot whose keys were garbled in a database of the previous format (no checksums): its JSON is valid.
+    _as_format_1(db)
+    journal = db.with_name("d.json.journal")
+    bad = journal.read_bytes().replace(_slots[1].encode() + b'",{"pd_appointment_uuid"',
+                                       _slots[1].encode() + b'",{"pd_appointmenX_uuid"', 1)
+    assert bad != journal.read_bytes()
+    journal.write_bytes(bad)
+    salvaged = tmp_path / "new.json"
+    assert main(["check", "--db", str(db), "--salvage", str(salvaged)]) == 0
+    out = capsys.readouterr().out
+    assert f"dropped: {DEMO_TENANT}/slots record {_slots[1]!r}" in out, out
+    assert "1 dropped" in out
+    store = TinyDBStore(salvaged)
+    try:
+        assert store.get_client(DEMO_TENANT) is not None and store.tenant_settings(DEMO_TENANT) is not None
+        with store.transaction(DEMO_TENANT) as tenant:
+            assert [tenant.get("slots", uuid) is not None for uuid in _slots] == [True, False, True]
+    finally:
+        store.close()
+
+
+def test_salvage_of_a_database_whose_snapshot_is_lost_keeps_its_tenants_from_being_seeded_over(db, tmp_path,
+                                                                                               capsys):
+    """The client and tenant rows lived in the snapshot only; the journal holds the later slots."""
+    db.write_text("{}")  # the tables the journal does not hold are gone
+    store_rows = b'"_clients"', b'"_tenants"'
+    journal = db.with_name("d.json.journal")
+    kept = [line for line in journal.read_bytes().split(b"\n") if not any(row in line for row in store_rows)]
+    journal.write_bytes(b"\n".join(kept))
+    salvaged = tmp_path / "new.json"
+    assert main(["check", "--db", str(db), "--salvage", str(salvaged)]) == 0
+    out = capsys.readouterr().out
+    assert f"tenant {DEMO_TENANT!r} had records but no settings row" in out, out
+    assert _reopen(salvaged) == [200, 200, 200]  # the first token request did not seed over them
