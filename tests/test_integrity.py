@@ -100,7 +100,14 @@ DAMAGE = {
     "dropped middle line": lambda db: _drop_line(db.with_name("d.json.journal"), 2),
     "changed byte in the snapshot (JSON still valid)": lambda db: _change_byte(_compacted(db), 0),
     "empty JSON object snapshot": lambda db: db.write_text("{}"),
+    "seal removed from the snapshot": lambda db: _unsealed(_compacted(db)),
 }
+
+
+def _unsealed(db: Path) -> None:
+    data = json.loads(db.read_bytes())
+    del data["_seal"]
+    db.write_text(json.dumps(data, separators=(",", ":")))
 
 
 def _change_byte(path: Path, line: int) -> None:
