@@ -203,10 +203,6 @@ def _error_handlers() -> dict:
         return _response(request, exc.status, exc.message, exc.field, exc.code, exc.headers)
 
     def store_unavailable(request, exc: StoreUnavailable):  # the stores' neutral error, as HTTP
-        if _is_token_endpoint(request):  # RFC 6749's shape, as every answer of the token endpoint
-            answer = _oauth_response(OAuthError(503, "temporarily_unavailable", str(exc)))
-            answer.headers["Retry-After"] = "1"
-            return answer
         return _response(request, 503, str(exc), None, "store_unavailable", {"Retry-After": "1"})
 
     def problem(request, exc: ProblemException):

@@ -23,7 +23,7 @@ from pokitdok_sandbox.app import create_app
 
 from .conftest import bearer, get_token, make_settings
 from .helpers import (
-    APPOINTMENTS, PEG, PROVIDER, SCHEDULERS, SLOTS, assert_error, assert_oauth_error, book, create_slot, data_of,
+    APPOINTMENTS, PEG, PROVIDER, SCHEDULERS, SLOTS, assert_error, book, create_slot, data_of,
     fresh_window, get_one, search, slot_body,
 )
 from .live_server import DEMO, LiveServer
@@ -98,8 +98,8 @@ def test_a_full_disk_refuses_writes_with_503_keeps_nothing_of_them_and_recovers(
         # Further writes are refused the same way, a booking and a token included; reads go on.
         assert_error(book(client, headers, to_book["pd_appointment_uuid"], PEG), 503, None)
         assert get_one(client, headers, to_book["pd_appointment_uuid"])["booked"] is False
-        assert_oauth_error(client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=DEMO),
-                           503, "temporarily_unavailable")
+        refused_token = client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=DEMO)
+        assert assert_error(refused_token, 503, None)["error"] == "store_unavailable"
         assert client.get(SCHEDULERS, headers=headers).status_code == 200
         health = client.get("/healthz")
         assert health.status_code == 200 and health.json()["status"] == "degraded", health.text
