@@ -168,3 +168,11 @@ def test_a_record_an_older_version_stored_with_a_lone_surrogate_is_still_read(ap
     assert answers[0].json()["data"][0]["description"] == found["description"] == "before\ufffdafter"
     assert found["patient"]["first_name"] == "\ufffd"
     assert answers[2].json()["data"]["description"] == "mended"  # and it can be mended
+
+
+def test_a_surrogate_pair_and_a_nul_are_text_and_kept(client, auth):
+    """Only a lone surrogate is refused: a pair (`\\ud83d\\ude00`, one character) and NUL are stored as sent."""
+    for sent, kept in ((b'"\\ud83d\\ude00 ok"', "\U0001F600 ok"), (b'"a\\u0000b"', "a\x00b")):
+        answer = client.put(OPEN, headers={**auth, "Content-Type": JSON}, content=b'{"description": ' + sent + b"}")
+        assert answer.status_code == 200, answer.text
+        assert client.get(OPEN, headers=auth).json()["data"][0]["description"] == kept

@@ -454,7 +454,8 @@ def examine(path: Path, accept: Callable[[dict, bool], None] | None = None) -> E
             f"the journal {journal} is missing: the snapshot {path} holds only what was folded into it at its last "
             f"compaction, and every change since is in the journal. Put the journal that was copied with it back "
             f"beside it (the two files belong together). {what_to_do(path)}")
-    first = journal.open("rb").readline()
+    with journal.open("rb") as handle:
+        first = handle.readline()
     found_generation = header_generation(first.rstrip(b"\n")) if first.endswith(b"\n") else None
     previous = seal.get("previous")
     if found_generation == generation:
