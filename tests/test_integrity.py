@@ -438,5 +438,5 @@ def test_salvage_of_a_database_whose_snapshot_is_lost_keeps_its_tenants_from_bei
     salvaged = tmp_path / "new.json"
     assert main(["check", "--db", str(db), "--salvage", str(salvaged)]) == 0
     out = capsys.readouterr().out
-    assert f"tenant {DEMO_TENANT!r} had records but no settings row" in out, out
+    assert f"added: tenant {DEMO_TENANT!r} had records but no settings row" in out, out
     assert _reopen(salvaged) == [200, 200, 200]  # the first token request did not seed over them

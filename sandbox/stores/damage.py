@@ -78,9 +78,8 @@ def check(path: Path, salvage_to: Path | None = None) -> CheckReport:
                      f"with `pokitdok-sandbox check --db {path} --salvage NEW.json`, then serve NEW.json")
 
     if salvage_to is not None:
-        dropped = _keep_valid(data, _default_settings())
-        for what in dropped:
-            lines.append(f"dropped: {what}")
+        dropped, added = _keep_valid(data, _default_settings())
+        lines += [f"dropped: {what}" for what in dropped] + [f"added: {what}" for what in added]
         data.setdefault(META_TABLE, {})["format"] = dict(FORMAT)
         storage = JournaledJSONStorage(salvage_to, initial=data)
         storage.read()  # a new database: its first snapshot, written atomically
@@ -191,12 +190,13 @@ def _default_settings() -> dict:
     return asdict(SeedSettings())
 
 
-def _keep_valid(data: dict, default_settings: dict) -> list[str]:
+def _keep_valid(data: dict, default_settings: dict) -> tuple[list[str], list[str]]:
     """Drop from `data` what the sandbox does not store; give every tenant with records a settings row.
-    Answer what was dropped or added, one line each."""
+    Answer what was dropped and what was added, one line each."""
     from .tinydb import META_TABLE, TENANTS_TABLE
 
     notes: list[str] = []
+    added: list[str] = []
     for name in list(data):
         if name == META_TABLE:
             continue
@@ -220,9 +220,9 @@ def _keep_valid(data: dict, default_settings: dict) -> list[str]:
         tenant, slash, kind = name.rpartition("/")
         if slash and kind in KINDS and data[name] and tenant not in tenants:
             tenants[tenant] = dict(default_settings)
-            notes.append(f"tenant {tenant!r} had records but no settings row: given the default seed settings "
+            added.append(f"tenant {tenant!r} had records but no settings row: given the default seed settings "
                          f"{default_settings}, so its records are kept (a reset re-seeds it with those)")
-    return notes
+    return notes, added
 
 
 def _readable_prefix(raw: bytes) -> tuple[dict, bool]:
