@@ -261,6 +261,14 @@ def test_check_names_the_damage_and_salvage_keeps_every_valid_record(db, tmp_pat
         assert all(found), "a valid journal record was not salvaged"
 
 
+def test_salvage_to_a_path_that_cannot_be_written_is_a_message(db, capsys):
+    (db.parent / "plain").write_text("x")
+    before = _files(db.parent)
+    assert main(["check", "--db", str(db), "--salvage", str(db.parent / "plain" / "new.json")]) == 2
+    assert "cannot be written" in capsys.readouterr().err
+    assert _files(db.parent) == before
+
+
 def test_salvage_never_overwrites(db, capsys):
     target = db.with_name("taken.json")
     target.write_text("mine")

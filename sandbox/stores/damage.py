@@ -82,7 +82,11 @@ def check(path: Path, salvage_to: Path | None = None) -> CheckReport:
         lines += [f"dropped: {what}" for what in dropped] + [f"added: {what}" for what in added]
         data.setdefault(META_TABLE, {})["format"] = dict(FORMAT)
         storage = JournaledJSONStorage(salvage_to, initial=data)
-        storage.read()  # a new database: its first snapshot, written atomically
+        try:
+            storage.read()  # a new database: its first snapshot, written atomically
+        except OSError as exc:
+            raise StoreError(f"{salvage_to} cannot be written ({exc.strerror or exc}); give --salvage a path in a "
+                             f"directory this user can write, on a disk with room. {path} is unchanged") from None
         storage.close()
         lines.append(f"salvaged {sum(map(len, data.values()))} records into {salvage_to} ({len(dropped)} dropped); "
                      f"{path} is unchanged")
