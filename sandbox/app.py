@@ -124,11 +124,15 @@ def _json(data, headers: dict | None = None, status: int = 200) -> Response:
 
 
 async def _healthz(store, _request: Request):
-    """Whether the server and its store answer: 200, or 503 saying what is wrong (for load balancers)."""
+    """Whether the server and its store answer: 200 (`ok`, or `degraded` when writes are refused and reads
+    answered), or 503 saying what is wrong (for load balancers)."""
     try:
         store.ping()
     except StoreUnavailable as exc:
         return _json({"status": "unavailable", "store": store.description, "message": str(exc)}, status=503)
+    refusal = store.write_refusal()
+    if refusal is not None:  # reads are answered: still a 200
+        return _json({"status": "degraded", "store": store.description, "writes": "refused", "message": refusal})
     return _json({"status": "ok", "store": store.description})
 
 

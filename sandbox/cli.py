@@ -14,6 +14,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from pokitdok_sandbox.contract_tests import runner as contract_runner
+from pokitdok_sandbox.fixtures import doc_examples as doc
 
 from . import datasets, fixture_files, serving
 from .datasets import SeedSettings
@@ -72,8 +73,11 @@ def main(argv: list[str] | None = None) -> int:
                                "or load a fixture file (--from)")
     _db_option(seed)
     seed.add_argument("--seed", type=int, default=None, help="Faker seed (default: 0)")
-    seed.add_argument("--providers", type=int, default=None, help="generated providers (default: 20)")
-    seed.add_argument("--slots", type=int, default=None, help="generated slots (default: 200)")
+    seed.add_argument("--providers", type=int, default=None,
+                      help="generated providers, beside the documentation's own, which every data set keeps "
+                           "(default: 20)")
+    seed.add_argument("--slots", type=int, default=None,
+                      help="generated slots, beside the documentation's own (default: 200)")
     seed.add_argument("--from", dest="from_file", default=None, metavar="FILE",
                       help="load this fixture file (YAML or JSON, docs/fixture-files.md) instead of generated "
                            "records; a record the rules refuse is named and nothing is loaded")
@@ -157,8 +161,10 @@ def _migrate(args) -> int:
     try:
         if store.has_schema:
             print(f"{store.description}: schema version {store.migrate()}, up to date")
+        elif getattr(store, "migrated_from", None):
+            print(f"{store.description}: rewritten in format {store.FORMAT_VERSION} from format {store.migrated_from}")
         else:
-            print(f"{store.description}: nothing to migrate (this store's format has one version)")
+            print(f"{store.description}: format {store.FORMAT_VERSION}, up to date")
     finally:
         store.close()
     return 0
@@ -305,8 +311,9 @@ def _seed(args) -> int:
     tenants = Tenants(store, chosen)  # no limits: the operator's own command
     for tenant_id in sorted(set(store.tenant_ids()) | {settings.demo_client_id}):
         summary = tenants.seed(tenant_id)
-        print(f"seeded {tenant_id} with seed {chosen.seed}: {summary['providers']} providers, "
-              f"{summary['slots']} slots ({summary['booked']} booked)")
+        print(f"seeded {tenant_id} with seed {chosen.seed}: {summary['providers']} providers ({chosen.providers} "
+              f"generated, {len(doc.PROVIDERS)} from the documentation), {summary['slots']} slots ({chosen.slots} "
+              f"generated, {len(doc.SLOTS)} from the documentation; {summary['booked']} booked)")
     store.close()
     return 0
 

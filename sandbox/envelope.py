@@ -9,6 +9,7 @@ error answers are built by `errors.py` on top of `document()`.
 from __future__ import annotations
 
 import json
+import re
 import types
 
 import orjson
@@ -29,12 +30,30 @@ def encode(data) -> bytes:
     orjson writes the same layout as `json.dumps(indent=2, sort_keys=True)` at C speed (the
     pure-Python encoder that those options force was about a tenth of a request's time); text
     outside ASCII comes as UTF-8 rather than `\\u` escapes, the same JSON values. What orjson
-    refuses (an integer beyond 64 bits) goes through the standard encoder.
+    refuses goes through the standard encoder: an integer beyond 64 bits, and a lone UTF-16
+    surrogate, which no UTF-8 text can hold. Requests cannot store one (`validation.unstorable`),
+    but a record an earlier version stored may hold one: it is answered with U+FFFD (the
+    replacement character) in its place, so the record stays readable.
     """
     try:
         return orjson.dumps(data, option=_LAYOUT)
     except TypeError:
-        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False).encode()
+        return json.dumps(_without_surrogates(data), indent=2, sort_keys=True, ensure_ascii=False).encode()
+
+
+# A lone UTF-16 surrogate: in a Python string from JSON, a pair is one character already.
+LONE_SURROGATE = re.compile("[\\ud800-\\udfff]")
+
+
+def _without_surrogates(value):
+    """`value` with every lone surrogate in its strings (keys included) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_surrogates(key): _without_surrogates(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_surrogates(item) for item in value]
+    return value
 
 
 # What Connexion's Jsonifier calls to write the handlers' answers.

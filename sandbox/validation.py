@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from connexion.datastructures import MediaTypeDict
@@ -9,6 +10,8 @@ from connexion.exceptions import BadRequestProblem
 from connexion.utils import is_null, is_nullable
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator, ValidationError
+
+from .envelope import LONE_SURROGATE
 
 
 class NamedParameterValidator(ParameterValidator):
@@ -80,6 +83,10 @@ class SafeJSONRequestBodyValidator(JSONRequestBodyValidator):
     def _validate(self, body):
         if body is None and not self._required:
             return None
+        problem = unstorable(body)
+        if problem is not None:
+            field, message = problem
+            raise BadRequestProblem(detail=f"{message} - '{field}'")
         if isinstance(body, dict):
             _refuse_several_missing(self._validator, body)
         return super()._validate(body)
@@ -99,6 +106,41 @@ def _refuse_several_missing(validator, body: dict) -> None:
         where = ".".join(map(str, path))
         raise BadRequestProblem(detail=", ".join(f"'{n}'" for n in names) + " are required properties"
                                        + (f" - '{where}'" if where else ""))
+
+
+def unstorable(value, path: str = "") -> tuple[str, str] | None:
+    """The first value of a parsed JSON body that no store can keep, as (field, what to send instead).
+
+    Python's JSON reader accepts two things that are not data: a lone UTF-16 surrogate (`"\\ud800"`,
+    half of a pair: no UTF-8 text holds it, so it could be stored but never answered) and the
+    non-standard `NaN`, `Infinity` and `-Infinity` (no JSON answer holds them). Checked before the
+    contract's schema, so nothing of such a request reaches the rules or a store.
+    """
+    where = path or "body"
+    if isinstance(value, str):
+        found = LONE_SURROGATE.search(value)
+        if found:
+            return where, (f"{where} holds a lone UTF-16 surrogate (\\u{ord(found.group()):04x} at character "
+                           f"{found.start()}), which is not text: send valid Unicode (a character beyond U+FFFF "
+                           "as its \\ud83d\\ude00-style pair, or as UTF-8)")
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        sent = "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        return where, f"{where} is {sent}, which is not a JSON number; send a finite number"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if LONE_SURROGATE.search(key):
+                return where, (f"a key inside {where} holds a lone UTF-16 surrogate, which is not text; "
+                               "send field names as valid Unicode")
+            problem = unstorable(item, f"{path}.{key}" if path else key)
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problem = unstorable(item, f"{path}.{index}" if path else str(index))
+            if problem:
+                return problem
+    return None
 
 
 SANDBOX_VALIDATORS = {

@@ -281,3 +281,13 @@ def test_cli_refuses_a_foreign_file(tmp_path, capsys):
 
 def test_cli_refuses_negative_counts(tmp_path):
     assert main(["seed", "--db", str(tmp_path / "db.json"), "--slots", "-1"]) != 0
+
+
+def test_cli_seed_says_which_records_it_generated_and_which_are_the_documentations(tmp_path, capsys):
+    """`--providers 0` generates none; the documented provider every data set keeps is counted apart."""
+    db = tmp_path / "db.json"
+    assert main(["seed", "--db", str(db), "--providers", "0", "--slots", "3"]) == 0
+    out = capsys.readouterr().out
+    documented = len(doc.PROVIDERS)
+    assert f"{documented} providers (0 generated, {documented} from the documentation)" in out, out
+    assert f"{len(doc.SLOTS) + 3} slots (3 generated, {len(doc.SLOTS)} from the documentation;" in out, out

@@ -53,9 +53,9 @@ def test_writes_during_a_compaction_are_kept(tmp_path):
     storage.apply([("put", "t", "a", {"n": 1})])
     original = storage._write_snapshot
 
-    def slow_snapshot(data, folded):
+    def slow_snapshot(data, folded, previous):
         storage.apply([("put", "t", "during", {"n": 2})])  # a write between the copy and the swap
-        original(data, folded)
+        original(data, folded, previous)
 
     storage._write_snapshot = slow_snapshot
     storage.compact()
@@ -65,14 +65,32 @@ def test_writes_during_a_compaction_are_kept(tmp_path):
     assert _reopen(path)["t"] == {"a": {"n": 1}, "during": {"n": 2}}  # ... but kept by the journal
 
 
-def test_a_crash_between_snapshot_and_journal_truncation_replays_harmlessly(tmp_path):
+def test_a_crash_between_snapshot_and_journal_replacement_is_finished_on_the_next_open(tmp_path):
+    """The new snapshot made it to disk, the journal it folded was not yet replaced (a crash, or a
+    full disk): the snapshot names that journal, so the next open replays only what it did not fold."""
     path = tmp_path / "db.json"
     storage = JournaledJSONStorage(path)
     storage.apply([("put", "t", "a", {"n": 1}), ("put", "t", "b", {"n": 2})])
     storage.apply([("del", "t", "a"), ("put", "t", "b", {"n": 3})])
+    original = storage._write_snapshot
+
+    def then_an_append(data, folded, previous):
+        storage.apply([("put", "t", "c", {"n": 4})])  # appended while the copy is written: not folded
+        original(data, folded, previous)
+
+    def crash(tail, generation):
+        raise OSError(28, "No space left on device")
+
+    storage._write_snapshot = then_an_append
+    storage._replace_journal = crash
+    storage.compact()
+    del storage._replace_journal
+    storage._write_snapshot = original
     storage.close()
-    old_journal = storage.journal_path.read_bytes()
-    # The new snapshot made it to disk, the journal was not yet emptied.
-    path.write_text(json.dumps({"t": {"b": {"n": 3}}}))
-    storage.journal_path.write_bytes(old_journal)
-    assert _reopen(path) == {"t": {"b": {"n": 3}}}
+    snapshot = json.loads(path.read_text())
+    assert snapshot["t"] == {"b": {"n": 3}}  # the new snapshot ...
+    assert snapshot["_seal"]["snapshot"]["previous"]["folded"] > 0
+    assert len(storage.journal_path.read_bytes().splitlines()) == 4  # ... beside the old journal: header + 3 lines
+    assert _reopen(path) == {"t": {"b": {"n": 3}, "c": {"n": 4}}}
+    assert len(storage.journal_path.read_bytes().splitlines()) == 2  # finished: header + the line not folded
+    assert _reopen(path) == {"t": {"b": {"n": 3}, "c": {"n": 4}}}

@@ -49,7 +49,22 @@ HOSTILE = [
     ("huge float", "POST", SLOTS, JSON, _slot_json("[1e999, 0]"), 422, "location.0"),
     ("huge negative float", "POST", SLOTS, JSON, _slot_json("[0, -1e400]"), 422, "location.1"),
     ("5000-digit integer", "POST", SLOTS, JSON, _slot_json("[" + "9" * 5000 + ", 0]"), 422, "body"),
-    ("NaN literal", "POST", SLOTS, JSON, _slot_json("[NaN, 0]"), 422, "location"),
+    ("NaN literal", "POST", SLOTS, JSON, _slot_json("[NaN, 0]"), 422, "location.0"),
+    # A lone surrogate is valid JSON but not text: no store can answer it, so none may keep it.
+    ("lone surrogate in description", "PUT", OPEN, JSON, b'{"description": "a\\ud800b"}', 422, "description"),
+    ("lone low surrogate in description", "PUT", BOOKED, JSON, b'{"description": "\\udfff"}', 422, "description"),
+    ("lone surrogate in a patient name", "PUT", OPEN, JSON,
+     b'{"patient": {"_uuid": "' + doc.PEG_PATIENT.encode() + b'", "first_name": "\\ud83d"}}', 422,
+     "patient.first_name"),
+    ("lone surrogate in a key", "PUT", OPEN, JSON, b'{"\\ud800": "x"}', 422, "body"),
+    ("lone surrogate in a slot", "POST", SLOTS, JSON,
+     _slot_json("[32.7, -79.9]").replace(b'"AT1"', b'"AT\\ud8001"'), 422, "appointment_type"),
+    ("lone surrogate in a seed", "POST", "/api/v4/sandbox/seed", JSON, b'{"seed": 1, "x": "\\udc00"}', 422, "x"),
+    ("NaN fault rate", "PUT", "/api/v4/sandbox/faults", JSON,
+     b'{"rules": [{"operation": "*", "status": 503, "rate": NaN}]}', 422, "rules.0.rate"),
+    ("Infinity fault rate", "PUT", "/api/v4/sandbox/faults", JSON,
+     b'{"rules": [{"operation": "*", "status": 503, "rate": -Infinity}]}', 422, "rules.0.rate"),
+    ("surrogate bytes in query", "GET", f"{APPOINTMENTS}?patient_uuid=%ED%A0%80", None, None, 422, "patient_uuid"),
     ("Infinity literal", "POST", PATIENT, JSON,
      b'{"pd_patient_uuid":"' + doc.PEG_PATIENT.encode() + b'","pd_provider_uuid":"' + PROVIDER.encode()
      + b'","location":[Infinity, 0]}', 422, "location.0"),
@@ -133,3 +148,31 @@ def test_unknown_routes_and_methods_use_the_error_shape(client, auth, method, pa
     assert_error(answer, answer.status_code, None)
     if answer.status_code == 405:
         assert answer.headers["allow"]
+
+
+def test_a_record_an_older_version_stored_with_a_lone_surrogate_is_still_read(app, client, auth):
+    """Earlier versions stored `"\\ud800"` as sent (both stores can hold it); answering it raised.
+    Such a value is answered with U+FFFD in its place, wherever the record appears."""
+    store = app.sandbox.tenants.store
+    with store.transaction("sandbox-demo") as tenant:
+        slot = tenant.get("slots", doc.BOOKED_SLOT)
+        slot["description"] = "before\ud800after"
+        slot["patient"] = {**slot["patient"], "first_name": "\udfff"}
+        tenant.replace("slots", slot)
+    answers = [client.get(BOOKED, headers=auth),
+               client.get(APPOINTMENTS, headers=auth, params={"patient_uuid": slot["patient"]["_uuid"]}),
+               client.put(BOOKED, headers=auth, json={"description": "mended"})]
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+    found = next(s for s in answers[1].json()["data"] if s["pd_appointment_uuid"] == doc.BOOKED_SLOT)
+    assert answers[0].json()["data"][0]["description"] == found["description"] == "before\ufffdafter"
+    assert found["patient"]["first_name"] == "\ufffd"
+    assert answers[2].json()["data"]["description"] == "mended"  # and it can be mended
+
+
+def test_a_surrogate_pair_and_a_nul_are_text_and_kept(client, auth):
+    """Only a lone surrogate is refused: a pair (`\\ud83d\\ude00`, one character) and NUL are stored as sent."""
+    for sent, kept in ((b'"\\ud83d\\ude00 ok"', "\U0001F600 ok"), (b'"a\\u0000b"', "a\x00b")):
+        answer = client.put(OPEN, headers={**auth, "Content-Type": JSON}, content=b'{"description": ' + sent + b"}")
+        assert answer.status_code == 200, answer.text
+        assert client.get(OPEN, headers=auth).json()["data"][0]["description"] == kept

@@ -16,7 +16,9 @@ request now goes through one call and one wrapper.
 from __future__ import annotations
 
 from ..context import SCOPE_KEY
+from ..errors import send_error
 from ..request_facts import facts_of
+from ..stores import StoreUnavailable
 from ..stores.journal import defer_fsyncs, settle
 from .guard import RequestGuard, start
 from .journal_recording import MAX_ERROR_BODY, JournalRecorder
@@ -38,12 +40,20 @@ class Entrance:
         stamp = (b"x-activity-id", facts_of(scope).activity_id.encode())
         unsynced = defer_fsyncs()
         journaled = self.recorder.journaled(scope)
-        status, error_body = 500, []
+        status, error_body, replaced = 500, [], False
 
         async def answer(message):
-            nonlocal status
+            nonlocal status, replaced
+            if replaced:  # the answer of a write that was rolled back: a 503 went instead
+                return
             if message["type"] == "http.response.start":
-                await settle(unsynced)
+                try:
+                    await settle(unsynced)
+                except StoreUnavailable as exc:  # a failed fsync rolled this request's change back
+                    replaced, status = True, 503
+                    await send_error(scope, send, 503, str(exc), None, "store_unavailable",
+                                     headers=((b"retry-after", b"1"), stamp))
+                    return
                 status = message["status"]
                 message = dict(message, headers=[*message.get("headers", ()), stamp])
             elif journaled and status >= 400 and message["type"] == "http.response.body":
@@ -56,6 +66,9 @@ class Entrance:
             if admitted is not None:
                 await self.app(*admitted, answer)
         finally:
-            await settle(unsynced)  # (no answer was sent)
+            try:
+                await settle(unsynced)  # (no answer was sent)
+            except StoreUnavailable:
+                pass  # nobody to tell: no answer went out
             if journaled:
                 self.recorder.record(scope, status, b"".join(error_body))

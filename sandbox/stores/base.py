@@ -193,6 +193,10 @@ class Store(ABC):
     def ping(self) -> None:
         """Raise `StoreUnavailable` unless the store answers now (the health check)."""
 
+    def write_refusal(self) -> str | None:
+        """Why the store refuses writes now while it still answers reads (a full disk), or None."""
+        return None
+
     def warm_up(self, tenant_id: str) -> None:
         """Build whatever a tenant's first request would otherwise wait for."""
 

@@ -24,7 +24,7 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from tinydb import TinyDB
 from tinydb.storages import MemoryStorage
@@ -33,10 +33,12 @@ from tinydb.table import Table
 from ..timefmt import format_datetime
 from .base import FORMAT_MARK, KINDS, Store, StoreError, TenantData
 from .filelock import FileLock
-from .journal import JournaledJSONStorage, apply_change, load_snapshot
+from .journal import JournaledJSONStorage, apply_change, what_to_do
 from .slot_index import SlotIndex
 
-FORMAT_VERSION = 1
+# 2: a sealed snapshot and a checksummed journal that belong together (`journal.py`); 1 had neither
+# and is rewritten as 2 when opened.
+FORMAT_VERSION = 2
 FORMAT = {"name": FORMAT_MARK, "version": FORMAT_VERSION}
 META_TABLE = "_meta"
 TENANTS_TABLE = "_tenants"
@@ -44,23 +46,34 @@ CLIENTS_TABLE = "_clients"
 TOKENS_TABLE = "_tokens"
 
 
-def format_problem(data: dict, path: Path) -> str | None:
+def format_problem(data: dict, path: Path, sealed: bool = True) -> str | None:
     """Why a snapshot (already shaped like tables of records) is not a database this sandbox reads."""
     mark = data.get(META_TABLE, {}).get("format", {})
     if mark.get("name") != FORMAT_MARK:
         return (f"{path} is not a pokitdok-sandbox database (no {FORMAT_MARK} format mark); refusing to touch "
                 "it. Point --db at a new path or delete the file.")
-    if mark.get("version") != FORMAT_VERSION:
-        return f"{path} has database format {mark.get('version')}, this sandbox reads {FORMAT_VERSION}"
-    return None
+    version = mark.get("version")
+    if version == 1 and not sealed or version == FORMAT_VERSION and sealed:
+        return None
+    if version == FORMAT_VERSION:
+        return (f"{path} says it is format {FORMAT_VERSION} but has no seal: it was changed after it was written. "
+                f"{what_to_do(path)}")
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        return f"{path} has database format {version}, written by a newer version; this sandbox reads 1 and 2"
+    return f"{path} has database format {version!r}, this sandbox reads 1 and 2"
 
 
-def _load_database(path: Path) -> dict:
-    data = load_snapshot(path)
-    problem = format_problem(data, path)
-    if problem:
-        raise StoreError(problem)
-    return data
+def accept_format(path: Path) -> Callable[[dict, bool], None]:
+    """The journal's format check for a database at `path`: raises `StoreError` naming what is wrong."""
+    def accept(data: dict, sealed: bool) -> None:
+        problem = format_problem(data, path, sealed)
+        if problem:
+            raise StoreError(problem)
+    return accept
+
+
+def _upgrade(data: dict) -> None:
+    data[META_TABLE] = {**data.get(META_TABLE, {}), "format": dict(FORMAT)}
 
 
 class UuidTable(Table):
@@ -196,6 +209,8 @@ def _iso(moment: datetime | None) -> str | None:
 class TinyDBStore(Store):
     """The database file: tenants' data sets, OAuth clients and tokens."""
 
+    FORMAT_VERSION = FORMAT_VERSION
+
     def __init__(self, path: str | os.PathLike | None):
         """`path` None keeps everything in memory (tests, throw-away runs)."""
         self.lock = threading.RLock()  # clients, tokens, settings; and the table of tenant locks
@@ -209,16 +224,46 @@ class TinyDBStore(Store):
             return
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a directory, not a database file")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file_lock = FileLock(self.path)
-        self._file_lock.acquire()
+        # The file itself, not a symbolic link to it: the lock and the journal sit beside the file (a second
+        # process through another name would otherwise lock another lock file), and a compaction's rename
+        # replaces the file, not the link.
+        self.path = Path(os.path.realpath(self.path))
         try:
-            self.db = SandboxDB(self.path, storage=JournaledJSONStorage, load=_load_database,
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file_lock = FileLock(self.path)
+            self._file_lock.acquire()
+        except OSError as exc:
+            raise StoreError(f"{self.path} cannot be opened for writing ({exc.strerror or exc}); give --db a path in "
+                             "a directory this user can write") from None
+        try:
+            self.db = SandboxDB(self.path, storage=JournaledJSONStorage, accept=accept_format(self.path),
+                                upgrade=_upgrade, on_rollback=self._forget_derived,
                                 initial={META_TABLE: {"format": dict(FORMAT)}})
             self.db.storage.read()  # open now: a damaged file is refused before anything is served
+        except OSError as exc:
+            self._file_lock.release()
+            raise StoreError(f"{self.path} cannot be opened for writing ({exc.strerror or exc}); give --db a path "
+                             "this user can write, on a disk with room") from None
         except BaseException:
             self._file_lock.release()
             raise
+
+    @property
+    def migrated_from(self) -> int | None:
+        """The format this database was rewritten from when it was opened (None: it was current)."""
+        storage = self.db.storage
+        return getattr(storage, "migrated_from", None)
+
+    def write_refusal(self) -> str | None:
+        refusal = getattr(self.db.storage, "write_refusal", None)
+        return refusal() if refusal is not None else None
+
+    def _forget_derived(self) -> None:
+        """Changes were rolled back in the storage: what was derived from them goes (rebuilt on use)."""
+        with self.lock:
+            self._slot_indexes.clear()
+            for table in list(self.db._tables.values()):
+                table.clear_cache()
 
     @classmethod
     def exists(cls, location) -> bool:
