@@ -55,3 +55,20 @@ def slashless_paths() -> frozenset[str]:
     """`/api/v4/schedule/schedulers` and the like: documented collection paths without their trailing slash."""
     return frozenset(API_BASE + path.rstrip("/") for path in spec()["paths"]
                      if path.endswith("/") and "{" not in path)
+
+
+@functools.cache
+def list_parameters() -> frozenset[str]:
+    """Names of the query parameters the contract declares as arrays (`location`)."""
+    schemas = spec().get("components", {}).get("schemas", {})
+    names = set()
+    for _path, item, operation in _operations():
+        for parameter in [*item.get("parameters", ()), *operation.get("parameters", ())]:
+            if parameter.get("in") != "query":
+                continue
+            schema = parameter.get("schema", {})
+            if "$ref" in schema:
+                schema = schemas.get(schema["$ref"].rsplit("/", 1)[-1], {})
+            if schema.get("type") == "array":
+                names.add(parameter["name"])
+    return frozenset(names)
