@@ -61,6 +61,7 @@ class JournalRecorder:
             "error": message if not refused_by_contract else None,
             "field": field,
             "fault": facts.fault,
+            "application_data": facts.application_data,
         })
 
 
