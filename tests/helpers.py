@@ -96,8 +96,9 @@ RATE_KEYS = {"rate_limit_amount", "rate_limit_cap", "rate_limit_reset"}
 
 
 def assert_meta(meta: dict) -> None:
-    """The platform's meta: the activity, the mode, the time taken (and paging, rate limits)."""
-    assert META_KEYS <= set(meta) <= META_KEYS | PAGE_KEYS | RATE_KEYS, meta
+    """The platform's meta: the activity, the mode, the time taken (and paging, rate limits, and the
+    `message` that says an `async=true` request was answered at once)."""
+    assert META_KEYS <= set(meta) <= META_KEYS | PAGE_KEYS | RATE_KEYS | {"message"}, meta
     assert isinstance(meta["activity_id"], str) and meta["activity_id"]
     assert meta["application_mode"] == "test"
     assert isinstance(meta["processing_time"], int) and meta["processing_time"] >= 0
