@@ -186,13 +186,12 @@ class Scheduling:
 
     def _criteria(self, query: SlotQuery) -> "_Criteria":
         """The query checked and parsed (422 for what cannot be searched)."""
-        if query.calendar and query.patient_uuid:
-            raise ScopeRefused("user_schedule", "a search by patient_uuid needs the user_schedule scope; "
-                               "search by pd_provider_uuid and/or location with business_schedule, or get a "
-                               "token with scope=user_schedule from POST /oauth2/token")
-        if query.calendar and not (query.pd_provider_uuid or query.location):
-            raise Unprocessable("give pd_provider_uuid and/or location (the provider's appointments and open "
-                                "slots)", "pd_provider_uuid")
+        if query.calendar and (query.patient_uuid or not (query.pd_provider_uuid or query.location)):
+            # As recorded: a search without user_schedule is the scope 403, unless it is the final
+            # documentation's business_schedule search (by provider and/or location, no patient).
+            raise ScopeRefused("user_schedule", "a search by patient_uuid (or by nothing) needs the user_schedule "
+                               "scope; with business_schedule, search by pd_provider_uuid and/or location, or get "
+                               "a token with scope=user_schedule from POST /oauth2/token")
         if not (query.patient_uuid or query.pd_provider_uuid or query.location):
             raise Unprocessable("give patient_uuid (booked appointments) or pd_provider_uuid and/or location "
                              "(open slots)", "patient_uuid")
