@@ -23,8 +23,10 @@ async def get_appointment(user, pd_appointment_uuid):
 
 
 async def update_appointment(user, pd_appointment_uuid, body):
+    # `mark_completed: true` (or the documentation's {string} "true"); false asks for nothing.
+    completing = {"mark_completed": True} if body.get("mark_completed") in (True, "true") else {}
     slot = rules().update_appointment(user, pd_appointment_uuid, body.get("patient"), body.get("description"),
-                                      body.get("mark_completed") in (True, "true"))
+                                      **completing)
     return one(slot_view(slot))
 
 
