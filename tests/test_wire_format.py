@@ -196,6 +196,10 @@ def test_reads_by_uuid_do_not_page(client, auth):
     "location%5B0%5D=32.78811&location%5B1%5D=-79.932364",  # the same, brackets escaped
     "location[1]=-79.932364&location[0]=32.78811",  # the index decides, not the order
     "location=32.78811,-79.932364",
+    "location[]=32.78811&location[]=-79.932364",  # the Ruby client's (Faraday's) form: the order decides
+    "location%5B%5D=32.78811&location%5B%5D=-79.932364",  # the same, as Faraday escapes it
+    "location=%5b32.78811%2c+-79.932364%5d",  # a C# string "[32.78811, -79.932364]", HttpUtility-encoded
+    "location=[32.78811,-79.932364]",
 ])
 def test_indexed_location_is_the_same_search_as_repeated_keys(client, auth, query):
     repeated = client.get(f"{APPOINTMENTS}?location=32.78811&location=-79.932364", headers=auth)
@@ -217,6 +221,10 @@ def test_the_pages_of_an_indexed_search_are_those_of_the_repeated_one(client, au
     "location[0]=32.78811&location=-79.932364",  # both forms: merged, it would search at (lon, lat)
     "location[0]=32.78811&location[0]=-79.932364",
     "location[1]=32.78811&location[2]=-79.932364",
+    "location[]=32.78811&location=-79.932364",
+    "location[]=32.78811&location[1]=-79.932364",  # appended and indexed: which is first?
+    "location[]=32.78811",
+    "location=[32.78811]",
 ])
 def test_a_malformed_indexed_location_is_422(client, auth, query):
     errors = assert_error(client.get(f"{APPOINTMENTS}?{query}", headers=auth), 422, "location")
