@@ -24,7 +24,7 @@ TOKEN_PATH = "/oauth2/token"
 ENVELOPED = [o for o in OPERATIONS if o[0] != TOKEN_PATH]
 # The documented collections and searches, which page.
 COLLECTIONS = [o for o in OPERATIONS if o[0] in ("/schedule/schedulers/", "/schedule/appointmenttypes/",
-                                                  "/schedule/appointments/") and o[1] == "get"]
+                                                  "/schedule/appointments/", "/activities/") and o[1] == "get"]
 
 
 def _ids(operations):
