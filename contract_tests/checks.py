@@ -92,9 +92,12 @@ DEFAULT_LIMIT = 100
 @schemathesis.check
 def wire_format_conformance(ctx, response, case):
     """The platform's wire format (docs/wire-format.md) on every answer under the API base:
-    success is 200 with {meta, data}; 401/403 are bare {"message": "Unauthorized"/"Forbidden"};
-    every other error is in the envelope with data.errors (422 with data.errors.validation); no
-    400; collections and searches page with meta.count/limit/offset/next/previous."""
+    success is 200 with {meta, data}; 401 is the bare {"message": "Unauthorized"}; a missing scope is
+    a 403 in the envelope with data.errors.scope in the platform's recorded words (other 403s, such as
+    a rate limit, may be the bare {"message": "Forbidden"}); every other error is in the envelope with
+    data.errors (422 with data.errors.validation); no 400; collections and searches page with
+    meta.count/limit/offset/next/previous; date-times have six fractional digits; a slot's status
+    agrees with booked."""
     if not _kit_case(case) or not active().wire.enveloped or case.operation.path == "/oauth2/token":
         return None
     problems = wire_problems(response, case.operation.label, case.query or {}, probe=_is_probe(case))
@@ -159,13 +162,14 @@ def wire_problems(response, label: str, query: dict, probe: bool = False) -> lis
     if status == 401 and not str(_header(response, "www-authenticate") or "").lower().startswith("bearer"):
         problems.append("a 401 carries WWW-Authenticate: Bearer realm=... (RFC 6750), not "
                         f"{_header(response, 'www-authenticate')!r}")
-    if status in (401, 403):
-        word = "Unauthorized" if status == 401 else "Forbidden"
-        if not isinstance(body, dict) or body.get("message") != word:
-            problems.append(f"a {status} is the bare {{\"message\": \"{word}\"}} (with error, error_description)")
+    if status == 401:
+        if not isinstance(body, dict) or body.get("message") != "Unauthorized":
+            problems.append("a 401 is the bare {\"message\": \"Unauthorized\"} (with error, error_description)")
         elif "data" in body or "meta" in body:
-            problems.append(f"a {status} is bare, not in the envelope")
+            problems.append("a 401 is bare, not in the envelope")
         return problems
+    if status == 403:
+        return problems + forbidden_problems(body)
     if status >= 500 or status == 405 and probe:
         return problems
     if not isinstance(body, dict) or not isinstance(body.get("meta"), dict) or "data" not in body:
@@ -193,6 +197,33 @@ def wire_problems(response, label: str, query: dict, probe: bool = False) -> lis
     if label in COLLECTIONS:
         problems += paging_problems(meta, data, query)
     return problems
+
+
+# The platform's words for a missing scope, as its recordings have them.
+SCOPE_WORDS = re.compile(r"'[a-z_]+'( and '[a-z_]+')* scopes? required to access this API")
+
+
+def forbidden_problems(body) -> list[str]:
+    """A 403: for a missing scope, the envelope with data.errors.scope as recorded
+    (`'user_schedule' scope required to access this API`); another refusal (a rate limit) may be the
+    platform's bare {"message": "Forbidden"}."""
+    if isinstance(body, dict) and "data" not in body and "meta" not in body:
+        if body.get("message") != "Forbidden":
+            return ["a bare 403 is {\"message\": \"Forbidden\"}"]
+        if body.get("error") == "insufficient_scope":
+            return ["a missing scope is a 403 in the envelope, data.errors.scope "
+                    "(\"'user_schedule' scope required to access this API\"), as the platform answered it"]
+        return []
+    data = body.get("data") if isinstance(body, dict) else None
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(body, dict) or not isinstance(body.get("meta"), dict) or not isinstance(errors, dict):
+        return ["a 403 is {\"meta\": ..., \"data\": {\"errors\": ...}} (a missing scope) or the bare "
+                "{\"message\": \"Forbidden\"}"]
+    scope = errors.get("scope")
+    if not isinstance(scope, str) or not SCOPE_WORDS.fullmatch(scope):
+        return [f"a 403 in the envelope has data.errors.scope in the platform's words (\"'user_schedule' scope "
+                f"required to access this API\"), not {scope!r}"]
+    return []
 
 
 def paging_problems(meta: dict, data, query: dict) -> list[str]:
@@ -233,28 +264,40 @@ def paging_problems(meta: dict, data, query: dict) -> list[str]:
     return problems
 
 
-# Answers write date-times offset-less, to the second (openapi.yaml, DateTime); uuids are written in
-# lower case (RFC 4122 section 3), whatever case the request used.
-ANSWER_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?")
-DATE_TIME_KEYS = ("start_date", "end_date")
+# Answers write date-times offset-less with six fractional digits (openapi.yaml, AnsweredDateTime: as
+# documented, YYYY-MM-DDThh:mm:ss.ssssss, and as every recording of the platform has them, whatever
+# precision the request sent); uuids are written in lower case (RFC 4122 section 3), whatever case
+# the request used.
+ANSWER_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}")
+DATE_TIME_KEYS = ("start_date", "end_date", "record_dt", "created_date", "last_updated_date")
+STATUSES = {"open": False, "booked": True, "completed": True}  # status -> the booked it goes with
 
 
 def record_format_problems(data) -> list[str]:
-    """What the schema lets through but the contract does not: offsets or a missing seconds field in
-    answered date-times, upper-case uuids. One problem per kind, for the first value found."""
+    """What the schema lets through but the contract does not: offsets, a missing seconds field or
+    fewer than six fractional digits in answered date-times, upper-case uuids, a slot whose status
+    (open, booked, completed) disagrees with its booked. One problem per kind, for the first found."""
     found: dict[str, str] = {}
     stack, seen = [data], 0
     while stack and seen < 5000:  # a page of 1000 records holds a few thousand values at most
         node, seen = stack.pop(), seen + 1
         items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        if isinstance(node, dict) and "booked" in node and "status" not in found:
+            status, booked = node.get("status"), node.get("booked")
+            if status not in STATUSES:
+                found["status"] = (f"status {status!r} beside booked {booked!r}: every slot and appointment has "
+                                   "status open, booked or completed")
+            elif STATUSES[status] is not booked:
+                found["status"] = f"status {status!r} with booked {booked!r}: open goes with booked false, " \
+                                  "booked and completed with booked true"
         for key, value in items:
             if isinstance(value, (dict, list)):
                 stack.append(value)
             elif not isinstance(value, str) or not isinstance(key, str):
                 continue
             elif key in DATE_TIME_KEYS and "date" not in found and not ANSWER_DATE_TIME.fullmatch(value):
-                found["date"] = (f"{key} {value!r}: answers write date-times as YYYY-MM-DDTHH:MM:SS[.ffffff], "
-                                 "in UTC without an offset")
+                found["date"] = (f"{key} {value!r}: answers write date-times as YYYY-MM-DDThh:mm:ss.ssssss (six "
+                                 "fractional digits), in UTC without an offset")
             elif key.endswith("uuid") and "uuid" not in found and value != value.lower():
                 found["uuid"] = f"{key} {value!r}: uuids are answered in lower case"
     return list(found.values())

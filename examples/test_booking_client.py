@@ -94,6 +94,6 @@ def test_your_own_records(pokitdok_tenant, client):
         ],
     })
     [open_slot] = client.open_slots(PROVIDER)
-    assert open_slot["start_date"] == "2027-01-04T10:00:00"
+    assert open_slot["start_date"] == "2027-01-04T10:00:00.000000"
     [appointment] = client.appointments_of(JOHN_DOE["_uuid"])
-    assert appointment["start_date"] == "2027-01-04T09:00:00"
+    assert appointment["start_date"] == "2027-01-04T09:00:00.000000"

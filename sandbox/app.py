@@ -26,7 +26,7 @@ from .auth import Authority, OAuthError
 from .context import SandboxContext
 from .contract import API_BASE, SPEC_PATH, TOKEN_PATH
 from .api import token
-from .errors import SandboxError, error_json
+from .errors import SandboxError, ScopeRefused, error_json
 from .extras import SandboxExtras
 from .middleware.fast_path import FastPath
 from .middleware.extras_gate import ExtrasGate
@@ -41,6 +41,10 @@ from .tenants import Tenants
 from .validation import SANDBOX_VALIDATORS
 
 log = logging.getLogger("pokitdok_sandbox")
+# The token operation takes a URL-encoded or a multipart form; Connexion warns about an operation
+# with two request content types on every request to it, which says nothing to an operator.
+logging.getLogger("connexion.operations.openapi3").addFilter(
+    lambda record: "accepts multiple content types" not in record.msg)
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -153,9 +157,9 @@ _FIELD_SUFFIX = re.compile(r" - '(?P<field>[^']*)'$")
 
 
 def _response(request, status: int, message: str, field: str | None = None, code: str | None = None,
-              headers: dict | None = None) -> ConnexionResponse:
+              headers: dict | None = None, extra: dict | None = None) -> ConnexionResponse:
     return ConnexionResponse(status_code=status, mimetype="application/json",
-                             body=error_json(request.scope, status, message, field, code), headers=headers or {})
+                             body=error_json(request.scope, status, message, field, code, extra), headers=headers or {})
 
 
 def _oauth_response(exc: OAuthError) -> ConnexionResponse:
@@ -179,13 +183,14 @@ def _token_refused(request, message: str) -> ConnexionResponse:
 
 
 def _scope_refused(request, exc: OAuthScopeProblem) -> ConnexionResponse:
+    """A token without the operation's scope: the platform's 403 in the envelope, as recorded."""
     needed = " ".join(exc.required_scopes or [])
     held = " ".join(exc.token_scopes or []) or "none"
     plural = "s" if " " in needed else ""
     description = (f"this operation needs the scope{plural} {needed} and the token has {held}; "
                    f"get a token with scope={needed.replace(' ', '+')} from POST /oauth2/token")
-    header = f'Bearer realm="pokitdok-sandbox", error="insufficient_scope", scope="{needed}"'
-    return _response(request, 403, description, None, "insufficient_scope", {"WWW-Authenticate": header})
+    refused = ScopeRefused(needed.split(), description)
+    return _response(request, 403, refused.message, refused.field, refused.code, refused.headers, refused.extra)
 
 
 def _add_error_handlers(app: connexion.AsyncApp) -> dict:
@@ -200,7 +205,7 @@ def _error_handlers() -> dict:
     def sandbox_error(request, exc: SandboxError):
         if isinstance(exc, OAuthError):
             return _oauth_response(exc)
-        return _response(request, exc.status, exc.message, exc.field, exc.code, exc.headers)
+        return _response(request, exc.status, exc.message, exc.field, exc.code, exc.headers, exc.extra)
 
     def store_unavailable(request, exc: StoreUnavailable):  # the stores' neutral error, as HTTP
         return _response(request, 503, str(exc), None, "store_unavailable", {"Retry-After": "1"})
@@ -218,7 +223,7 @@ def _error_handlers() -> dict:
         field, message = explain(field, message)
         if _is_token_endpoint(request) and status in (415, 422):
             if field in ("Content-Type", "body"):  # the same words as the plain route's
-                message = f"send the token request as {token.FORM} (grant_type=client_credentials)"
+                message = token.REFUSED_TYPE
             return _oauth_response(OAuthError(400, "invalid_request", message, field))
         return _response(request, status, message, field)
 

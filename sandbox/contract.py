@@ -67,3 +67,20 @@ def _items_with_slash() -> re.Pattern:
 def is_item_path_with_slash(path: str) -> bool:
     """`/api/v4/schedule/appointments/<uuid>/`: a documented item path with a trailing slash it does not have."""
     return path.endswith("/") and _items_with_slash().match(path) is not None
+
+
+@functools.cache
+def list_parameters() -> frozenset[str]:
+    """Names of the query parameters the contract declares as arrays (`location`)."""
+    schemas = spec().get("components", {}).get("schemas", {})
+    names = set()
+    for _path, item, operation in _operations():
+        for parameter in [*item.get("parameters", ()), *operation.get("parameters", ())]:
+            if parameter.get("in") != "query":
+                continue
+            schema = parameter.get("schema", {})
+            if "$ref" in schema:
+                schema = schemas.get(schema["$ref"].rsplit("/", 1)[-1], {})
+            if schema.get("type") == "array":
+                names.add(parameter["name"])
+    return frozenset(names)

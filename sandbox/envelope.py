@@ -15,6 +15,7 @@ import types
 import orjson
 from starlette.datastructures import URL
 
+from .middleware.common_parameters import ASYNC_NOTE
 from .request_facts import begin, facts_of
 
 APPLICATION_MODE = "test"
@@ -67,6 +68,8 @@ def meta(scope) -> dict:
         "application_mode": APPLICATION_MODE,
         "processing_time": int(facts.elapsed_ms()),
     }
+    if facts.asked_async:
+        result["message"] = ASYNC_NOTE
     if facts.rate is not None:
         result["rate_limit_amount"] = facts.rate.amount
         result["rate_limit_cap"] = facts.rate.cap

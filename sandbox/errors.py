@@ -1,7 +1,10 @@
 """Error answers in the platform's wire format (docs/wire-format.md), and the exception that carries them.
 
-* 401 and 403: the platform's bare `{"message": "Unauthorized" | "Forbidden"}`, with `error`
-  (a short code) and `error_description` (what to do) added for people;
+* 401 and the sandbox's other 403s (rate limit, admin token): the platform's bare
+  `{"message": "Unauthorized" | "Forbidden"}`, with `error` (a short code) and `error_description`
+  (what to do) added for people;
+* a missing scope: 403 in the envelope, `data.errors.scope` in the platform's words as recorded
+  (`"'user_schedule' scope required to access this API"`), beside the fields of every error;
 * every other error: the envelope, `data.errors` = status, code, message, field; a 422 adds
   `validation` (field -> messages), the platform's shape for "required information missing or invalid".
 """
@@ -31,23 +34,43 @@ WHOLE_REQUEST = "request"
 
 
 class SandboxError(Exception):
-    """A request the rules refuse. Raised before anything is changed."""
+    """A request the rules refuse. Raised before anything is changed. `extra`: fields of
+    `data.errors` beside the usual ones (an error with them is always in the envelope)."""
 
     def __init__(self, status: int, message: str, field: str | None = None, code: str | None = None,
-                 headers: dict | None = None):
+                 headers: dict | None = None, extra: dict | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
         self.code = code or DEFAULT_CODES.get(status, "error")
         self.headers = headers or {}
+        self.extra = extra
 
 
-def error_body(scope, status: int, message: str, field: str | None = None, code: str | None = None) -> dict:
+def scope_words(scopes) -> str:
+    """The platform's words for a missing scope, as recorded: `'user_schedule' scope required to access
+    this API` (several: `'a' and 'b' scopes required ...`)."""
+    names = [f"'{name}'" for name in scopes] or ["a"]
+    return f"{' and '.join(names)} scope{'s' if len(names) > 1 else ''} required to access this API"
+
+
+class ScopeRefused(SandboxError):
+    """A valid token without a scope the request needs: 403 in the envelope, `data.errors.scope`."""
+
+    def __init__(self, scopes, message: str):
+        scopes = [scopes] if isinstance(scopes, str) else list(scopes)
+        header = f'Bearer realm="pokitdok-sandbox", error="insufficient_scope", scope="{" ".join(scopes)}"'
+        super().__init__(403, message, "scope", "insufficient_scope", {"WWW-Authenticate": header},
+                         {"scope": scope_words(scopes)})
+
+
+def error_body(scope, status: int, message: str, field: str | None = None, code: str | None = None,
+               extra: dict | None = None) -> dict:
     code = code or DEFAULT_CODES.get(status, "error")
-    if status in BARE:
+    if status in BARE and not extra:
         return {"message": BARE[status], "error": code, "error_description": message}
-    errors = {"status": status, "error": code, "message": message, "field": field}
+    errors = {**(extra or {}), "status": status, "error": code, "message": message, "field": field}
     if status == 422:
         errors["validation"] = {field or WHOLE_REQUEST: [_field_message(message, field)]}
     return envelope.document(scope, {"errors": errors})
@@ -60,8 +83,9 @@ def _field_message(message: str, field: str | None) -> str:
     return message
 
 
-def error_json(scope, status: int, message: str, field: str | None = None, code: str | None = None) -> bytes:
-    return envelope.encode(error_body(scope, status, message, field, code))
+def error_json(scope, status: int, message: str, field: str | None = None, code: str | None = None,
+               extra: dict | None = None) -> bytes:
+    return envelope.encode(error_body(scope, status, message, field, code, extra))
 
 
 def error_message(body: dict) -> tuple[str | None, str | None]:

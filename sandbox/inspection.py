@@ -8,12 +8,10 @@ Reading only: no rule lives here.
 
 from __future__ import annotations
 
+from .api import slot_view
 from .tenants import Tenants
 from .timefmt import parse_datetime
 
-# Fields of a slot the sandbox views show: the documented ones plus where and with whom.
-_SLOT_FIELDS = ("pd_appointment_uuid", "appointment_id", "appointment_type", "booked", "pd_provider_uuid",
-                "provider_scheduler_uuid", "location", "start_date", "end_date")
 _PROVIDER_FIELDS = ("pd_provider_uuid", "name", "specialty", "scheduler_uuid", "provider_scheduler_uuid",
                     "locations")
 
@@ -53,9 +51,5 @@ def slots(tenants: Tenants, tenant_id: str, *, pd_provider_uuid: str | None = No
 
 
 def _slot_view(slot: dict) -> dict:
-    view = {name: slot[name] for name in _SLOT_FIELDS if name in slot}
-    if slot.get("patient"):
-        view["patient"] = slot["patient"]
-    if slot.get("description") is not None:
-        view["description"] = slot["description"]
-    return view
+    """The documented view (`api.slot_view`: status, six-digit date-times) plus where and whose."""
+    return {**slot_view(slot), "pd_provider_uuid": slot["pd_provider_uuid"], "location": slot["location"]}

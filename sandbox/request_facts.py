@@ -41,6 +41,10 @@ class RequestFacts:
     rate: RateWindow | None = None
     # What fault injection did to the request, for the journal.
     fault: str | None = None
+    # The platform's common parameters (`middleware/common_parameters.py`): kept on the activity,
+    # and whether the client asked for asynchronous processing (scheduling is real-time only).
+    application_data: object = None
+    asked_async: bool | None = None
 
 
     def elapsed_ms(self) -> float:

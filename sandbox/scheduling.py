@@ -7,7 +7,8 @@ changing anything when a rule refuses the request. Which backend holds the data
 is not this module's business; the stores' neutral refusals become HTTP here.
 
 Records (see `fixtures.generate` for their fields):
-  slot          an open slot (`booked` false) or a booked appointment
+  slot          an open slot (`booked` false) or a booked appointment; a booked one may be
+                `completed` (`status_of`: open, booked or completed, as the final documentation has it)
   provider      with `provider_scheduler_uuid` and its office `locations`
   patient       a PokitDok user; inside a slot the patient's id field is `_uuid`
   registration  a patient registered with a provider
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from . import geo
-from .errors import Conflict, NotFound, SandboxError, Unprocessable
+from .errors import Conflict, NotFound, SandboxError, ScopeRefused, Unprocessable
 from .stores import OverlapRefused, TenantData
 from .tenants import Tenants
 from .timefmt import format_datetime, parse_datetime
@@ -39,6 +40,9 @@ class SlotQuery:
     appointment_type: str | None = None
     start_date: str | None = None
     end_date: str | None = None
+    # The provider's calendar (open, booked and completed) rather than open slots: a search by a
+    # provider-side application, whose token has business_schedule without user_schedule.
+    calendar: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,14 @@ class _Criteria:
     radius: float
     start: datetime | None
     end: datetime | None
+    calendar: bool = False
+
+
+def status_of(slot: dict) -> str:
+    """`open`, `booked` or `completed` (a booked appointment marked completed)."""
+    if slot.get("completed"):
+        return "completed"
+    return "booked" if slot["booked"] else "open"
 
 
 class Scheduling:
@@ -85,8 +97,7 @@ class Scheduling:
     def register_patient(self, tenant_id: str, pd_patient_uuid: str, pd_provider_uuid: str,
                          location: list | None = None) -> dict:
         """Register a PokitDok user with a provider. Idempotent; both must exist."""
-        if location is not None:
-            geo.check_location(location)
+        place = list(geo.check_location(location)) if location is not None else None
         with self._transaction(tenant_id) as tenant:
             patient = self._require(tenant, "patients", pd_patient_uuid, "pd_patient_uuid")
             self._require(tenant, "providers", pd_provider_uuid, "pd_provider_uuid")
@@ -95,7 +106,7 @@ class Scheduling:
                 "registration_id": registration_id,
                 "pd_patient_uuid": patient["uuid"],
                 "pd_provider_uuid": pd_provider_uuid.lower(),
-                "location": list(location) if location is not None else None,
+                "location": place,
             })
             return patient
 
@@ -142,6 +153,9 @@ class Scheduling:
         """Delete an open slot. A booked one is a 409: cancel it first."""
         with self._transaction(tenant_id) as tenant:
             slot = self._require(tenant, "slots", pd_appointment_uuid, "pd_appointment_uuid", for_update=True)
+            if slot.get("completed"):
+                raise Conflict(f"appointment {slot['pd_appointment_uuid']} is completed; a completed appointment "
+                               "is kept (it cannot be cancelled or deleted)", "pd_appointment_uuid")
             if slot["booked"]:
                 raise Conflict(f"slot {slot['pd_appointment_uuid']} is booked; cancel the appointment "
                                "before deleting the slot", "pd_appointment_uuid")
@@ -160,7 +174,7 @@ class Scheduling:
         A search by provider alone (open slots, no location) is paged by the store when it can
         (`TenantData.open_slots_page`): its cost then does not grow with the number of matches."""
         criteria = self._criteria(query)
-        if criteria.patient is None and criteria.origin is None:
+        if criteria.patient is None and criteria.origin is None and not criteria.calendar:
             with self._transaction(tenant_id, readonly=True) as tenant:
                 paged = tenant.open_slots_page(criteria.provider, criteria.appointment_type, criteria.start,
                                                criteria.end, offset, limit)
@@ -171,6 +185,12 @@ class Scheduling:
 
     def _criteria(self, query: SlotQuery) -> "_Criteria":
         """The query checked and parsed (422 for what cannot be searched)."""
+        if query.calendar and (query.patient_uuid or not (query.pd_provider_uuid or query.location)):
+            # As recorded: a search without user_schedule is the scope 403, unless it is the final
+            # documentation's business_schedule search (by provider and/or location, no patient).
+            raise ScopeRefused("user_schedule", "a search by patient_uuid (or by nothing) needs the user_schedule "
+                               "scope; with business_schedule, search by pd_provider_uuid and/or location, or get "
+                               "a token with scope=user_schedule from POST /oauth2/token")
         if not (query.patient_uuid or query.pd_provider_uuid or query.location):
             raise Unprocessable("give patient_uuid (booked appointments) or pd_provider_uuid and/or location "
                              "(open slots)", "patient_uuid")
@@ -188,7 +208,8 @@ class Scheduling:
             _check_order(start, end)
         return _Criteria(patient=query.patient_uuid.lower() if query.patient_uuid else None,
                          provider=query.pd_provider_uuid.lower() if query.pd_provider_uuid else None,
-                         appointment_type=query.appointment_type, origin=origin, radius=radius, start=start, end=end)
+                         appointment_type=query.appointment_type, origin=origin, radius=radius, start=start, end=end,
+                         calendar=query.calendar)
 
     def _search_all(self, tenant_id: str, criteria: "_Criteria") -> list[dict]:
         patient, provider, origin, radius = criteria.patient, criteria.provider, criteria.origin, criteria.radius
@@ -198,7 +219,7 @@ class Scheduling:
             if patient is not None:
                 if not slot["booked"] or slot["patient"]["_uuid"].lower() != patient:
                     return False
-            elif slot["booked"]:
+            elif slot["booked"] and not criteria.calendar:
                 return False
             if provider is not None and slot["pd_provider_uuid"] != provider:
                 return False
@@ -225,22 +246,34 @@ class Scheduling:
             return self._require(tenant, "slots", pd_appointment_uuid, "pd_appointment_uuid")
 
     def update_appointment(self, tenant_id: str, pd_appointment_uuid: str, patient: dict | None = None,
-                           description: str | None = None) -> dict:
+                           description: str | None = None, mark_completed: bool | None = None) -> dict:
         """With `patient`: book (409 if another patient holds it; same patient is idempotent).
-        With `description`: set it, booked or not."""
-        if patient is None and description is None:
-            raise Unprocessable("give patient (to book) and/or description (to update)", "patient")
+        With `description`: set it, booked, open or completed.
+        With `mark_completed` true: a booked appointment becomes completed (idempotent); an open slot is a 409.
+
+        A completed appointment keeps its patient and may still take a new description (and the same
+        patient's booking, a no-op); it can no longer be cancelled or booked by another patient (409)."""
+        completing = mark_completed is True
+        if patient is None and description is None and not completing:
+            raise Unprocessable("give patient (to book), description (to update) and/or mark_completed: true "
+                                "(to mark a booked appointment completed)", "patient")
         booking = _booking_patient(patient) if patient is not None else None
         with self._transaction(tenant_id) as tenant:
             slot = self._require(tenant, "slots", pd_appointment_uuid, "pd_appointment_uuid", for_update=True)
             if booking is not None:
                 holder = slot["patient"]["_uuid"].lower() if slot["booked"] else None
                 if holder is not None and holder != booking["_uuid"]:
-                    raise Conflict(f"slot {slot['pd_appointment_uuid']} is already booked by another patient",
+                    raise Conflict(f"slot {slot['pd_appointment_uuid']} is already "
+                                   f"{'completed' if slot.get('completed') else 'booked'} by another patient",
                                    "patient")
                 known = tenant.get("patients", booking["_uuid"]) or {}
                 slot["patient"] = {**{k: v for k, v in known.items() if k != "uuid"}, **booking}
                 slot["booked"] = True
+            if completing:
+                if not slot["booked"]:
+                    raise Conflict(f"slot {slot['pd_appointment_uuid']} is open; only a booked appointment can be "
+                                   "marked completed (book it first)", "mark_completed")
+                slot["completed"] = True
             if description is not None:
                 slot["description"] = description
             tenant.replace("slots", slot)
@@ -253,6 +286,9 @@ class Scheduling:
             if not slot["booked"]:
                 raise Conflict(f"slot {slot['pd_appointment_uuid']} is not booked; nothing to cancel",
                                "pd_appointment_uuid")
+            if slot.get("completed"):
+                raise Conflict(f"appointment {slot['pd_appointment_uuid']} is completed; a completed appointment "
+                               "cannot be cancelled (its description can still be updated)", "pd_appointment_uuid")
             slot["booked"] = False
             slot["patient"] = None
             tenant.replace("slots", slot)

@@ -29,6 +29,16 @@ def parse_datetime(value: str, field: str) -> datetime:
 
 
 def format_datetime(value: datetime) -> str:
-    """The documented answer form: `2014-12-16T15:09:34.197709` (no offset)."""
+    """How records keep a date-time (no offset; `isoformat`'s, which the stores' indexes compare as text)."""
     return value.isoformat()
+
+
+def answer_form(text: str) -> str:
+    """A kept date-time as every answer writes it: six fractional digits, whatever precision it was
+    given in (`2015-02-05T00:00:00` -> `2015-02-05T00:00:00.000000`), as the documentation's
+    `YYYY-MM-DDThh:mm:ss.ssssss` and every recording of the platform have it."""
+    whole, dot, fraction = text.partition(".")
+    if len(fraction) == 6:
+        return text
+    return f"{whole}.{(fraction + '000000')[:6]}" if dot or len(whole) == 19 else text
 

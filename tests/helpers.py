@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -97,8 +98,9 @@ RATE_KEYS = {"rate_limit_amount", "rate_limit_cap", "rate_limit_reset"}
 
 
 def assert_meta(meta: dict) -> None:
-    """The platform's meta: the activity, the mode, the time taken (and paging, rate limits)."""
-    assert META_KEYS <= set(meta) <= META_KEYS | PAGE_KEYS | RATE_KEYS, meta
+    """The platform's meta: the activity, the mode, the time taken (and paging, rate limits, and the
+    `message` that says an `async=true` request was answered at once)."""
+    assert META_KEYS <= set(meta) <= META_KEYS | PAGE_KEYS | RATE_KEYS | {"message"}, meta
     assert isinstance(meta["activity_id"], str) and meta["activity_id"]
     assert meta["application_mode"] == "test"
     assert isinstance(meta["processing_time"], int) and meta["processing_time"] >= 0
@@ -118,13 +120,25 @@ def data_of(answer, status: int = 200):
 def assert_error(answer, status: int, field: str | None = ...) -> dict:
     """The answer is the declared error shape with the given status (and field, when given).
 
-    401 and 403 are the platform's bare `{"message", ...}`; every other error is the envelope with
-    `data.errors` (a 422 with `validation`). Answers the error object: the bare body, or `data.errors`.
+    401 and the rate-limit and admin-token 403s are the platform's bare `{"message", ...}`; a missing
+    scope is a 403 in the envelope with `data.errors.scope` in the platform's recorded words; every
+    other error is the envelope with `data.errors` (a 422 with `validation`). Answers the error
+    object: the bare body, or `data.errors`. For a 403, `field` names the code (`error`).
     """
     assert answer.status_code == status, f"expected {status}, got {answer.status_code}: {answer.text}"
     assert answer.headers["content-type"].startswith("application/json"), answer.headers["content-type"]
     body = answer.json()
     assert isinstance(body, dict), body
+    if status == 403 and "data" in body:
+        assert set(body) == {"meta", "data"}, body
+        assert_meta(body["meta"])
+        errors = body["data"]["errors"]
+        assert set(errors) == {"scope", "status", "error", "message", "field"}, errors
+        assert (errors["status"], errors["error"], errors["field"]) == (403, "insufficient_scope", "scope"), errors
+        assert re.fullmatch(r"'[a-z_]+'( and '[a-z_]+')* scopes? required to access this API", errors["scope"]), errors
+        if field is not ...:
+            assert errors["error"] == field, errors
+        return errors
     if status in (401, 403):
         assert set(body) == {"message", "error", "error_description"}, body
         assert body["message"] == {401: "Unauthorized", 403: "Forbidden"}[status]

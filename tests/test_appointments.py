@@ -37,7 +37,9 @@ def test_booking_an_open_slot(client, auth, id_field):
     booked = data_of(book(client, auth, slot["pd_appointment_uuid"], PEG, id_field))
     assert booked["booked"] is True
     assert booked["patient"]["_uuid"] == PEG
-    assert "uuid" not in booked["patient"], "inside an appointment the patient id field is _uuid"
+    # The seed's `_uuid` and the final documentation's `uuid`, whichever was sent.
+    assert booked["patient"]["uuid"] == PEG
+    assert (booked["booked"], booked["status"]) == (True, "booked")
     # Unchanged slot fields.
     for name in ("pd_appointment_uuid", "appointment_id", "appointment_type", "start_date", "end_date",
                  "provider_scheduler_uuid"):

@@ -105,13 +105,13 @@ def test_the_kit_passes_against_the_sandbox_as_a_shared_tenant(backend):
 def test_a_200_on_double_booking_is_reported(monkeypatch):
     book = Scheduling.update_appointment
 
-    def book_over_anyone(self, tenant_id, pd_appointment_uuid, patient=None, description=None):
+    def book_over_anyone(self, tenant_id, pd_appointment_uuid, patient=None, description=None, mark_completed=None):
         if patient is not None:  # the bug: the current holder silently loses the slot
             try:
                 self.cancel_appointment(tenant_id, pd_appointment_uuid)
             except SandboxError:
                 pass
-        return book(self, tenant_id, pd_appointment_uuid, patient, description)
+        return book(self, tenant_id, pd_appointment_uuid, patient, description, mark_completed)
 
     monkeypatch.setattr(Scheduling, "update_appointment", book_over_anyone)
     result = run_kit(sandbox(), keyword="rules")

@@ -43,7 +43,8 @@ def test_documented_example_answers_as_documented(app, example):
 def test_documented_single_record_lookups_return_the_documented_records(client, auth):
     scheduler = client.get("/api/v4/schedule/schedulers/967d207f-b024-41cc-8cac-89575a1f6fef", headers=auth)
     assert data_of(scheduler) == [{"description": "The PokitDok scheduling system",
-                                 "scheduler_uuid": "967d207f-b024-41cc-8cac-89575a1f6fef", "name": "PokitDok"}]
+                                 "scheduler_uuid": "967d207f-b024-41cc-8cac-89575a1f6fef", "name": "PokitDok",
+                                 "methods_payloads": {}}]  # the final documentation's field
     kind = client.get("/api/v4/schedule/appointmenttypes/ef987693-0a19-447f-814d-f8f3abbf4860", headers=auth)
     [documented_kind] = data_of(kind)
     assert documented_kind["duration"] == 35

@@ -34,9 +34,9 @@ def test_a_fixture_loads_exports_and_loads_again_identically(client, auth):
     assert data_of(client.get(EXPORT, headers=auth)) == exported
     # what the file says is what the API answers: the booking by John, the open slot after it
     [booking] = data_of(client.get(APPOINTMENTS, params={"patient_uuid": JOHN}, headers=auth))
-    assert (booking["start_date"], booking["patient"]["first_name"]) == ("2027-01-04T09:00:00", "John")
+    assert (booking["start_date"], booking["patient"]["first_name"]) == ("2027-01-04T09:00:00.000000", "John")
     [open_slot] = data_of(client.get(APPOINTMENTS, params={"pd_provider_uuid": PROVIDER}, headers=auth))
-    assert (open_slot["start_date"], open_slot["appointment_type"]) == ("2027-01-04T10:00:00", "AT1")
+    assert (open_slot["start_date"], open_slot["appointment_type"]) == ("2027-01-04T10:00:00.000000", "AT1")
 
 
 def test_a_reset_comes_back_to_the_loaded_fixture(client, auth):

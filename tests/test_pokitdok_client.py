@@ -110,9 +110,10 @@ def data(pd, answer, status: int = 200):
 
 
 def assert_error(pd, answer, status: int) -> dict:
-    """A refusal: 401/403 bare `{"message": ...}`, anything else `data.errors` in the envelope; answers the error."""
+    """A refusal: 401 (and the rate-limit 403) bare `{"message": ...}`, anything else `data.errors` in the
+    envelope (the scope 403 with `data.errors.scope`, as recorded); answers the error."""
     assert pd.status_code == status, answer
-    if status in (401, 403):
+    if status == 401 or (status == 403 and "meta" not in answer):
         assert "meta" not in answer and answer["message"] == {401: "Unauthorized", 403: "Forbidden"}[status], answer
         assert answer["error"] and answer["error_description"], answer
         return answer
@@ -162,8 +163,9 @@ def test_connect_with_a_narrower_scope_gets_a_token_limited_to_it(server):
     assert isinstance(data(pd, pd.get_appointments(pd_provider_uuid=PROVIDER)), list)
     refused = pd.schedule_slots({"pd_provider_uuid": PROVIDER, "location": MAIN_OFFICE, "appointment_type": "AT1",
                                  "start_date": "2031-06-01T09:00:00", "end_date": "2031-06-01T10:00:00"})
-    assert_error(pd, refused, 403)
-    assert "business_schedule" in refused["error_description"]
+    # What user code of the recorded platform read: resp["data"]["errors"]["scope"].
+    assert refused["data"]["errors"]["scope"] == "'business_schedule' scope required to access this API"
+    assert "business_schedule" in assert_error(pd, refused, 403)["message"]
 
 
 def test_a_scope_refusal_names_insufficient_scope_as_the_wire_format_says(server):
@@ -212,8 +214,9 @@ def test_an_expired_token_raises_unless_the_client_refreshes_it(tmp_path):
 def test_schedulers_lists_the_documented_schedulers_and_each_one_by_uuid(pd):
     answer = pd.schedulers()
     listed = data(pd, answer)
-    assert sorted(listed, key=lambda s: s["scheduler_uuid"]) == sorted(doc.SCHEDULERS,
-                                                                       key=lambda s: s["scheduler_uuid"])
+    # The documented schedulers, with the final documentation's `methods_payloads` (none in the sandbox).
+    assert sorted(listed, key=lambda s: s["scheduler_uuid"]) == sorted(
+        [{**scheduler, "methods_payloads": {}} for scheduler in doc.SCHEDULERS], key=lambda s: s["scheduler_uuid"])
     meta = answer["meta"]
     assert (meta["count"], meta["offset"], meta["next"], meta["previous"]) == (len(doc.SCHEDULERS), 0, None, None)
     for scheduler in listed:
@@ -225,7 +228,9 @@ def test_appointment_types_lists_the_documented_types_and_each_one_by_uuid(pd):
     listed = data(pd, pd.appointment_types())
     by_uuid = {kind["appointment_type_uuid"]: kind for kind in listed}
     for documented in doc.APPOINTMENT_TYPES:
-        assert by_uuid[documented["appointment_type_uuid"]] == documented
+        # The documented record, with the final documentation's `category_id` (none) and `owner_id` (the client).
+        assert by_uuid[documented["appointment_type_uuid"]] == {**documented, "category_id": None,
+                                                                "owner_id": pd.client_id}
     for kind in listed:
         assert data(pd, pd.appointment_types(appointment_type_uuid=kind["appointment_type_uuid"])) == [kind]
     # The documentation's own call.
@@ -310,7 +315,8 @@ def test_book_appointment_books_an_open_slot_and_another_patient_gets_a_conflict
     slot = new_slot(pd, MAIN_OFFICE, "OV1", "2031-04-01T09:00:00", "2031-04-01T09:30:00")["pd_appointment_uuid"]
     booked = data(pd, pd.book_appointment(slot, {**DOC_BOOKING}))
     assert booked["booked"] is True and booked["pd_appointment_uuid"] == slot
-    assert booked["patient"] == DOC_BOOKING["patient"]
+    # The patient as sent, with the final documentation's `uuid` beside `_uuid`.
+    assert booked["patient"] == {**DOC_BOOKING["patient"], "uuid": DOC_BOOKING["patient"]["_uuid"]}
     assert booked["description"] == DOC_BOOKING["description"]
     assert data(pd, appointments(pd, appointment_uuid=slot)) == [booked]
     # Booked: no longer among the provider's open slots.
@@ -502,3 +508,15 @@ def test_the_readme_snippet_books_and_cancels(server):
     assert booked["patient"]["_uuid"] == JOHN["uuid"]
     [now] = data(pd, pd.get_appointments(appointment_uuid=slot))
     assert now["booked"] is False and now["description"] == "Checkup"
+
+
+# -- activities (the final documentation) -----------------------------------------------------------
+
+def test_the_clients_activities_read_back_every_activity_id(pd):
+    answer = pd.get("/schedule/schedulers/", application_data='{"ticket": "T-9"}')
+    activity_id = answer["meta"]["activity_id"]
+    activity = data(pd, pd.activities(activity_id=activity_id))
+    assert (activity["id"], activity["name"], activity["state"]["name"]) == (activity_id, "list_schedulers",
+                                                                              "completed")
+    assert activity["application_data"] == {"ticket": "T-9"}
+    assert activity_id in [listed["id"] for listed in data(pd, pd.activities())]

@@ -100,7 +100,7 @@ def test_a_valid_token_without_the_scope_is_journaled(client, auth):
     refused = assert_error(client.post(SLOTS, headers=narrow, json=slot_body()), 403, "insufficient_scope")
     entry = journal(client, auth, limit=1)[0]
     assert (entry["method"], entry["operation"], entry["status"]) == ("POST", "create_slot", 403)
-    assert entry["error"] == refused["error_description"] and entry["violation"] is None
+    assert entry["error"] == refused["message"] and entry["violation"] is None
 
 
 def test_requests_without_a_valid_token_sandbox_administration_and_tokens_are_not_journaled(client, auth):

@@ -50,7 +50,7 @@ def test_every_answer_names_its_activity_in_meta_and_header(client, auth):
     assert len(set(ids)) == len(ids), "each request is an activity of its own"
 
 
-def test_bare_401_and_403_answers_carry_the_activity_header_too(client):
+def test_401_and_403_answers_carry_the_activity_header_too(client):
     refused = client.get(SCHEDULERS)
     assert_error(refused, 401, "token_missing")
     narrow = bearer(get_token(client, scope="user_schedule"))
@@ -58,6 +58,7 @@ def test_bare_401_and_403_answers_carry_the_activity_header_too(client):
     assert_error(forbidden, 403, "insufficient_scope")
     assert refused.headers["x-activity-id"] and forbidden.headers["x-activity-id"]
     assert refused.headers["x-activity-id"] != forbidden.headers["x-activity-id"]
+    assert forbidden.json()["meta"]["activity_id"] == forbidden.headers["x-activity-id"]  # the 403 is enveloped
 
 
 def test_the_journal_entry_of_a_request_has_its_activity_id(client, auth):
@@ -66,12 +67,12 @@ def test_the_journal_entry_of_a_request_has_its_activity_id(client, auth):
         client.post(SLOTS, headers=auth, json=slot_body()),
         client.get(f"{APPOINTMENTS}{UNKNOWN_UUID}", headers=auth),
         client.get(APPOINTMENTS, headers=auth, params={"pd_provider_uuid": "nope"}),
-        client.get(f"{APPOINTMENTS}{doc.BOOKED_SLOT}", headers=narrow),  # 403, bare: the header only
+        client.get(f"{APPOINTMENTS}{doc.BOOKED_SLOT}", headers=narrow),  # 403, in the envelope too
     ]
     assert [a.status_code for a in answers] == [200, 404, 422, 403]
     entries = data_of(client.get(JOURNAL, headers=auth, params={"limit": len(answers)}))["entries"]
     assert [e["activity_id"] for e in reversed(entries)] == [a.headers["x-activity-id"] for a in answers]
-    assert [e["activity_id"] for e in reversed(entries[1:])] == [_meta(a)["activity_id"] for a in answers[:3]]
+    assert [e["activity_id"] for e in reversed(entries)] == [_meta(a)["activity_id"] for a in answers]
 
 
 def test_processing_time_is_measured(client, auth):
@@ -195,6 +196,10 @@ def test_reads_by_uuid_do_not_page(client, auth):
     "location%5B0%5D=32.78811&location%5B1%5D=-79.932364",  # the same, brackets escaped
     "location[1]=-79.932364&location[0]=32.78811",  # the index decides, not the order
     "location=32.78811,-79.932364",
+    "location[]=32.78811&location[]=-79.932364",  # the Ruby client's (Faraday's) form: the order decides
+    "location%5B%5D=32.78811&location%5B%5D=-79.932364",  # the same, as Faraday escapes it
+    "location=%5b32.78811%2c+-79.932364%5d",  # a C# string "[32.78811, -79.932364]", HttpUtility-encoded
+    "location=[32.78811,-79.932364]",
 ])
 def test_indexed_location_is_the_same_search_as_repeated_keys(client, auth, query):
     repeated = client.get(f"{APPOINTMENTS}?location=32.78811&location=-79.932364", headers=auth)
@@ -216,6 +221,10 @@ def test_the_pages_of_an_indexed_search_are_those_of_the_repeated_one(client, au
     "location[0]=32.78811&location=-79.932364",  # both forms: merged, it would search at (lon, lat)
     "location[0]=32.78811&location[0]=-79.932364",
     "location[1]=32.78811&location[2]=-79.932364",
+    "location[]=32.78811&location=-79.932364",
+    "location[]=32.78811&location[1]=-79.932364",  # appended and indexed: which is first?
+    "location[]=32.78811",
+    "location=[32.78811]",
 ])
 def test_a_malformed_indexed_location_is_422(client, auth, query):
     errors = assert_error(client.get(f"{APPOINTMENTS}?{query}", headers=auth), 422, "location")
@@ -273,11 +282,12 @@ def test_401s_tell_a_missing_a_garbage_and_an_expired_token_apart(backend):
     ("user_schedule", "POST", SLOTS, "business_schedule"),
     ("business_schedule", "GET", f"{APPOINTMENTS}{doc.BOOKED_SLOT}", "user_schedule"),
 ])
-def test_a_token_without_the_scope_is_403_insufficient_scope(client, scope, method, path, needed):
+def test_a_token_without_the_scope_is_403_in_the_envelope_as_recorded(client, scope, method, path, needed):
     headers = bearer(get_token(client, scope=scope))
     answer = client.request(method, path, headers=headers, json=slot_body() if method == "POST" else None)
-    body = assert_error(answer, 403, "insufficient_scope")
-    assert needed in body["error_description"] and scope in body["error_description"]
+    errors = assert_error(answer, 403, "insufficient_scope")
+    assert errors["scope"] == f"'{needed}' scope required to access this API"  # the platform's words, recorded
+    assert needed in errors["message"] and scope in errors["message"]
     assert answer.headers["www-authenticate"] == (
         f'Bearer realm="pokitdok-sandbox", error="insufficient_scope", scope="{needed}"')
 

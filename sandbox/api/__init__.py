@@ -16,7 +16,8 @@ from connexion.context import scope as _request_scope
 
 from .. import envelope
 from ..context import current
-from ..scheduling import Scheduling
+from ..scheduling import Scheduling, status_of
+from ..timefmt import answer_form
 
 # Fields of a slot the documentation shows; internal ones (provider, location) stay inside.
 _SLOT_FIELDS = ("pd_appointment_uuid", "appointment_id", "appointment_type", "booked",
@@ -43,10 +44,15 @@ def page_of(items: list, count: int, limit: int, offset: int) -> dict:
 
 
 def slot_view(slot: dict) -> dict:
-    """A slot or appointment as the documentation shows it."""
+    """A slot or appointment as the documentation shows it: the seed's fields (`booked`, the patient's
+    `_uuid`) and the final documentation's (`status`, the patient's `uuid`), date-times with six
+    fractional digits."""
     view = {name: slot[name] for name in _SLOT_FIELDS}
+    view["start_date"] = answer_form(view["start_date"])
+    view["end_date"] = answer_form(view["end_date"])
+    view["status"] = status_of(slot)
     if slot.get("patient"):
-        view["patient"] = slot["patient"]
+        view["patient"] = {**slot["patient"], "uuid": slot["patient"]["_uuid"]}
     if slot.get("description") is not None:
         view["description"] = slot["description"]
     return view

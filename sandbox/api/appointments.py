@@ -1,14 +1,18 @@
-"""Query, book, update and cancel appointments (user_schedule scope)."""
+"""Query, book, update, complete and cancel appointments (user_schedule scope; a search also with
+business_schedule alone, by provider or location: the provider's calendar)."""
 
 from ..envelope import DEFAULT_LIMIT
 from ..scheduling import SlotQuery
 from . import one, page_of, rules, slot_view
 
 
-async def search_appointments(user, appointment_type=None, start_date=None, end_date=None, patient_uuid=None,
-                              pd_provider_uuid=None, location=None, radius=None, limit=None, offset=None):
+async def search_appointments(user, token_info=None, appointment_type=None, start_date=None, end_date=None,
+                              patient_uuid=None, pd_provider_uuid=None, location=None, radius=None, limit=None,
+                              offset=None):
+    scopes = (token_info or {}).get("scope") or ()
     query = SlotQuery(patient_uuid=patient_uuid, pd_provider_uuid=pd_provider_uuid, location=location,
-                      radius=radius, appointment_type=appointment_type, start_date=start_date, end_date=end_date)
+                      radius=radius, appointment_type=appointment_type, start_date=start_date, end_date=end_date,
+                      calendar="user_schedule" not in scopes)
     limit, offset = DEFAULT_LIMIT if limit is None else limit, offset or 0
     count, found = rules().search_page(user, query, limit, offset)
     return page_of([slot_view(slot) for slot in found], count, limit, offset)
@@ -19,7 +23,10 @@ async def get_appointment(user, pd_appointment_uuid):
 
 
 async def update_appointment(user, pd_appointment_uuid, body):
-    slot = rules().update_appointment(user, pd_appointment_uuid, body.get("patient"), body.get("description"))
+    # `mark_completed: true` (or the documentation's {string} "true"); false asks for nothing.
+    completing = {"mark_completed": True} if body.get("mark_completed") in (True, "true") else {}
+    slot = rules().update_appointment(user, pd_appointment_uuid, body.get("patient"), body.get("description"),
+                                      **completing)
     return one(slot_view(slot))
 
 

@@ -15,19 +15,32 @@ from . import one, page, rules
 
 
 async def list_schedulers(user, limit=None, offset=None):
-    return _validated_page(rules().list_schedulers(user), limit, offset)
+    return _validated_page([scheduler_view(s) for s in rules().list_schedulers(user)], limit, offset)
 
 
 async def get_scheduler(user, scheduler_uuid):
-    return one([rules().get_scheduler(user, scheduler_uuid)])
+    return one([scheduler_view(rules().get_scheduler(user, scheduler_uuid))])
 
 
 async def list_appointment_types(user, limit=None, offset=None):
-    return _validated_page(rules().list_appointment_types(user), limit, offset)
+    return _validated_page([type_view(t, user) for t in rules().list_appointment_types(user)], limit, offset)
 
 
 async def get_appointment_type(user, appointment_type_uuid):
-    return one([rules().get_appointment_type(user, appointment_type_uuid)])
+    return one([type_view(rules().get_appointment_type(user, appointment_type_uuid), user)])
+
+
+def scheduler_view(scheduler: dict) -> dict:
+    """A scheduler with the final documentation's `methods_payloads` (the sandbox's schedulers exchange
+    no messages with a practice management system: an empty object)."""
+    return {**scheduler, "methods_payloads": scheduler.get("methods_payloads") or {}}
+
+
+def type_view(appointment_type: dict, owner: str) -> dict:
+    """An appointment type with the final documentation's `category_id` (the sandbox has no categories:
+    null) and `owner_id` (the platform application it belongs to: the caller's client id, whose data set
+    holds it)."""
+    return {**appointment_type, "category_id": appointment_type.get("category_id"), "owner_id": owner}
 
 
 def _validated_page(items: list, limit: int | None, offset: int | None):

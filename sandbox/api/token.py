@@ -17,14 +17,20 @@ from ..context import of_scope
 from ..envelope import encode
 
 FORM = "application/x-www-form-urlencoded"
+# PHP's curl given an array (the official PHP client's token request) posts multipart/form-data,
+# which the platform accepted: the same fields, another encoding.
+MULTIPART = "multipart/form-data"
+FORMS = (FORM, MULTIPART)
+REFUSED_TYPE = (f"send the token request as {FORM} (grant_type=client_credentials) or as {MULTIPART} "
+                "with the same fields")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 section 5.1
 
 
 async def token(request) -> Response:
-    """POST a form `grant_type=client_credentials` (+ `scope`), credentials by HTTP Basic or in the form."""
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
-        raise OAuthError(400, "invalid_request", f"send the token request as {FORM} "
-                                                 "(grant_type=client_credentials)", "Content-Type")
+    """POST a form `grant_type=client_credentials` (+ `scope`), credentials by HTTP Basic or in the form;
+    URL-encoded or multipart."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() not in FORMS:
+        raise OAuthError(400, "invalid_request", REFUSED_TYPE, "Content-Type")
     return _answer(request.scope, form_fields(await request.form()), request.headers.get("Authorization"))
 
 

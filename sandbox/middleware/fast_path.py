@@ -76,7 +76,7 @@ class _Route:
     pattern: re.Pattern
     operation_id: str
     short_name: str
-    scopes: frozenset[str]
+    scopes: tuple[frozenset[str], ...]  # alternatives: a token with all of one of them passes
     operation: OpenAPIOperation
     validated: object  # Connexion's validation layer(s) for the operation, ending in the handler
 
@@ -120,7 +120,7 @@ class FastPath:
                 template = _PARAMETER.sub(r"(?P<\g<name>>[^/]+)", re.escape(base_path + path))
                 self.routes.setdefault(method.upper(), []).append(_Route(
                     re.compile(f"^{template}$"), operation.operation_id, short_name(operation.operation_id),
-                    frozenset(scopes), operation, validated))
+                    scopes, operation, validated))
 
     async def __call__(self, scope, receive, send):
         try:
@@ -177,7 +177,8 @@ class FastPath:
         except TokenRefused:
             return nothing
         tenant = info["sub"]
-        if not route.scopes <= set(info["scope"]):
+        held = set(info["scope"])
+        if not any(needed <= held for needed in route.scopes):
             return nothing
         extras = self.context.extras
         if extras.faults.has_rules(tenant) or extras.rate_limits.limit_of(tenant) is not None:
@@ -261,16 +262,22 @@ class _Handler:
         await response(scope, receive, send)
 
 
-def _scopes_of(operation: OpenAPIOperation) -> list[str] | None:
-    """The scopes an operation needs, when its security is the one OAuth2 scheme with a token check."""
+def _scopes_of(operation: OpenAPIOperation) -> tuple[frozenset[str], ...] | None:
+    """The scopes an operation needs, when its security is the one OAuth2 scheme with a token check:
+    one set of scopes per alternative (a token holding every scope of one of them passes)."""
     security = operation.security
-    if not security or len(security) != 1 or len(security[0]) != 1:
+    if not security:
         return None
-    (name, scopes), = security[0].items()
-    scheme = operation.security_schemes.get(name, {})
-    if scheme.get("type") != "oauth2" or "x-tokenInfoFunc" not in scheme:
-        return None
-    return list(scopes)
+    alternatives = []
+    for requirement in security:
+        if len(requirement) != 1:
+            return None
+        (name, scopes), = requirement.items()
+        scheme = operation.security_schemes.get(name, {})
+        if scheme.get("type") != "oauth2" or "x-tokenInfoFunc" not in scheme:
+            return None
+        alternatives.append(frozenset(scopes))
+    return tuple(alternatives)
 
 
 def _string_path_parameters(operation: OpenAPIOperation) -> bool:

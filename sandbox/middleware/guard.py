@@ -7,8 +7,12 @@ the error shape, and puts what it accepts in the form Connexion expects:
 * query strings and bodies over their limits (414 and 413), checked before
   anything is read into memory (a chunked body is read up to the limit, then
   passed on with a Content-Length, which Connexion needs to see a body at all);
-* indexed list parameters (`location[0]=..&location[1]=..`, as the official Node
-  client sends a list) become repeated keys, the form the contract declares;
+* list parameters as each official client encodes them become repeated keys, the form the
+  contract declares: indexed (`location[0]=..&location[1]=..`, Node; PHP's `http_build_query`),
+  appended (`location[]=..&location[]=..`, Ruby's Faraday) or bracketed (`location=[lat, lon]`,
+  what C# code passes as a string);
+* the platform's common parameters `application_data` and `async` are taken out of the query
+  string and of JSON bodies and noted in the request's facts (`common_parameters.py`);
 * a body sent without Content-Type is read as JSON (the only body the API takes);
 * and it puts the app's context (`sandbox.context`) in the scope, for the
   token check and the handlers.
@@ -17,17 +21,22 @@ the error shape, and puts what it accepts in the form Connexion expects:
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode
 
 from .. import contract
 from ..context import SCOPE_KEY
 from ..errors import send_error
-from ..request_facts import begin
+from ..request_facts import begin, facts_of
+from . import common_parameters
+from .common_parameters import Refused
 
 MAX_QUERY_BYTES = 16 * 1024
+_ADMINISTRATION = contract.API_BASE + "/sandbox/"
 _SLASHES = re.compile(r"/{2,}")
 _RAW_SLASHES = re.compile(rb"/{2,}")
-_INDEXED = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\[(?P<index>[0-9]{1,3})\]$")
+_INDEXED = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\[(?P<index>[0-9]{0,3})\]$")
+# What makes a query string worth parsing here: brackets (raw or percent-encoded) or a common parameter.
+_REWRITTEN = re.compile(rb"\[|%5[bB]|application_data|async")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def start(scope) -> dict:
@@ -69,10 +78,12 @@ class RequestGuard:
         if len(query) > MAX_QUERY_BYTES:
             await send_error(scope, send, 414, f"the query string is longer than {MAX_QUERY_BYTES} bytes", "query")
             return None
-        if b"%5B" in query or b"[" in query:
-            query, refused = _unindexed(query)
-            if refused is not None:
-                await send_error(scope, send, 422, refused[1], refused[0])
+        common = self._takes_common_parameters(scope)
+        if _REWRITTEN.search(query):
+            try:
+                query = _rewritten_query(query, common, facts_of(scope))
+            except Refused as refused:
+                await send_error(scope, send, 422, refused.message, refused.field)
                 return None
             scope = dict(scope, query_string=query)
         headers = dict(scope.get("headers", ()))
@@ -93,7 +104,21 @@ class RequestGuard:
             scope = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k != b"transfer-encoding"]
                          + [(b"content-length", str(len(body)).encode())])
             receive = _replay(body, receive)
+        if common and scope["method"] in _BODY_METHODS and b"json" in dict(scope["headers"]).get(b"content-type", b""):
+            try:
+                scope, receive = await _without_common_parameters(scope, receive)
+            except Refused as refused:
+                await send_error(scope, send, 422, refused.message, refused.field)
+                return None
         return scope, receive
+
+    @staticmethod
+    def _takes_common_parameters(scope) -> bool:
+        """The platform's operations (and unknown paths) under the API base; not sandbox administration,
+        not the token endpoint (a form, read by OAuth2 rules)."""
+        path = scope.get("path", "")
+        return (path.startswith(contract.API_BASE + "/") and not path.startswith(_ADMINISTRATION)
+                and not path.endswith(contract.TOKEN_PATH))
 
     async def _read_chunked(self, receive) -> bytes | None:
         """The whole chunked body, or None once it passes the limit."""
@@ -111,34 +136,87 @@ class RequestGuard:
         return b"".join(chunks)
 
 
-def _unindexed(query: bytes) -> tuple[bytes, tuple[str, str] | None]:
-    """`location[0]=a&location[1]=b` -> `location=a&location=b` (in index order); other keys unchanged.
+def _rewritten_query(query: bytes, common: bool, facts) -> bytes:
+    """The query string with lists as repeated keys and (when `common`) without the common parameters,
+    which are noted in the request's facts. Refused (`Refused`: the field and why) when a list is
+    ambiguous or a common parameter malformed."""
+    pairs = common_parameters.parse_query(query)
+    if pairs is None:
+        return query
+    if common and common_parameters.mentioned(query):
+        pairs, found = common_parameters.from_query(pairs)
+        _note(facts, found)
+    return common_parameters.encode_query(_unindexed(pairs))
 
-    Refused (the field and why) when a list mixes both forms or its indexes are not 0, 1, ... each
-    once: merged, `location[0]=lat&location=lon` would silently search at (lon, lat).
+
+def _unindexed(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """`location[0]=a&location[1]=b`, `location[]=a&location[]=b` and `location=[a, b]` ->
+    `location=a&location=b` (in index order, or in the order sent); other keys unchanged.
+
+    Refused when a list mixes forms or its indexes are not 0, 1, ... each once: merged,
+    `location[0]=lat&location=lon` would silently search at (lon, lat).
     """
-    try:
-        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-    except ValueError:
-        return query, None
-    plain, indexed = [], []
+    plain, indexed, appended = [], [], {}
+    lists = contract.list_parameters()
     for key, value in pairs:
         match = _INDEXED.match(key)
-        if match:
-            indexed.append((match["name"], int(match["index"]), value))
+        if match and match["index"] == "":
+            name = match["name"]
+            appended[name] = appended.get(name, 0) + 1
+            indexed.append((name, appended[name] - 1, value, "[]"))
+        elif match:
+            indexed.append((match["name"], int(match["index"]), value, "[i]"))
+        elif key in lists and value.strip()[:1] == "[" and value.strip()[-1:] == "]":
+            plain.extend((key, item.strip()) for item in value.strip()[1:-1].split(","))
         else:
             plain.append((key, value))
     if not indexed:
-        return query, None
+        return plain
     indexed.sort(key=lambda item: (item[0], item[1]))
-    for name in sorted({name for name, _index, _value in indexed}):
-        indexes = [index for other, index, _value in indexed if other == name]
-        how = f"send {name}[0]=..&{name}[1]=.. (indexes 0, 1, ... each once) or repeated {name}=.. keys"
+    for name in sorted({item[0] for item in indexed}):
+        mine = [item for item in indexed if item[0] == name]
+        indexes = [index for _name, index, _value, _form in mine]
+        how = (f"send {name}[0]=..&{name}[1]=.. (indexes 0, 1, ... each once), {name}[]=..&{name}[]=.., "
+               f"or repeated {name}=.. keys")
         if any(key == name for key, _value in plain):
-            return query, (name, f"{name} is sent both indexed and as {name}=; {how}, not both")
+            raise Refused(name, f"{name} is sent both with brackets and as {name}=; {how}, not two of them")
+        if len({form for *_rest, form in mine}) > 1:
+            raise Refused(name, f"{name} is sent both as {name}[]= and as {name}[0]=; {how}")
         if indexes != list(range(len(indexes))):
-            return query, (name, f"{name} has the indexes {indexes}; {how}")
-    return urlencode(plain + [(name, value) for name, _index, value in indexed]).encode("latin-1"), None
+            raise Refused(name, f"{name} has the indexes {indexes}; {how}")
+    return plain + [(name, value) for name, _index, value, _form in indexed]
+
+
+async def _without_common_parameters(scope, receive):
+    """A JSON body without `application_data` and `async` (noted in the request's facts)."""
+    body = await _read_all(receive)
+    if common_parameters.mentioned(body):
+        body, found = common_parameters.from_body(body)
+        if found:
+            _note(facts_of(scope), found)
+            scope = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k != b"content-length"]
+                         + [(b"content-length", str(len(body)).encode())])
+    return scope, _replay(body, receive)
+
+
+async def _read_all(receive) -> bytes:
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _note(facts, found: dict) -> None:
+    if facts is None:
+        return
+    if common_parameters.APPLICATION_DATA in found:
+        facts.application_data = found[common_parameters.APPLICATION_DATA]
+    if common_parameters.ASYNC in found:
+        facts.asked_async = found[common_parameters.ASYNC]
 
 
 def _replay(body: bytes, receive):

@@ -65,6 +65,7 @@ class JournalRecorder:
             "error": message if not refused_by_contract else None,
             "field": field,
             "fault": facts.fault,
+            "application_data": facts.application_data,
         })
 
 
