@@ -2,7 +2,7 @@
 
 from ..envelope import DEFAULT_LIMIT
 from ..scheduling import SlotQuery
-from . import one, page_of, rules, slot_view
+from . import call, one, page_of, rules, slot_view
 
 
 async def search_appointments(user, appointment_type=None, start_date=None, end_date=None, patient_uuid=None,
@@ -10,18 +10,18 @@ async def search_appointments(user, appointment_type=None, start_date=None, end_
     query = SlotQuery(patient_uuid=patient_uuid, pd_provider_uuid=pd_provider_uuid, location=location,
                       radius=radius, appointment_type=appointment_type, start_date=start_date, end_date=end_date)
     limit, offset = DEFAULT_LIMIT if limit is None else limit, offset or 0
-    count, found = rules().search_page(user, query, limit, offset)
+    count, found = await call(rules().search_page, user, query, limit, offset)
     return page_of([slot_view(slot) for slot in found], count, limit, offset)
 
 
 async def get_appointment(user, pd_appointment_uuid):
-    return one([slot_view(rules().get_appointment(user, pd_appointment_uuid))])
+    return one([slot_view(await call(rules().get_appointment, user, pd_appointment_uuid))])
 
 
 async def update_appointment(user, pd_appointment_uuid, body):
-    slot = rules().update_appointment(user, pd_appointment_uuid, body.get("patient"), body.get("description"))
+    slot = await call(rules().update_appointment, user, pd_appointment_uuid, body.get("patient"), body.get("description"))
     return one(slot_view(slot))
 
 
 async def cancel_appointment(user, pd_appointment_uuid):
-    return one(slot_view(rules().cancel_appointment(user, pd_appointment_uuid)))
+    return one(slot_view(await call(rules().cancel_appointment, user, pd_appointment_uuid)))

@@ -11,23 +11,23 @@ import orjson
 from connexion.context import request
 
 from ..envelope import DEFAULT_LIMIT
-from . import one, page, rules
+from . import call, one, page, rules
 
 
 async def list_schedulers(user, limit=None, offset=None):
-    return _validated_page(rules().list_schedulers(user), limit, offset)
+    return _validated_page(await call(rules().list_schedulers, user), limit, offset)
 
 
 async def get_scheduler(user, scheduler_uuid):
-    return one([rules().get_scheduler(user, scheduler_uuid)])
+    return one([await call(rules().get_scheduler, user, scheduler_uuid)])
 
 
 async def list_appointment_types(user, limit=None, offset=None):
-    return _validated_page(rules().list_appointment_types(user), limit, offset)
+    return _validated_page(await call(rules().list_appointment_types, user), limit, offset)
 
 
 async def get_appointment_type(user, appointment_type_uuid):
-    return one([rules().get_appointment_type(user, appointment_type_uuid)])
+    return one([await call(rules().get_appointment_type, user, appointment_type_uuid)])
 
 
 def _validated_page(items: list, limit: int | None, offset: int | None):

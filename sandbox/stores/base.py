@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Iterable
@@ -32,6 +33,11 @@ KINDS = {
     "registrations": "registration_id",
 }
 FORMAT_MARK = "pokitdok-sandbox"
+
+#: When the current unit of work must be done (a `time.monotonic()` value), set by `offload.run` for
+#: a request; a store that waits on the network gives up with `StoreUnavailable` by then.
+#: None: the store's own default budget per call.
+deadline: ContextVar[float | None] = ContextVar("pokitdok_sandbox_store_deadline", default=None)
 
 
 class StoreError(Exception):
@@ -126,6 +132,8 @@ class Store(ABC):
     multi_process: ClassVar[bool] = False
     #: the store has a schema that `migrate` creates or updates
     has_schema: ClassVar[bool] = False
+    #: calls wait on the network: the app makes them on worker threads (`offload.run`), never on the loop
+    blocking: ClassVar[bool] = False
 
     @abstractmethod
     def transaction(self, tenant_id: str, readonly: bool = False) -> AbstractContextManager[TenantData]:
@@ -166,6 +174,10 @@ class Store(ABC):
 
     @abstractmethod
     def get_token(self, access_token: str) -> dict | None: ...
+
+    def cached_token(self, access_token: str) -> dict | None:
+        """The token if it can be had without waiting (a blocking store's cache), else None."""
+        return None if self.blocking else self.get_token(access_token)
 
     @abstractmethod
     def put_token(self, record: dict, now: float) -> None:

@@ -1,0 +1,52 @@
+"""Store work off the event loop, with a deadline.
+
+A store whose calls block on the network (`Store.blocking`: PostgreSQL) is never called from the
+event loop: `run(store, fn, ...)` runs the work on one of a few worker threads and the loop goes on
+answering other requests (`/healthz` included) meanwhile. The work gets `REQUEST_SECONDS`: the
+store reads the deadline (`stores.base.deadline`) and gives up with `StoreUnavailable` when it
+passes (no pooled connection in time, or no answer on one: see `stores/postgres.py`), and the
+request answers its 503 by then even if a worker is still stuck.
+
+A store kept in this process's memory (TinyDB) answers at once: its work runs inline, as before
+(its group commit relies on that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from .stores import StoreUnavailable
+from .stores.base import deadline
+
+# How long a request's store work may take before its 503 (the 503 comes within about this).
+REQUEST_SECONDS = 2.5
+# Worker threads: about the connections of a store's pool; more work queues (within its deadline).
+WORKERS = 12
+_MARGIN = 0.3  # the store's own deadline fires first; this only answers a worker stuck past it
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _workers() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="pokitdok-store")
+    return _executor
+
+
+async def run(store, fn, *args, seconds: float = REQUEST_SECONDS, **kwargs):
+    """`fn(*args, **kwargs)`, on a worker thread when `store` blocks; within `seconds` or a 503."""
+    if not store.blocking:
+        return fn(*args, **kwargs)
+    context = contextvars.copy_context()
+    context.run(deadline.set, time.monotonic() + seconds)
+    future = asyncio.get_running_loop().run_in_executor(_workers(), functools.partial(context.run, fn, *args,
+                                                                                      **kwargs))
+    try:
+        return await asyncio.wait_for(future, seconds + _MARGIN)
+    except asyncio.TimeoutError:  # work still queued is dropped; a worker past its deadline is let go
+        raise StoreUnavailable(f"{store.description} did not answer within {seconds:g}s") from None
