@@ -73,6 +73,8 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     # Every tenant's requests per window, e.g. "1000/hour" (None: no limit); see extras/rate_limits.py.
     rate_limit: str | None = None
+    # The URL clients reach the server at (behind a proxy), for paging links; None: the listening address.
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls, limits: dict | None = None, **overrides) -> "Settings":
@@ -89,6 +91,7 @@ class Settings:
             "admin_token": env.get("POKITDOK_SANDBOX_ADMIN_TOKEN") or None,
             "limits": Limits.from_env(env, **(limits or {})),
             "rate_limit": env.get("POKITDOK_SANDBOX_RATE_LIMIT") or None,
+            "public_url": env.get("POKITDOK_SANDBOX_PUBLIC_URL") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if overrides.get("db_path") is not None and overrides.get("store_url") is None:
@@ -106,6 +109,7 @@ class Settings:
             "POKITDOK_SANDBOX_STORE": self.store_url or "",
             **self.limits.to_env(),
             "POKITDOK_SANDBOX_RATE_LIMIT": self.rate_limit or "",
+            "POKITDOK_SANDBOX_PUBLIC_URL": self.public_url or "",
         }
         if self.db_path is not None:
             env["POKITDOK_SANDBOX_DB"] = self.db_path
