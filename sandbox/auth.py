@@ -58,24 +58,25 @@ class Authority:
         self.clock = clock
         self.ensure_client(settings.demo_client_id, settings.demo_client_secret)
 
-    def ensure_client(self, client_id: str, secret: str, scopes=ALL_SCOPES) -> dict:
+    def ensure_client(self, client_id: str, secret: str, scopes=ALL_SCOPES, most: int | None = None) -> dict | None:
+        """The client, registered now if new (None: not registered, `most` clients exist already)."""
         client = self.store.get_client(client_id)
         if client is None:
             salt = secrets.token_hex(8)
             # Two processes registering one id at once: the first one stored wins, for both.
             client = self.store.add_client({"client_id": client_id, "salt": salt,
-                                            "secret_hash": _secret_hash(secret, salt), "scopes": list(scopes)})
+                                            "secret_hash": _secret_hash(secret, salt), "scopes": list(scopes)}, most)
         return client
 
     def authenticate(self, client_id: str, secret: str) -> dict:
         client = self.store.get_client(client_id)
         if client is None and self.settings.open_registration:
             most = self.settings.limits.tenants
-            if self.store.client_count() >= most:
+            client = self.ensure_client(client_id, secret, most=most)
+            if client is None:
                 raise OAuthError(403, "tenant_limit", f"this sandbox already serves {most} client ids, its limit "
                                  "(--max-tenants); use a client id it knows, or ask its operator to raise the limit",
                                  "client_id")
-            client = self.ensure_client(client_id, secret)
         expected = client["secret_hash"] if client else _secret_hash("", "unknown-client")
         presented = _secret_hash(secret, client["salt"] if client else "unknown-client")
         # Compare in constant time whether or not the client exists.
@@ -106,7 +107,7 @@ class Authority:
             "scopes": list(scopes),
             "expires_at": now + self.settings.token_ttl_seconds,
         }
-        self.store.put_token(token, now)
+        self.store.put_token(token, now, keep=self.settings.limits.client_tokens)
         return {
             "access_token": token["access_token"],
             "token_type": "bearer",

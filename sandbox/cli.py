@@ -111,6 +111,8 @@ _LIMIT_HELP = {
     "seed_slots": "generated slots one POST /sandbox/seed may ask for",
     "seed_providers": "generated providers one POST /sandbox/seed may ask for",
     "radius_miles": "widest location search, in miles",
+    "slots": "slots of all tenants together; seeds and new slots past it are refused",
+    "client_tokens": "live access tokens per client id; issuing one more drops the client's oldest",
 }
 
 

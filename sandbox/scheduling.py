@@ -106,6 +106,7 @@ class Scheduling:
         end not after start (422), overlap with the provider's slot at the same place (409)."""
         place = list(geo.check_location(location))
         start, end = _date_range(start_date, end_date)
+        self.tenants.check_room(1)  # every tenant's slots together (approximate: not under a lock)
         with self._transaction(tenant_id) as tenant:
             provider = self._require(tenant, "providers", pd_provider_uuid, "pd_provider_uuid")
             if not any(t["type"] == appointment_type for t in tenant.all("appointment_types")):

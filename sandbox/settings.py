@@ -24,10 +24,16 @@ class Limits:
     seed_providers: int = 200
     # A location search's radius, in miles.
     radius_miles: float = 5000.0
+    # Slots of every tenant together (what the embedded store holds in memory); seeds and new slots past it
+    # are refused.
+    slots: int = 2_000_000
+    # Live access tokens per client: issuing one more drops that client's oldest.
+    client_tokens: int = 1000
 
     # flag / env suffix for each field
     NAMES = {"tenants": "max-tenants", "tenant_slots": "max-tenant-slots", "seed_slots": "max-seed-slots",
-             "seed_providers": "max-seed-providers", "radius_miles": "max-radius"}
+             "seed_providers": "max-seed-providers", "radius_miles": "max-radius", "slots": "max-slots",
+             "client_tokens": "max-client-tokens"}
 
     @classmethod
     def from_env(cls, env, **overrides) -> "Limits":

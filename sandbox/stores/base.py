@@ -169,8 +169,10 @@ class Store(ABC):
     def get_client(self, client_id: str) -> dict | None: ...
 
     @abstractmethod
-    def add_client(self, record: dict) -> dict:
-        """Register a client unless its id exists; answer the stored client either way."""
+    def add_client(self, record: dict, most: int | None = None) -> dict | None:
+        """Register a client unless its id exists; answer the stored client either way. With `most`,
+        None (nothing stored) when that many clients exist already: checked and stored as one step,
+        whatever other processes register meanwhile."""
 
     @abstractmethod
     def get_token(self, access_token: str) -> dict | None: ...
@@ -180,8 +182,9 @@ class Store(ABC):
         return None if self.blocking else self.get_token(access_token)
 
     @abstractmethod
-    def put_token(self, record: dict, now: float) -> None:
-        """Store a token, dropping the tokens expired at `now`."""
+    def put_token(self, record: dict, now: float, keep: int | None = None) -> None:
+        """Store a token, dropping the tokens expired at `now` and, with `keep`, the client's oldest
+        tokens beyond `keep` live ones (the new one included), without reading every token."""
 
     @abstractmethod
     def client_count(self) -> int:
@@ -204,6 +207,14 @@ class Store(ABC):
 
     def ping(self) -> None:
         """Raise `StoreUnavailable` unless the store answers now (the health check)."""
+
+    def slot_total(self) -> int:
+        """Slots of every tenant together."""
+        total = 0
+        for tenant_id in self.tenant_ids():
+            with self.transaction(tenant_id, readonly=True) as tenant:
+                total += tenant.count("slots")
+        return total
 
     def warm_up(self, tenant_id: str) -> None:
         """Build whatever a tenant's first request would otherwise wait for."""

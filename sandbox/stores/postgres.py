@@ -386,6 +386,10 @@ class PostgresStore(Store):
         with self._connection() as conn:
             return [tenant for (tenant,) in conn.execute("SELECT tenant FROM tenants ORDER BY tenant")]
 
+    def slot_total(self) -> int:
+        with self._connection() as conn:
+            return conn.execute("SELECT coalesce(sum(slot_count), 0) FROM tenants").fetchone()[0]
+
     def tenant_exists(self, tenant_id: str) -> bool:
         """Cached once seen: tenants are never deleted, so this costs a query per tenant, not per request."""
         if tenant_id in self._known_tenants:
@@ -443,12 +447,15 @@ class PostgresStore(Store):
     def get_client(self, client_id: str) -> dict | None:
         return self._one("SELECT doc FROM clients WHERE client_id = %s", (client_id,))
 
-    def add_client(self, record: dict) -> dict:
-        with self._connection() as conn:
-            conn.execute("INSERT INTO clients (client_id, doc) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                         (record["client_id"], _dump(record)))
-            return json.loads(conn.execute("SELECT doc FROM clients WHERE client_id = %s",
-                                           (record["client_id"],)).fetchone()[0])
+    def add_client(self, record: dict, most: int | None = None) -> dict | None:
+        with self._connection() as conn, conn.transaction():
+            if most is not None:  # every registration of every process queues here: count and insert as one
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("clients"),))
+            conn.execute("INSERT INTO clients (client_id, doc) SELECT %s, %s "
+                         "WHERE %s::bigint IS NULL OR (SELECT count(*) FROM clients) < %s "
+                         "ON CONFLICT DO NOTHING", (record["client_id"], _dump(record), most, most))
+            row = conn.execute("SELECT doc FROM clients WHERE client_id = %s", (record["client_id"],)).fetchone()
+            return json.loads(row[0]) if row is not None else None
 
     def cached_token(self, access_token: str) -> dict | None:
         token = self._tokens.get(access_token)
@@ -464,11 +471,18 @@ class PostgresStore(Store):
                 self._tokens[access_token] = token
         return dict(token) if token is not None else None
 
-    def put_token(self, record: dict, now: float) -> None:
+    def put_token(self, record: dict, now: float, keep: int | None = None) -> None:
+        client = record["client_id"]
         with self._connection() as conn, conn.transaction():
             conn.execute("DELETE FROM tokens WHERE expires_at <= %s", (now,))
-            conn.execute("INSERT INTO tokens (access_token, expires_at, doc) VALUES (%s, %s, %s)",
-                         (record["access_token"], record["expires_at"], _dump(record)))
+            if keep is not None and keep > 0:  # the client's oldest beyond keep - 1, from tokens_by_client
+                dropped = conn.execute(
+                    "DELETE FROM tokens WHERE access_token IN (SELECT access_token FROM tokens WHERE client_id = %s "
+                    "ORDER BY expires_at DESC OFFSET %s) RETURNING access_token", (client, keep - 1)).fetchall()
+                for (token,) in dropped:
+                    self._tokens.pop(token, None)
+            conn.execute("INSERT INTO tokens (access_token, expires_at, client_id, doc) VALUES (%s, %s, %s, %s)",
+                         (record["access_token"], record["expires_at"], client, _dump(record)))
 
 
 _ANALYZE_FROM = 50_000  # slots in a data set from which seeding refreshes the table's statistics
