@@ -8,7 +8,11 @@ passes (no pooled connection in time, or no answer on one: see `stores/postgres.
 request answers its 503 by then even if a worker is still stuck.
 
 A store kept in this process's memory (TinyDB) answers at once: its work runs inline, as before
-(its group commit relies on that).
+(its group commit relies on that), except heavy reads (`heavy`: a location search may read every
+slot of its tenant), which run on a worker thread on every store so that the loop goes on
+answering other tenants meanwhile. A tenant runs at most `HEAVY_PER_TENANT` of those at once; its
+further ones wait their turn, so one tenant cannot take every worker (nor, on PostgreSQL, every
+pooled connection).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ REQUEST_SECONDS = 2.5
 # Worker threads: about the connections of a store's pool; more work queues (within its deadline).
 WORKERS = 12
 _MARGIN = 0.3  # the store's own deadline fires first; this only answers a worker stuck past it
+HEAVY_PER_TENANT = 1
+_heavy_lanes: dict[tuple[int, str], asyncio.Semaphore] = {}  # (loop, tenant) -> its heavy reads in flight
 
 _executor: ThreadPoolExecutor | None = None
 
@@ -38,14 +44,31 @@ def _workers() -> ThreadPoolExecutor:
     return _executor
 
 
-async def run(store, fn, *args, seconds: float = REQUEST_SECONDS, **kwargs):
-    """`fn(*args, **kwargs)`, on a worker thread when `store` blocks; within `seconds` or a 503."""
-    if not store.blocking:
+async def heavy(store, tenant: str, fn, *args, **kwargs):
+    """A read whose cost grows with the tenant's data (`run`, always on a worker thread), at most
+    `HEAVY_PER_TENANT` of the tenant's at once."""
+    key = (id(asyncio.get_running_loop()), tenant)
+    lane = _heavy_lanes.get(key)
+    if lane is None:
+        if len(_heavy_lanes) > 10_000:  # tenants come and go: forget the idle lanes
+            for idle in [k for k, s in _heavy_lanes.items() if not s.locked() and s._value == HEAVY_PER_TENANT]:
+                del _heavy_lanes[idle]
+        lane = _heavy_lanes[key] = asyncio.Semaphore(HEAVY_PER_TENANT)
+    async with lane:
+        return await run(store, fn, *args, off_loop=True, **kwargs)
+
+
+async def run(store, fn, *args, seconds: float = REQUEST_SECONDS, off_loop: bool = False, **kwargs):
+    """`fn(*args, **kwargs)`, on a worker thread when `store` blocks (or `off_loop`); within `seconds`
+    or a 503."""
+    if not (store.blocking or off_loop):
         return fn(*args, **kwargs)
     context = contextvars.copy_context()
     context.run(deadline.set, time.monotonic() + seconds)
     future = asyncio.get_running_loop().run_in_executor(_workers(), functools.partial(context.run, fn, *args,
                                                                                       **kwargs))
+    if not store.blocking:  # in memory: nothing to wait for but the work itself
+        return await future
     try:
         return await asyncio.wait_for(future, seconds + _MARGIN)
     except asyncio.TimeoutError:  # work still queued is dropped; a worker past its deadline is let go

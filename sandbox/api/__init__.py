@@ -33,6 +33,12 @@ async def call(fn, *args, **kwargs):
     return await offload.run(current().tenants.store, fn, *args, **kwargs)
 
 
+async def heavy_call(user: str, fn, *args, **kwargs):
+    """`call` for a read whose cost grows with the tenant's data: off the loop on every store, a few
+    of a tenant's at once (`offload.heavy`)."""
+    return await offload.heavy(current().tenants.store, user, fn, *args, **kwargs)
+
+
 def one(data) -> dict:
     """The answer `{meta, data}` (200)."""
     return envelope.document(_request_scope, data)
