@@ -164,6 +164,9 @@ def test_slots_of_all_tenants_together_stop_at_the_global_limit(backend):
         create_slot(client, headers)
         error = refusal(client.post(SLOTS, headers=headers, json=slot_body()), 409)
         assert "--max-slots" in error["message"] and error["field"] == "slots", error
+        error = refusal(client.post(SEED, headers=headers, json={"slots": seeded + 50}), 409)
+        assert "--max-slots" in error["message"], error
+        assert _summary(client, headers)["slots"] == seeded  # (a reset to the seeded size fits)
         other = bearer(get_token(client, ("another-tenant", "s")))
         error = refusal(client.get(APPOINTMENTS, headers=other, params={"pd_provider_uuid": PROVIDER}), 409)
         assert "--max-slots" in error["message"]
