@@ -330,7 +330,9 @@ class PostgresStore(Store):
             self._down = True
             raise StoreUnavailable(f"no connection to PostgreSQL at {self.description} within "
                                    f"{budget:.1f}s") from None
-        except (psycopg.OperationalError, StoreUnavailable) as exc:
+        except StoreUnavailable as exc:  # no answer in time: slow or away (the next checkout tells which)
+            raise StoreUnavailable(f"PostgreSQL at {self.description} did not answer in time: {exc}") from None
+        except psycopg.OperationalError as exc:
             self._down = True
             raise StoreUnavailable(f"PostgreSQL at {self.description} is unavailable: {_first_line(exc)}") from None
 
