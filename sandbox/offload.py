@@ -27,7 +27,7 @@ from .stores import StoreUnavailable
 from .stores.base import deadline
 
 # How long a request's store work may take before its 503 (the 503 comes within about this).
-REQUEST_SECONDS = 2.5
+REQUEST_SECONDS = 2.0
 # Worker threads: about the connections of a store's pool; more work queues (within its deadline).
 WORKERS = 12
 _MARGIN = 0.3  # the store's own deadline fires first; this only answers a worker stuck past it
@@ -58,9 +58,10 @@ async def heavy(store, tenant: str, fn, *args, **kwargs):
         return await run(store, fn, *args, off_loop=True, **kwargs)
 
 
-async def run(store, fn, *args, seconds: float = REQUEST_SECONDS, off_loop: bool = False, **kwargs):
+async def run(store, fn, *args, seconds: float = REQUEST_SECONDS, off_loop: bool = False, margin: float = _MARGIN,
+              **kwargs):
     """`fn(*args, **kwargs)`, on a worker thread when `store` blocks (or `off_loop`); within `seconds`
-    or a 503."""
+    or a 503 (`StoreUnavailable`), which comes at the latest `margin` after the deadline."""
     if not (store.blocking or off_loop):
         return fn(*args, **kwargs)
     context = contextvars.copy_context()
@@ -70,6 +71,6 @@ async def run(store, fn, *args, seconds: float = REQUEST_SECONDS, off_loop: bool
     if not store.blocking:  # in memory: nothing to wait for but the work itself
         return await future
     try:
-        return await asyncio.wait_for(future, seconds + _MARGIN)
+        return await asyncio.wait_for(future, seconds + margin)
     except asyncio.TimeoutError:  # work still queued is dropped; a worker past its deadline is let go
         raise StoreUnavailable(f"{store.description} did not answer within {seconds:g}s") from None

@@ -64,7 +64,7 @@ log = logging.getLogger("pokitdok_sandbox")
 
 POOL_SIZE = 10
 CONNECT_TIMEOUT = 2  # seconds; libpq's minimum that means anything is 2
-CALL_SECONDS = 2.5  # a call's budget (connection and answers) outside a request's own deadline
+CALL_SECONDS = 2.0  # a call's budget (connection and answers) outside a request's own deadline
 STATEMENT_TIMEOUT_MS = 10_000  # the database cancels a statement running longer (seeding: none)
 TOKEN_CACHE_SIZE = 10_000
 _CELL_STRIDE = 4000  # longitude buckets span 3600: (lat bucket, lon bucket) -> one bigint
