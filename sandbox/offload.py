@@ -32,7 +32,13 @@ REQUEST_SECONDS = 2.0
 WORKERS = 12
 _MARGIN = 0.3  # the store's own deadline fires first; this only answers a worker stuck past it
 HEAVY_PER_TENANT = 1
-_heavy_lanes: dict[tuple[int, str], asyncio.Semaphore] = {}  # (loop, tenant) -> its heavy reads in flight
+_heavy_lanes: dict[tuple[int, str], "_Lane"] = {}  # (loop, tenant) -> its heavy reads, while it has any
+
+
+class _Lane:
+    def __init__(self):
+        self.turns = asyncio.Semaphore(HEAVY_PER_TENANT)
+        self.users = 0  # running or waiting
 
 _executor: ThreadPoolExecutor | None = None
 
@@ -48,14 +54,15 @@ async def heavy(store, tenant: str, fn, *args, **kwargs):
     """A read whose cost grows with the tenant's data (`run`, always on a worker thread), at most
     `HEAVY_PER_TENANT` of the tenant's at once."""
     key = (id(asyncio.get_running_loop()), tenant)
-    lane = _heavy_lanes.get(key)
-    if lane is None:
-        if len(_heavy_lanes) > 10_000:  # tenants come and go: forget the idle lanes
-            for idle in [k for k, s in _heavy_lanes.items() if not s.locked() and s._value == HEAVY_PER_TENANT]:
-                del _heavy_lanes[idle]
-        lane = _heavy_lanes[key] = asyncio.Semaphore(HEAVY_PER_TENANT)
-    async with lane:
-        return await run(store, fn, *args, off_loop=True, **kwargs)
+    lane = _heavy_lanes.get(key) or _heavy_lanes.setdefault(key, _Lane())
+    lane.users += 1
+    try:
+        async with lane.turns:
+            return await run(store, fn, *args, off_loop=True, **kwargs)
+    finally:
+        lane.users -= 1
+        if lane.users == 0:
+            del _heavy_lanes[key]
 
 
 async def run(store, fn, *args, seconds: float = REQUEST_SECONDS, off_loop: bool = False, margin: float = _MARGIN,
