@@ -17,10 +17,10 @@ import time
 from urllib.parse import unquote
 
 
+from . import offload
 from .context import of_scope
 from .request_facts import learn_tenant
 from .errors import SandboxError
-from .stores import StoreUnavailable
 
 ALL_SCOPES = ("user_schedule", "business_schedule")
 MAX_CLIENT_ID_LENGTH = 200
@@ -58,24 +58,25 @@ class Authority:
         self.clock = clock
         self.ensure_client(settings.demo_client_id, settings.demo_client_secret)
 
-    def ensure_client(self, client_id: str, secret: str, scopes=ALL_SCOPES) -> dict:
+    def ensure_client(self, client_id: str, secret: str, scopes=ALL_SCOPES, most: int | None = None) -> dict | None:
+        """The client, registered now if new (None: not registered, `most` clients exist already)."""
         client = self.store.get_client(client_id)
         if client is None:
             salt = secrets.token_hex(8)
             # Two processes registering one id at once: the first one stored wins, for both.
             client = self.store.add_client({"client_id": client_id, "salt": salt,
-                                            "secret_hash": _secret_hash(secret, salt), "scopes": list(scopes)})
+                                            "secret_hash": _secret_hash(secret, salt), "scopes": list(scopes)}, most)
         return client
 
     def authenticate(self, client_id: str, secret: str) -> dict:
         client = self.store.get_client(client_id)
         if client is None and self.settings.open_registration:
             most = self.settings.limits.tenants
-            if self.store.client_count() >= most:
+            client = self.ensure_client(client_id, secret, most=most)
+            if client is None:
                 raise OAuthError(403, "tenant_limit", f"this sandbox already serves {most} client ids, its limit "
                                  "(--max-tenants); use a client id it knows, or ask its operator to raise the limit",
                                  "client_id")
-            client = self.ensure_client(client_id, secret)
         expected = client["secret_hash"] if client else _secret_hash("", "unknown-client")
         presented = _secret_hash(secret, client["salt"] if client else "unknown-client")
         # Compare in constant time whether or not the client exists.
@@ -106,7 +107,7 @@ class Authority:
             "scopes": list(scopes),
             "expires_at": now + self.settings.token_ttl_seconds,
         }
-        self.store.put_token(token, now)
+        self.store.put_token(token, now, keep=self.settings.limits.client_tokens)
         return {
             "access_token": token["access_token"],
             "token_type": "bearer",
@@ -127,16 +128,24 @@ class Authority:
             if name == b"authorization":
                 kind, _, token = value.decode("latin-1").partition(" ")
                 if kind.lower() == "bearer" and token.strip():
-                    try:
-                        info = self.token_info(token.strip())
-                    except StoreUnavailable:  # the answer said so already
+                    known = self.store.cached_token(token.strip())  # never waits: after the answer
+                    if known is None or known["expires_at"] <= self.clock():
                         return None
-                    return info["sub"] if info else None
+                    return known["client_id"]
         return None
+
+    async def verify(self, access_token: str) -> dict:
+        """`check_token` from the event loop: a store on the network is asked off the loop, unless
+        it knows the token already."""
+        if self.store.cached_token(access_token) is None:  # to be read from the store
+            return await offload.run(self.store, self.check_token, access_token)
+        return self.check_token(access_token)  # from the cache: no wait
 
     def check_token(self, access_token: str) -> dict:
         """The token's info, or a 401 that tells an expired token from one the server never issued."""
-        token = self.store.get_token(access_token)
+        return self._info(self.store.get_token(access_token))
+
+    def _info(self, token: dict | None) -> dict:
         if token is None:
             raise TokenRefused("invalid_token", "this access token was not issued by this server; "
                                                 "get one from POST /oauth2/token")
@@ -176,7 +185,7 @@ def form_fields(form) -> dict:
     return {name: form.getlist(name)[0] for name in form}
 
 
-def token_info(access_token: str, request=None) -> dict | None:
+async def token_info(access_token: str, request=None) -> dict | None:
     """Connexion's x-tokenInfoFunc: a refused token raises its own 401; a missing scope then means 403.
 
     It runs in Connexion's security middleware, before the operation's context is
@@ -185,6 +194,6 @@ def token_info(access_token: str, request=None) -> dict | None:
     context = of_scope(request.scope) if request is not None else None
     if context is None:
         return None
-    info = context.authority.check_token(access_token)
+    info = await context.authority.verify(access_token)
     learn_tenant(request.scope, info["sub"])  # known now, even if the scope check then refuses
     return info

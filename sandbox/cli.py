@@ -12,6 +12,7 @@ import socket
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pokitdok_sandbox.contract_tests import runner as contract_runner
 from pokitdok_sandbox.fixtures import doc_examples as doc
@@ -60,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
                        help="needed in X-Sandbox-Admin-Token for /sandbox/reset, /sandbox/seed and the other "
                             "sandbox changes (fault rules, clearing the request journal) "
                             "(env POKITDOK_SANDBOX_ADMIN_TOKEN; generated when listening beyond loopback)")
+    serve.add_argument("--public-url", default=None, metavar="URL",
+                       help="the URL clients reach this server at (e.g. behind a proxy), for the paging links "
+                            "meta.next and meta.previous (env POKITDOK_SANDBOX_PUBLIC_URL; default: the address "
+                            "it listens on; the request's Host header is never used)")
     defaults = Limits()
     for name, flag in Limits.NAMES.items():
         serve.add_argument(f"--{flag}", dest=f"limit_{name}", type=float if name == "radius_miles" else int,
@@ -129,6 +134,8 @@ _LIMIT_HELP = {
     "seed_slots": "generated slots one POST /sandbox/seed may ask for",
     "seed_providers": "generated providers one POST /sandbox/seed may ask for",
     "radius_miles": "widest location search, in miles",
+    "slots": "slots of all tenants together; seeds and new slots past it are refused",
+    "client_tokens": "live access tokens per client id; issuing one more drops the client's oldest",
 }
 
 
@@ -189,8 +196,9 @@ def _serve(args) -> int:
     try:
         limits = {name: getattr(args, f"limit_{name}") for name in Limits.NAMES}
         settings = _settings(args, token_ttl_seconds=args.token_ttl, admin_token=args.admin_token,
-                             rate_limit=args.rate_limit, limits=limits)
+                             rate_limit=args.rate_limit, limits=limits, public_url=args.public_url)
         parse_limit(settings.rate_limit, "--rate-limit")
+        _check_public_url(settings.public_url)
     except ValueError as exc:
         print(f"pokitdok-sandbox: {exc}", file=sys.stderr)
         return 2
@@ -249,6 +257,14 @@ def _listen_problem(args, exc: OSError) -> str:
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+def _check_public_url(url: str | None) -> None:
+    if url is None:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"--public-url must be http(s)://host[:port][/path], not {url!r}")
 
 
 def _is_loopback(host: str) -> bool:

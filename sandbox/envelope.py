@@ -101,9 +101,23 @@ def paged_document(scope, items: list, limit: int | None, offset: int | None, co
 
 
 def _request_url(scope) -> URL | None:
+    """The request's URL as paging links show it: on the server's public URL (`--public-url`), else on the
+    address it was reached at (the listening socket's, never the client's `Host` header, which anyone
+    can set to send the next page's link elsewhere)."""
     if scope is None or scope.get("type") != "http":
         return None
-    return URL(scope=scope)
+    from .context import of_scope
+
+    context = of_scope(scope)
+    base = context.settings.public_url if context is not None else None
+    if not base:
+        scheme = scope.get("scheme", "http")
+        host, port = scope.get("server") or ("localhost", None)
+        default = {"http": 80, "https": 443}.get(scheme)
+        host = f"[{host}]" if ":" in str(host) else host
+        base = f"{scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+    query = scope.get("query_string", b"").decode("latin-1")
+    return URL(base.rstrip("/") + scope.get("root_path", "") + scope["path"] + (f"?{query}" if query else ""))
 
 
 def _with_offset(url: URL | None, offset: int, limit: int) -> str | None:

@@ -31,9 +31,22 @@ def same_place(a, b) -> bool:
 
 
 def miles_between(a, b) -> float:
-    lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_MILES * math.asin(min(1.0, math.sqrt(h)))
+    return miles_from(a)(b)
+
+
+def miles_from(origin):
+    """`miles_between(origin, b)` as a function of `b`, the origin's part computed once (a search
+    measures thousands of slots from one point)."""
+    lat1, lon1 = math.radians(origin[0]), math.radians(origin[1])
+    cos_lat1 = math.cos(lat1)
+    radians, sin, cos, asin, sqrt = math.radians, math.sin, math.cos, math.asin, math.sqrt
+
+    def miles(b) -> float:
+        lat2, lon2 = radians(b[0]), radians(b[1])
+        h = sin((lat2 - lat1) / 2) ** 2 + cos_lat1 * cos(lat2) * sin((lon2 - lon1) / 2) ** 2
+        return 2 * EARTH_RADIUS_MILES * asin(min(1.0, sqrt(h)))
+
+    return miles
 
 
 def parse_radius(value: str | None) -> float:

@@ -117,6 +117,7 @@ class Scheduling:
         end not after start (422), overlap with the provider's slot at the same place (409)."""
         place = list(geo.check_location(location))
         start, end = _date_range(start_date, end_date)
+        self.tenants.check_room(1)  # every tenant's slots together (approximate: not under a lock)
         with self._transaction(tenant_id) as tenant:
             provider = self._require(tenant, "providers", pd_provider_uuid, "pd_provider_uuid")
             if not any(t["type"] == appointment_type for t in tenant.all("appointment_types")):
@@ -213,33 +214,36 @@ class Scheduling:
 
     def _search_all(self, tenant_id: str, criteria: "_Criteria") -> list[dict]:
         patient, provider, origin, radius = criteria.patient, criteria.provider, criteria.origin, criteria.radius
-        start, end = criteria.start, criteria.end
+        start, end, appointment_type = criteria.start, criteria.end, criteria.appointment_type
+        miles = geo.miles_from(origin) if origin is not None else None
 
-        def wanted(slot: dict) -> bool:
+        def order(slot: dict):
+            """The slot's place in the answer (start, then distance), or None when it does not match."""
             if patient is not None:
                 if not slot["booked"] or slot["patient"]["_uuid"].lower() != patient:
-                    return False
+                    return None
             elif slot["booked"] and not criteria.calendar:
-                return False
+                return None
             if provider is not None and slot["pd_provider_uuid"] != provider:
-                return False
-            if criteria.appointment_type is not None and slot["appointment_type"] != criteria.appointment_type:
-                return False
-            if start is not None and parse_datetime(slot["start_date"], "start_date") < start:
-                return False
+                return None
+            if appointment_type is not None and slot["appointment_type"] != appointment_type:
+                return None
+            begins = parse_datetime(slot["start_date"], "start_date")
+            if start is not None and begins < start:
+                return None
             if end is not None and parse_datetime(slot["end_date"], "end_date") > end:
-                return False
-            return origin is None or geo.miles_between(origin, slot["location"]) <= radius
+                return None
+            if miles is None:
+                return begins, 0.0
+            distance = miles(slot["location"])
+            return (begins, distance) if distance <= radius else None
 
         with self._transaction(tenant_id, readonly=True) as tenant:
             candidates = self._search_candidates(tenant, patient, provider, origin, radius, start, end)
-        found = [slot for slot in candidates if wanted(slot)]
-
-        def order(slot: dict):
-            distance = geo.miles_between(origin, slot["location"]) if origin else 0.0
-            return parse_datetime(slot["start_date"], "start_date"), distance
-
-        return sorted(found, key=order)
+        # Each slot measured once; sorted by its key alone (stable: equal keys keep the candidates' order).
+        found = [(key, slot) for slot in candidates if (key := order(slot)) is not None]
+        found.sort(key=_first)
+        return [slot for _key, slot in found]
 
     def get_appointment(self, tenant_id: str, pd_appointment_uuid: str) -> dict:
         with self._transaction(tenant_id, readonly=True) as tenant:
@@ -326,6 +330,10 @@ class Scheduling:
 
 def _unknown_type(code) -> Unprocessable:
     return Unprocessable(f"appointment_type {code!r} is not a known appointment type code", "appointment_type")
+
+
+def _first(pair: tuple):
+    return pair[0]
 
 
 def _date_range(start_date: str, end_date: str) -> tuple[datetime, datetime]:

@@ -28,10 +28,16 @@ class Limits:
     seed_providers: int = 200
     # A location search's radius, in miles.
     radius_miles: float = 5000.0
+    # Slots of every tenant together (what the embedded store holds in memory); seeds and new slots past it
+    # are refused.
+    slots: int = 2_000_000
+    # Live access tokens per client: issuing one more drops that client's oldest.
+    client_tokens: int = 1000
 
     # flag / env suffix for each field
     NAMES = {"tenants": "max-tenants", "tenant_slots": "max-tenant-slots", "seed_slots": "max-seed-slots",
-             "seed_providers": "max-seed-providers", "radius_miles": "max-radius"}
+             "seed_providers": "max-seed-providers", "radius_miles": "max-radius", "slots": "max-slots",
+             "client_tokens": "max-client-tokens"}
 
     @classmethod
     def from_env(cls, env, **overrides) -> "Limits":
@@ -77,6 +83,8 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     # Every tenant's requests per window, e.g. "1000/hour" (None: no limit); see extras/rate_limits.py.
     rate_limit: str | None = None
+    # The URL clients reach the server at (behind a proxy), for paging links; None: the listening address.
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls, limits: dict | None = None, **overrides) -> "Settings":
@@ -93,6 +101,7 @@ class Settings:
             "admin_token": env.get("POKITDOK_SANDBOX_ADMIN_TOKEN") or None,
             "limits": Limits.from_env(env, **(limits or {})),
             "rate_limit": env.get("POKITDOK_SANDBOX_RATE_LIMIT") or None,
+            "public_url": env.get("POKITDOK_SANDBOX_PUBLIC_URL") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if overrides.get("db_path") is not None and overrides.get("store_url") is None:
@@ -114,6 +123,7 @@ class Settings:
             "POKITDOK_SANDBOX_STORE": self.store_url or "",
             **self.limits.to_env(),
             "POKITDOK_SANDBOX_RATE_LIMIT": self.rate_limit or "",
+            "POKITDOK_SANDBOX_PUBLIC_URL": self.public_url or "",
         }
         if self.db_path is not None:
             env["POKITDOK_SANDBOX_DB"] = self.db_path

@@ -20,7 +20,7 @@ from pokitdok_sandbox.fixtures import generate_dataset
 
 from . import datasets
 from .datasets import SeedSettings
-from .errors import Unprocessable
+from .errors import Conflict, Unprocessable
 from .stores import Store, TenantData
 
 
@@ -43,6 +43,7 @@ class Tenants:
         processes see it at once."""
         if not self.store.tenant_exists(tenant_id):
             settings = asdict(self.defaults)
+            self.check_room(settings["slots"])
             self.store.put_dataset(tenant_id, settings, generate_dataset(**settings), if_new=True)
 
     @contextmanager
@@ -56,7 +57,25 @@ class Tenants:
         """Replace the tenant's data set with a freshly generated one (`seed`, `providers`,
         `slots` chosen, the rest from the defaults); answer its summary."""
         self._check_size(choices)  # what the client asks for; the operator's defaults may be larger
-        return self._store_dataset(tenant_id, replace(self.defaults, **choices))
+        settings = replace(self.defaults, **choices)
+        if self.store.tenant_exists(tenant_id):
+            with self.store.transaction(tenant_id, readonly=True) as tenant:
+                held = tenant.count("slots")
+        else:
+            held = 0
+        self.check_room(settings.slots - held)
+        return self._store_dataset(tenant_id, settings)
+
+    def check_room(self, more_slots: int) -> None:
+        """A 409 unless the server's slots of all tenants together (`--max-slots`) leave room for `more_slots`."""
+        most = self.limits.slots if self.limits is not None else None
+        if most is None or more_slots <= 0:
+            return
+        total = self.store.slot_total()
+        if total + more_slots > most:
+            raise Conflict(f"this sandbox holds {total} slots across its tenants and {more_slots} more would pass its "
+                           f"limit of {most} (--max-slots); delete slots, seed a smaller data set, or ask its "
+                           "operator to raise the limit", "slots")
 
     def load(self, tenant_id: str, dataset: dict, description: str | None, source: str = "fixture") -> dict:
         """Replace the tenant's data set with a fixture's records (`fixture_files`, already checked);

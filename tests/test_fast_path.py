@@ -221,8 +221,8 @@ def test_both_paths_answer_alike(sides, monkeypatch):
     taken = []
     original = fast_path.FastPath._take
 
-    def counting(self, scope):
-        chosen = original(self, scope)
+    async def counting(self, scope):
+        chosen = await original(self, scope)
         taken.append(chosen[0] is not None)
         return chosen
 

@@ -688,9 +688,10 @@ def test_a_time_zone_offset_ignored_in_a_search_is_caught(server, monkeypatch):
 def test_a_distance_that_ignores_longitude_is_caught(server, monkeypatch):
     import pokitdok_sandbox.scheduling as scheduling_module
 
-    real = geo.miles_between
+    real = geo.miles_from
     # the bug: the distance compares latitudes only (and every slot of the period is a candidate)
-    monkeypatch.setattr(scheduling_module.geo, "miles_between", lambda a, b: real((a[0], 0.0), (b[0], 0.0)))
+    monkeypatch.setattr(scheduling_module.geo, "miles_from",
+                        lambda origin: (lambda b, miles=real((origin[0], 0.0)): miles((b[0], 0.0))))
     monkeypatch.setattr(Scheduling, "_search_candidates", staticmethod(
         lambda tenant, patient, provider, origin, radius, start, end:
             tenant.slots_of_patient(patient) if patient else tenant.slots_starting_between(start, end)))

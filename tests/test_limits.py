@@ -15,7 +15,7 @@ from pokitdok_sandbox.app import create_app
 from pokitdok_sandbox.settings import Limits, Settings
 
 from .conftest import DEMO, bearer, get_token, make_settings
-from .helpers import APPOINTMENTS, SLOTS, create_slot, slot_body
+from .helpers import APPOINTMENTS, PROVIDER, SCHEDULERS, SLOTS, create_slot, slot_body
 from .refusals import INVALID, payload, refusal
 
 GRANT = {"grant_type": "client_credentials"}
@@ -151,3 +151,50 @@ def test_serve_refuses_a_negative_limit(capsys):
 
     assert main(["serve", "--db", "unused.json", "--max-tenants", "-1"]) == 2
     assert "--max-tenants" in capsys.readouterr().err
+
+
+# -- limits across tenants ------------------------------------------------------------------------
+
+def test_slots_of_all_tenants_together_stop_at_the_global_limit(backend):
+    with create_app(make_settings()).test_client() as probe:
+        seeded = _summary(probe, bearer(get_token(probe)))["slots"]
+    # Room for the demo tenant and one more slot: a second tenant's first request would pass it.
+    with _sandbox(slots=seeded + 1).test_client() as client:
+        headers = bearer(get_token(client))
+        create_slot(client, headers)
+        error = refusal(client.post(SLOTS, headers=headers, json=slot_body()), 409)
+        assert "--max-slots" in error["message"] and error["field"] == "slots", error
+        error = refusal(client.post(SEED, headers=headers, json={"slots": seeded + 50}), 409)
+        assert "--max-slots" in error["message"], error
+        assert _summary(client, headers)["slots"] == seeded  # (a reset to the seeded size fits)
+        other = bearer(get_token(client, ("another-tenant", "s")))
+        error = refusal(client.get(APPOINTMENTS, headers=other, params={"pd_provider_uuid": PROVIDER}), 409)
+        assert "--max-slots" in error["message"]
+
+
+def test_a_client_keeps_at_most_its_cap_of_live_tokens_oldest_dropped(backend):
+    with _sandbox(client_tokens=3).test_client() as client:
+        tokens = [get_token(client) for _ in range(5)]
+        answers = [client.get(SCHEDULERS, headers=bearer(token)).status_code for token in tokens]
+        assert answers == [401, 401, 200, 200, 200]
+
+
+def test_the_tenant_cap_holds_under_concurrent_registrations_across_workers(pg_url):
+    """PostgreSQL, 4 worker processes, 30 new client ids at once against a cap of 10: exactly 10 registered."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    import psycopg
+
+    from pokitdok_sandbox.testing import running_sandbox
+
+    with running_sandbox(pg_url, "--workers", "4", "--max-tenants", "10") as server:
+        def register(number: int) -> int:
+            return httpx.post(f"{server.origin}/oauth2/token", data=GRANT, auth=(f"race-{number}", "s"),
+                              timeout=30).status_code
+
+        with ThreadPoolExecutor(30) as pool:
+            statuses = list(pool.map(register, range(30)))
+    with psycopg.connect(pg_url) as conn:
+        clients = conn.execute("SELECT count(*) FROM pokitdok_sandbox.clients").fetchone()[0]
+    assert clients == 10 and statuses.count(200) == 9 and statuses.count(403) == 21, (clients, statuses)

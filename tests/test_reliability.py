@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +16,7 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
+from pokitdok_sandbox import serving
 from pokitdok_sandbox.fixtures.doc_examples import OPEN_SLOT, PROVIDER_MAIN_OFFICE, PROVIDER_UUID
 
 from .helpers import assert_error, data_of
@@ -261,3 +264,64 @@ def test_oversized_and_chunked_bodies(server):
     updated = data_of(small)
     assert updated["description"] == "chunked"
     assert "booked" in updated
+
+
+MALFORMED = [
+    b"GARBAGE\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+    b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
+    b"POST /oauth2/token HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nxx\r\n0\r\n\r\n",
+    b"POST /oauth2/token HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+]
+
+
+def _exchange(server, raw: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(raw)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+@pytest.mark.parametrize("raw", MALFORMED)
+def test_a_malformed_request_is_answered_in_the_error_shape_never_a_400(server, raw):
+    """Requests uvicorn's parser refuses: a 422 in the declared error shape, and the connection closed."""
+    head, _, body = _exchange(server, raw).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 422 "), head
+    assert b"content-type: application/json" in head.lower(), head
+    errors = json.loads(body)["data"]["errors"]
+    assert errors["status"] == 422 and "not valid HTTP/1.1" in errors["message"], errors
+
+
+def test_clients_trickling_a_body_are_closed(server):
+    """Slow-body clients: headers in time, then one byte of the body every 2 s; each connection is
+    closed once its body takes longer than the body timeout, and the server goes on answering."""
+    connections = []
+    for _ in range(40):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.sendall(b"POST /oauth2/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded"
+                     b"\r\nContent-Length: 1000\r\n\r\n")
+        connections.append(sock)
+    started, open_ = time.monotonic(), set(range(len(connections)))
+    while open_ and time.monotonic() - started < serving.BODY_TIMEOUT_SECONDS + 8:
+        for number in list(open_):
+            try:
+                connections[number].sendall(b"a")
+                connections[number].setblocking(False)
+                if connections[number].recv(1024) == b"":
+                    open_.discard(number)
+            except BlockingIOError:
+                pass
+            except OSError:  # reset by the server
+                open_.discard(number)
+            finally:
+                connections[number].setblocking(True)
+        time.sleep(2)
+    took = time.monotonic() - started
+    for sock in connections:
+        sock.close()
+    assert not open_, f"{len(open_)} slow-body connections still open after {took:.0f}s"
+    assert took >= serving.BODY_TIMEOUT_SECONDS - 1
+    assert httpx.get(server.origin + "/healthz", timeout=5).status_code == 200

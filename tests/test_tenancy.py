@@ -2,9 +2,10 @@
 
 import pytest
 
+from pokitdok_sandbox.app import create_app
 from pokitdok_sandbox.fixtures import doc_examples as doc
 
-from .conftest import DEMO, bearer, get_token
+from .conftest import DEMO, bearer, get_token, make_settings
 from .helpers import (
     APPOINTMENTS, PEG, SAM, SLOTS, assert_error, assert_oauth_error, book, create_slot, data_of, get_one, open_slots_of,
     search, slot_body, world_view,
@@ -111,3 +112,49 @@ def test_closed_registration_refuses_unknown_clients(backend):
         assert_oauth_error(client.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=TENANT_A),
                            401, "invalid_client")
         assert get_token(client, DEMO)
+
+
+def test_a_tenants_location_searches_run_off_the_loop_one_at_a_time(monkeypatch):
+    """While tenant A's location search is in the rules (held there by the test), tenant B is answered
+    (the search is not on the event loop), and A's second search waits for its first."""
+    import asyncio
+    import threading
+
+    import httpx
+
+    app = create_app(make_settings())
+    rules = app.sandbox.rules
+    inside, most, entered, release = [0], [0], threading.Semaphore(0), threading.Event()
+    search_page = rules.search_page
+
+    def held(tenant_id, query, limit, offset):
+        if tenant_id == "tenant-a":
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            entered.release()
+            release.wait(10)
+            inside[0] -= 1
+        return search_page(tenant_id, query, limit, offset)
+
+    monkeypatch.setattr(rules, "search_page", held)
+    search = {"location": "37,-96", "radius": "3000mi"}
+
+    async def scenario():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+            async def headers(client_id: str) -> dict:
+                answer = await client.post("/oauth2/token", data={"grant_type": "client_credentials"},
+                                           auth=(client_id, "s"))
+                return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+            a, b = await headers("tenant-a"), await headers("tenant-b")
+            searches = [asyncio.create_task(client.get(APPOINTMENTS, params=search, headers=a)) for _ in range(2)]
+            assert await asyncio.to_thread(entered.acquire, timeout=10)
+            read = await asyncio.wait_for(client.get(APPOINTMENTS, params=search, headers=b), 5)
+            assert read.status_code == 200 and inside[0] == 1
+            await asyncio.sleep(0.3)
+            assert most[0] == 1  # the second waits its turn
+            release.set()
+            return [answer.status_code for answer in await asyncio.gather(*searches)]
+
+    assert asyncio.run(scenario()) == [200, 200]
+    assert most[0] == 1

@@ -146,6 +146,21 @@ def test_the_default_page_is_100_records_and_links_are_absolute_urls_of_the_same
     assert urlsplit(_meta(rest)["previous"]).query == link.query.replace("offset=100", "offset=0")
 
 
+def test_paging_links_never_take_the_host_header(client, auth):
+    """A client's `Host` header is not reflected into the links: they name the server's address."""
+    answer = client.get(APPOINTMENTS, headers={**auth, "Host": "evil.example:666"}, params=EVERYWHERE)
+    assert urlsplit(_meta(answer)["next"]).netloc == "testserver"
+
+
+def test_paging_links_use_the_configured_public_url(backend):
+    app = create_app(make_settings(public_url="https://sandbox.example.org/behind"))
+    with app.test_client() as client:
+        answer = client.get(APPOINTMENTS, headers={**bearer(get_token(client)), "Host": "evil.example"},
+                            params=EVERYWHERE)
+    link = urlsplit(_meta(answer)["next"])
+    assert (link.scheme, link.netloc, link.path) == ("https", "sandbox.example.org", "/behind" + APPOINTMENTS)
+
+
 def test_count_is_every_matching_record_and_an_offset_past_the_end_is_an_empty_page(client, auth):
     mine = open_slots_of(client, auth)  # the documented provider's open slots
     answer = client.get(APPOINTMENTS, headers=auth, params={"pd_provider_uuid": PROVIDER, "limit": 2})

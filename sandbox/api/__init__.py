@@ -7,14 +7,15 @@ Every answer is the platform's envelope (docs/wire-format.md): `one(data)`, or
 
 Handlers are coroutines: Connexion runs a plain function on a worker thread, and
 that hand-off cost more than the rules and the store together. They run on the
-event loop and never wait on anything but the store.
+event loop and reach the rules through `call`, which waits for a store on the
+network (PostgreSQL) off the loop, within the request's deadline (`offload.py`).
 """
 
 from __future__ import annotations
 
 from connexion.context import scope as _request_scope
 
-from .. import envelope
+from .. import envelope, offload
 from ..context import current
 from ..scheduling import Scheduling, status_of
 from ..timefmt import answer_form
@@ -26,6 +27,17 @@ _SLOT_FIELDS = ("pd_appointment_uuid", "appointment_id", "appointment_type", "bo
 
 def rules() -> Scheduling:
     return current().rules
+
+
+async def call(fn, *args, **kwargs):
+    """`fn(*args, **kwargs)` (the rules, or another reader of the store), off the loop when the store blocks."""
+    return await offload.run(current().tenants.store, fn, *args, **kwargs)
+
+
+async def heavy_call(user: str, fn, *args, **kwargs):
+    """`call` for a read whose cost grows with the tenant's data: off the loop on every store, a few
+    of a tenant's at once (`offload.heavy`)."""
+    return await offload.heavy(current().tenants.store, user, fn, *args, **kwargs)
 
 
 def one(data) -> dict:

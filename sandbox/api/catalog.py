@@ -11,23 +11,24 @@ import orjson
 from connexion.context import request
 
 from ..envelope import DEFAULT_LIMIT
-from . import one, page, rules
+from . import call, one, page, rules
 
 
 async def list_schedulers(user, limit=None, offset=None):
-    return _validated_page([scheduler_view(s) for s in rules().list_schedulers(user)], limit, offset)
+    return _validated_page([scheduler_view(s) for s in await call(rules().list_schedulers, user)], limit, offset)
 
 
 async def get_scheduler(user, scheduler_uuid):
-    return one([scheduler_view(rules().get_scheduler(user, scheduler_uuid))])
+    return one([scheduler_view(await call(rules().get_scheduler, user, scheduler_uuid))])
 
 
 async def list_appointment_types(user, limit=None, offset=None):
-    return _validated_page([type_view(t, user) for t in rules().list_appointment_types(user)], limit, offset)
+    return _validated_page([type_view(t, user) for t in await call(rules().list_appointment_types, user)],
+                           limit, offset)
 
 
 async def get_appointment_type(user, appointment_type_uuid):
-    return one([type_view(rules().get_appointment_type(user, appointment_type_uuid), user)])
+    return one([type_view(await call(rules().get_appointment_type, user, appointment_type_uuid), user)])
 
 
 def scheduler_view(scheduler: dict) -> dict:

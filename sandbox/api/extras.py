@@ -6,7 +6,7 @@ change something need the admin token when the server has one, like reset and se
 from .. import inspection
 from ..context import current
 from ..extras import SandboxExtras
-from . import one
+from . import call, one
 from .admin import _require_admin
 
 
@@ -39,12 +39,12 @@ async def clear_journal(user):
 
 
 async def list_providers(user):
-    return one(inspection.providers(current().tenants, user))
+    return one(await call(inspection.providers, current().tenants, user))
 
 
 async def list_slots(user, pd_provider_uuid=None, start_date=None, end_date=None, booked=None, limit=500):
-    return one(inspection.slots(current().tenants, user, pd_provider_uuid=pd_provider_uuid,
-                                start_date=start_date, end_date=end_date, booked=booked, limit=limit))
+    return one(await call(inspection.slots, current().tenants, user, pd_provider_uuid=pd_provider_uuid,
+                          start_date=start_date, end_date=end_date, booked=booked, limit=limit))
 
 
 async def get_rate_limit(user):

@@ -1,7 +1,7 @@
 """POST /schedule/patient/: register a PokitDok user with a provider."""
 
-from . import one, rules
+from . import call, one, rules
 
 
 async def register_patient(user, body):
-    return one(rules().register_patient(user, body["pd_patient_uuid"], body["pd_provider_uuid"], body.get("location")))
+    return one(await call(rules().register_patient, user, body["pd_patient_uuid"], body["pd_provider_uuid"], body.get("location")))

@@ -1,13 +1,13 @@
 """Open slots: create and delete (business_schedule scope)."""
 
-from . import one, rules, slot_view
+from . import call, one, rules, slot_view
 
 
 async def create_slot(user, body):
-    slot = rules().create_slot(user, body["pd_provider_uuid"], body["location"], body["appointment_type"],
+    slot = await call(rules().create_slot, user, body["pd_provider_uuid"], body["location"], body["appointment_type"],
                                body["start_date"], body["end_date"])
     return one(slot_view(slot))
 
 
 async def delete_slot(user, pd_appointment_uuid):
-    return one(slot_view(rules().delete_slot(user, pd_appointment_uuid)))
+    return one(slot_view(await call(rules().delete_slot, user, pd_appointment_uuid)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from connexion.context import request as _operation_request
 from starlette.responses import Response
 
+from .. import offload
 from ..auth import OAuthError, form_fields
 from ..context import of_scope
 from ..envelope import encode
@@ -31,16 +32,17 @@ async def token(request) -> Response:
     URL-encoded or multipart."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() not in FORMS:
         raise OAuthError(400, "invalid_request", REFUSED_TYPE, "Content-Type")
-    return _answer(request.scope, form_fields(await request.form()), request.headers.get("Authorization"))
+    return await _answer(request.scope, form_fields(await request.form()), request.headers.get("Authorization"))
 
 
 async def issue_token(body=None, **_ignored):
     """The contract's operation (`/api/v4/oauth2/token`): Connexion has read the form (and refused
     another content type, which the error handler answers as above)."""
     request = _operation_request
-    return _answer(request.scope, body if isinstance(body, dict) else {}, request.headers.get("Authorization"))
+    return await _answer(request.scope, body if isinstance(body, dict) else {}, request.headers.get("Authorization"))
 
 
-def _answer(scope, form: dict, authorization: str | None) -> Response:
-    issued = of_scope(scope).authority.issue(form, authorization)
+async def _answer(scope, form: dict, authorization: str | None) -> Response:
+    authority = of_scope(scope).authority
+    issued = await offload.run(authority.store, authority.issue, form, authorization)
     return Response(encode(issued), media_type="application/json", headers=NO_STORE)

@@ -8,7 +8,7 @@ for the operations it knows, once:
 
 * routing from a table compiled from the contract's paths as Connexion loaded them (anchored
   like Starlette's routes; a path that matches none, or matches with another method, goes on);
-* the bearer token through the same authority (`Authority.check_token`, what the contract's
+* the bearer token through the same authority (`Authority.verify`, what the contract's
   `x-tokenInfoFunc` calls) and the operation's scopes from its `security`;
 * the operation noted in the request's facts (what `operation_tap` does), the tenant learnt;
 * validation by Connexion's own validator objects, built once per operation from the same
@@ -124,7 +124,7 @@ class FastPath:
 
     async def __call__(self, scope, receive, send):
         try:
-            route, path_params, tenant, info = self._take(scope) if scope["type"] == "http" else (None,) * 4
+            route, path_params, tenant, info = await self._take(scope) if scope["type"] == "http" else (None,) * 4
         except StoreUnavailable as exc:  # the token check's store is away: its 503, as on the slow path
             await self._answer_error(scope, receive, send, exc)
             return
@@ -149,7 +149,7 @@ class FastPath:
         response = await connexion_wrapper(handler)(Request(scope, receive), exc)
         await response(scope, receive, send)
 
-    def _take(self, scope):
+    async def _take(self, scope):
         """(route, path parameters, tenant, token info) when this path answers the request, else Nones."""
         nothing = (None,) * 4
         routes = self.routes.get(scope["method"])
@@ -173,7 +173,7 @@ class FastPath:
         if len(parts) != 2 or parts[0].lower() != "bearer":
             return nothing
         try:
-            info = self.context.authority.check_token(parts[1])
+            info = await self.context.authority.verify(parts[1])
         except TokenRefused:
             return nothing
         tenant = info["sub"]

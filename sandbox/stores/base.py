@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Iterable
@@ -32,6 +33,11 @@ KINDS = {
     "registrations": "registration_id",
 }
 FORMAT_MARK = "pokitdok-sandbox"
+
+#: When the current unit of work must be done (a `time.monotonic()` value), set by `offload.run` for
+#: a request; a store that waits on the network gives up with `StoreUnavailable` by then.
+#: None: the store's own default budget per call.
+deadline: ContextVar[float | None] = ContextVar("pokitdok_sandbox_store_deadline", default=None)
 
 
 class StoreError(Exception):
@@ -126,6 +132,8 @@ class Store(ABC):
     multi_process: ClassVar[bool] = False
     #: the store has a schema that `migrate` creates or updates
     has_schema: ClassVar[bool] = False
+    #: calls wait on the network: the app makes them on worker threads (`offload.run`), never on the loop
+    blocking: ClassVar[bool] = False
 
     @abstractmethod
     def transaction(self, tenant_id: str, readonly: bool = False) -> AbstractContextManager[TenantData]:
@@ -161,15 +169,22 @@ class Store(ABC):
     def get_client(self, client_id: str) -> dict | None: ...
 
     @abstractmethod
-    def add_client(self, record: dict) -> dict:
-        """Register a client unless its id exists; answer the stored client either way."""
+    def add_client(self, record: dict, most: int | None = None) -> dict | None:
+        """Register a client unless its id exists; answer the stored client either way. With `most`,
+        None (nothing stored) when that many clients exist already: checked and stored as one step,
+        whatever other processes register meanwhile."""
 
     @abstractmethod
     def get_token(self, access_token: str) -> dict | None: ...
 
+    def cached_token(self, access_token: str) -> dict | None:
+        """The token if it can be had without waiting (a blocking store's cache), else None."""
+        return None if self.blocking else self.get_token(access_token)
+
     @abstractmethod
-    def put_token(self, record: dict, now: float) -> None:
-        """Store a token, dropping the tokens expired at `now`."""
+    def put_token(self, record: dict, now: float, keep: int | None = None) -> None:
+        """Store a token, dropping the tokens expired at `now` and, with `keep`, the client's oldest
+        tokens beyond `keep` live ones (the new one included), without reading every token."""
 
     @abstractmethod
     def client_count(self) -> int:
@@ -196,6 +211,14 @@ class Store(ABC):
     def write_refusal(self) -> str | None:
         """Why the store refuses writes now while it still answers reads (a full disk), or None."""
         return None
+
+    def slot_total(self) -> int:
+        """Slots of every tenant together."""
+        total = 0
+        for tenant_id in self.tenant_ids():
+            with self.transaction(tenant_id, readonly=True) as tenant:
+                total += tenant.count("slots")
+        return total
 
     def warm_up(self, tenant_id: str) -> None:
         """Build whatever a tenant's first request would otherwise wait for."""

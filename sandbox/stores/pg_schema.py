@@ -71,6 +71,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS slots_open_by_provider ON slots (tenant, provider, start_at, uuid)
         INCLUDE (end_at) WHERE NOT booked;
     """,
+    # 4: each token's client beside it, so a client's live tokens are counted and the oldest dropped
+    # (the cap of live tokens per client) from an index.
+    """
+    ALTER TABLE tokens ADD COLUMN IF NOT EXISTS client_id text;
+    UPDATE tokens SET client_id = (doc::json ->> 'client_id') WHERE client_id IS NULL;
+    CREATE INDEX IF NOT EXISTS tokens_by_client ON tokens (client_id, expires_at);
+    """,
 ]
 
 

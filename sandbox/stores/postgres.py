@@ -23,11 +23,20 @@ the indexes need; the slot queries use btree indexes, never a scan of the tenant
 Each tenant's slot count is kept in `tenants.slot_count`, so counting does not
 grow with the data.
 
-When the database goes away, a request waits at most `POOL_TIMEOUT` for a
-connection, then the store answers from direct connections (which fail at once,
-or within `CONNECT_TIMEOUT`) until one succeeds: that request is served and the
-pool is built anew. The pool's own reconnection backs off for minutes, so
-without this the first requests after the database returns would still fail.
+Every call is bounded in time, for the database refusing connections and for one that stops
+answering (a partition: packets go unanswered, or a proxy in between stops forwarding):
+  * a call has until the request's deadline (`base.deadline`, set by `offload.run`; else
+    `CALL_SECONDS`) to get a pooled connection and its answers; past it, the connection's socket
+    is shut down by a watchdog thread (libpq has no client-side timeout of its own, and TCP
+    settings cannot see a peer that acknowledges and never answers), the call fails with
+    `StoreUnavailable` (a 503) and the pool drops the connection;
+  * connections are opened with `connect_timeout`, TCP keepalives and `tcp_user_timeout` (a
+    dead peer is noticed by the kernel too), and run with a `statement_timeout` (work the
+    database itself takes too long over is cancelled there).
+When the database goes away, the store answers from direct connections (which fail at once,
+or within `CONNECT_TIMEOUT`) until one succeeds: that request is served and the pool is built
+anew. The pool's own reconnection backs off for minutes, so without this the first requests
+after the database returns would still fail.
 """
 
 from __future__ import annotations
@@ -35,7 +44,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import socket
 import threading
+import time
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Iterable, Iterator
@@ -44,15 +56,16 @@ import orjson
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .base import KINDS, OverlapRefused, Store, StoreError, StoreUnavailable, TenantData
+from .base import KINDS, OverlapRefused, Store, StoreError, StoreUnavailable, TenantData, deadline
 from .pg_schema import SCHEMA, migrate
 from .slot_index import cell_of, cells_near
 
 log = logging.getLogger("pokitdok_sandbox")
 
 POOL_SIZE = 10
-CONNECT_TIMEOUT = 3  # seconds; libpq's minimum that means anything is 2
-POOL_TIMEOUT = 3.0  # how long a request waits for a pooled connection before its 503
+CONNECT_TIMEOUT = 2  # seconds; libpq's minimum that means anything is 2
+CALL_SECONDS = 2.0  # a call's budget (connection and answers) outside a request's own deadline
+STATEMENT_TIMEOUT_MS = 10_000  # the database cancels a statement running longer (seeding: none)
 TOKEN_CACHE_SIZE = 10_000
 _CELL_STRIDE = 4000  # longitude buckets span 3600: (lat bucket, lon bucket) -> one bigint
 _SLOT_COLUMNS = "tenant, uuid, provider, patient, booked, start_at, end_at, place_lat, place_lon, cell, doc"
@@ -282,6 +295,7 @@ class PgTenant(TenantData):
 class PostgresStore(Store):
     multi_process = True
     has_schema = True
+    blocking = True
 
     def __init__(self, url: str, migrate: bool = True):
         from . import redact
@@ -301,37 +315,41 @@ class PostgresStore(Store):
             return migrate(conn, self.description)
 
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection]:
-        """A pooled connection in autocommit: one statement is one round trip; see `transaction`."""
+    def _connection(self, bounded: bool = True) -> Iterator[psycopg.Connection]:
+        """A pooled connection in autocommit: one statement is one round trip; see `transaction`.
+        Within the call's deadline (`bounded`), else as long as the work takes (seeding)."""
+        budget = _budget() if bounded else POOL_WAIT_UNBOUNDED
         if self._down:
-            with self._direct_connection() as conn:
+            with self._direct_connection(budget if bounded else None) as conn:
                 yield conn
             return
         try:
-            with self._pool.connection(timeout=POOL_TIMEOUT) as conn:
+            with self._pool.connection(timeout=budget) as conn, _watchdog.watching(conn, budget if bounded else None):
                 yield conn
         except PoolTimeout:
             self._down = True
             raise StoreUnavailable(f"no connection to PostgreSQL at {self.description} within "
-                                   f"{POOL_TIMEOUT:.0f}s") from None
+                                   f"{budget:.1f}s") from None
+        except StoreUnavailable as exc:  # no answer in time: slow or away (the next checkout tells which)
+            raise StoreUnavailable(f"PostgreSQL at {self.description} did not answer in time: {exc}") from None
         except psycopg.OperationalError as exc:
             self._down = True
             raise StoreUnavailable(f"PostgreSQL at {self.description} is unavailable: {_first_line(exc)}") from None
 
     @contextmanager
-    def _direct_connection(self) -> Iterator[psycopg.Connection]:
+    def _direct_connection(self, budget: float | None) -> Iterator[psycopg.Connection]:
         """While the database is away: one connection per request, and a new pool once one works."""
         try:
-            conn = psycopg.connect(self.url, **_CONNECTION_OPTIONS)
+            conn = psycopg.connect(self.url, **_connection_options(budget))
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"PostgreSQL at {self.description} is unavailable: {_first_line(exc)}") from None
         log.warning("PostgreSQL at %s answers again", self.description)
         self._down = False
         self._pool = _renew_pool(self.url, self._pool)
         try:
-            with conn:
+            with conn, _watchdog.watching(conn, _budget() if budget is not None else None):
                 yield conn
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, StoreUnavailable) as exc:
             self._down = True
             raise StoreUnavailable(f"PostgreSQL at {self.description} is unavailable: {_first_line(exc)}") from None
 
@@ -370,6 +388,10 @@ class PostgresStore(Store):
         with self._connection() as conn:
             return [tenant for (tenant,) in conn.execute("SELECT tenant FROM tenants ORDER BY tenant")]
 
+    def slot_total(self) -> int:
+        with self._connection() as conn:
+            return conn.execute("SELECT coalesce(sum(slot_count), 0) FROM tenants").fetchone()[0]
+
     def tenant_exists(self, tenant_id: str) -> bool:
         """Cached once seen: tenants are never deleted, so this costs a query per tenant, not per request."""
         if tenant_id in self._known_tenants:
@@ -381,7 +403,8 @@ class PostgresStore(Store):
 
     def put_dataset(self, tenant_id: str, settings: dict, dataset: dict[str, Iterable[dict]],
                     if_new: bool = False) -> bool:
-        with self._connection() as conn, conn.transaction():
+        with self._connection(bounded=False) as conn, conn.transaction():
+            conn.execute("SET LOCAL statement_timeout = 0")  # a seed takes as long as its size
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("tenant", tenant_id),))
             if if_new and conn.execute("SELECT 1 FROM tenants WHERE tenant = %s", (tenant_id,)).fetchone():
                 return False
@@ -426,12 +449,19 @@ class PostgresStore(Store):
     def get_client(self, client_id: str) -> dict | None:
         return self._one("SELECT doc FROM clients WHERE client_id = %s", (client_id,))
 
-    def add_client(self, record: dict) -> dict:
-        with self._connection() as conn:
-            conn.execute("INSERT INTO clients (client_id, doc) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                         (record["client_id"], _dump(record)))
-            return json.loads(conn.execute("SELECT doc FROM clients WHERE client_id = %s",
-                                           (record["client_id"],)).fetchone()[0])
+    def add_client(self, record: dict, most: int | None = None) -> dict | None:
+        with self._connection() as conn, conn.transaction():
+            if most is not None:  # every registration of every process queues here: count and insert as one
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("clients"),))
+            conn.execute("INSERT INTO clients (client_id, doc) SELECT %s, %s "
+                         "WHERE %s::bigint IS NULL OR (SELECT count(*) FROM clients) < %s "
+                         "ON CONFLICT DO NOTHING", (record["client_id"], _dump(record), most, most))
+            row = conn.execute("SELECT doc FROM clients WHERE client_id = %s", (record["client_id"],)).fetchone()
+            return json.loads(row[0]) if row is not None else None
+
+    def cached_token(self, access_token: str) -> dict | None:
+        token = self._tokens.get(access_token)
+        return dict(token) if token is not None else None
 
     def get_token(self, access_token: str) -> dict | None:
         token = self._tokens.get(access_token)
@@ -443,11 +473,18 @@ class PostgresStore(Store):
                 self._tokens[access_token] = token
         return dict(token) if token is not None else None
 
-    def put_token(self, record: dict, now: float) -> None:
+    def put_token(self, record: dict, now: float, keep: int | None = None) -> None:
+        client = record["client_id"]
         with self._connection() as conn, conn.transaction():
             conn.execute("DELETE FROM tokens WHERE expires_at <= %s", (now,))
-            conn.execute("INSERT INTO tokens (access_token, expires_at, doc) VALUES (%s, %s, %s)",
-                         (record["access_token"], record["expires_at"], _dump(record)))
+            if keep is not None and keep > 0:  # the client's oldest beyond keep - 1, from tokens_by_client
+                dropped = conn.execute(
+                    "DELETE FROM tokens WHERE access_token IN (SELECT access_token FROM tokens WHERE client_id = %s "
+                    "ORDER BY expires_at DESC OFFSET %s) RETURNING access_token", (client, keep - 1)).fetchall()
+                for (token,) in dropped:
+                    self._tokens.pop(token, None)
+            conn.execute("INSERT INTO tokens (access_token, expires_at, client_id, doc) VALUES (%s, %s, %s, %s)",
+                         (record["access_token"], record["expires_at"], client, _dump(record)))
 
 
 _ANALYZE_FROM = 50_000  # slots in a data set from which seeding refreshes the table's statistics
@@ -477,7 +514,7 @@ def _copy_slots(copy, tenant_id: str, slots: Iterable[dict]) -> tuple[int, bool]
 
 def _connect(url: str, where: str) -> psycopg.Connection:
     try:
-        return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT)
+        return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT * 2)
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise StoreError(f"cannot use PostgreSQL at {where}: {reason}") from None
@@ -488,15 +525,91 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else "no answer"
 
 
-_CONNECTION_OPTIONS = {"options": f"-c search_path={SCHEMA}", "connect_timeout": CONNECT_TIMEOUT,
-                       "autocommit": True, "application_name": "pokitdok-sandbox"}
+POOL_WAIT_UNBOUNDED = 30.0  # seeding and other work without a deadline: the pool's usual wait
+
+
+def _connection_options(budget: float | None = None) -> dict:
+    """How every connection is opened: schema, autocommit, and the timeouts that notice a dead peer."""
+    connect = CONNECT_TIMEOUT if budget is None else max(CONNECT_TIMEOUT, int(budget))
+    return {"options": f"-c search_path={SCHEMA} -c statement_timeout={STATEMENT_TIMEOUT_MS}",
+            "connect_timeout": connect, "autocommit": True, "application_name": "pokitdok-sandbox",
+            "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 1, "keepalives_count": 3,
+            "tcp_user_timeout": int(CALL_SECONDS * 1000)}
+
+
+def _budget() -> float:
+    """Seconds left for the current call: until the request's deadline, else `CALL_SECONDS`."""
+    until = deadline.get()
+    return CALL_SECONDS if until is None else max(0.05, until - time.monotonic())
+
+
+class _Watchdog:
+    """Shuts down the socket of a connection still busy past its deadline: the thread waiting on it
+    gets an error at once (libpq's own waits have no end), and the pool drops the connection."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._watched: dict[int, tuple[float, psycopg.Connection]] = {}
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def watching(self, conn: psycopg.Connection, seconds: float | None):
+        """The block's work on `conn` within `seconds` (None: unbounded), else `StoreUnavailable`."""
+        if seconds is None:
+            yield
+            return
+        key = id(conn)
+        with self._lock:
+            self._watched[key] = (time.monotonic() + seconds, conn)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="pokitdok-pg-watchdog", daemon=True)
+                self._thread.start()
+        try:
+            yield
+        except psycopg.OperationalError:
+            with self._lock:
+                cut = self._watched.pop(key, None) is None
+            if cut:
+                raise StoreUnavailable(f"no answer within {seconds:.1f}s") from None
+            raise
+        finally:
+            with self._lock:
+                self._watched.pop(key, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(0.05)
+            now = time.monotonic()
+            with self._lock:
+                for key, (until, conn) in list(self._watched.items()):
+                    if until <= now:
+                        del self._watched[key]
+                        _shut_down(conn)
+
+
+def _shut_down(conn: psycopg.Connection) -> None:
+    try:
+        fd = conn.pgconn.socket
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except (OSError, psycopg.Error):
+        pass  # closed already
+
+
+_watchdog = _Watchdog()
+
+
+def _check(conn: psycopg.Connection) -> None:
+    """The pool's check of a connection it hands out, within the call's time."""
+    with _watchdog.watching(conn, _budget()):
+        ConnectionPool.check_connection(conn)
 
 
 def _new_pool(url: str) -> ConnectionPool:
     # `check`: a connection cut by a database restart is replaced when taken, not answered as a 503.
     return ConnectionPool(url, min_size=1, max_size=POOL_SIZE, open=False, name="pokitdok-sandbox",
-                          check=ConnectionPool.check_connection, timeout=POOL_TIMEOUT,
-                          kwargs=dict(_CONNECTION_OPTIONS))
+                          check=_check, timeout=CALL_SECONDS, kwargs=_connection_options())
 
 
 def _renew_pool(url: str, old: ConnectionPool) -> ConnectionPool:

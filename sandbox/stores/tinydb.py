@@ -19,8 +19,10 @@ process only.
 
 from __future__ import annotations
 
+import heapq
 import os
 import threading
+from collections import defaultdict, deque
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -219,6 +221,8 @@ class TinyDBStore(Store):
         self.description = str(self.path) if self.path is not None else "memory"
         self._slot_indexes: dict[str, SlotIndex] = {}
         self._file_lock: FileLock | None = None
+        self._token_expiries: list[tuple[float, str]] | None = None  # heap of (expires_at, token), built once
+        self._client_tokens: dict[str, deque] = defaultdict(deque)  # client id -> its tokens, oldest first
         if self.path is None:
             self.db = SandboxDB(storage=MemoryJournal)
             return
@@ -355,22 +359,41 @@ class TinyDBStore(Store):
     def get_client(self, client_id: str) -> dict | None:
         return self._get(CLIENTS_TABLE, client_id)
 
-    def add_client(self, record: dict) -> dict:
+    def add_client(self, record: dict, most: int | None = None) -> dict | None:
         with self.lock:
             existing = self.get_client(record["client_id"])
             if existing is not None:
                 return existing
+            if most is not None and self.client_count() >= most:
+                return None
             self.apply([("put", CLIENTS_TABLE, record["client_id"], record)])
             return dict(record)
 
     def get_token(self, access_token: str) -> dict | None:
         return self._get(TOKENS_TABLE, access_token)
 
-    def put_token(self, record: dict, now: float) -> None:
+    def put_token(self, record: dict, now: float, keep: int | None = None) -> None:
+        """Without reading every token: the expired ones come off a heap ordered by expiry, the
+        client's oldest beyond `keep` off its queue (both built from the file once, then kept)."""
         with self.lock:
-            expired = [doc.doc_id for doc in self.db.table(TOKENS_TABLE) if doc["expires_at"] <= now]
-            self.apply([*(("del", TOKENS_TABLE, key) for key in expired),
+            tokens = self.records(TOKENS_TABLE)
+            if self._token_expiries is None:
+                self._token_expiries = []
+                for key, token in sorted(tokens.items(), key=lambda item: item[1]["expires_at"]):
+                    self._token_expiries.append((token["expires_at"], key))
+                    self._client_tokens[token["client_id"]].append(key)
+            gone = set()
+            while self._token_expiries and self._token_expiries[0][0] <= now:
+                gone.add(heapq.heappop(self._token_expiries)[1])
+            mine = self._client_tokens[record["client_id"]]
+            while mine and (mine[0] in gone or mine[0] not in tokens):
+                mine.popleft()
+            while keep is not None and len(mine) >= keep > 0:
+                gone.add(mine.popleft())
+            self.apply([*(("del", TOKENS_TABLE, key) for key in gone if key in tokens),
                         ("put", TOKENS_TABLE, record["access_token"], record)])
+            heapq.heappush(self._token_expiries, (record["expires_at"], record["access_token"]))
+            mine.append(record["access_token"])
 
     def close(self) -> None:
         with self.lock:
