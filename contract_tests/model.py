@@ -303,6 +303,7 @@ class Model:
             return [f"the answer is not a list: {_short(items)}"]
         problems, listed = [], set()
         previous = None
+        previous_own = None  # (start, miles) of the run's record above, for ties in a location search
         for index, item in enumerate(items):
             uuid = str(item.get("pd_appointment_uuid", "")).lower() if isinstance(item, dict) else ""
             for problem in query.problems_with(item):
@@ -323,6 +324,15 @@ class Model:
                 problems.append(f"result {index} ({uuid}) starts before the one above it: results are "
                                 "ordered by start date")
             previous = start or previous
+            if record is not None and query.location is not None:
+                miles = miles_between(query.location, record.location)
+                if previous_own is not None and previous_own[0] == record.start and miles < previous_own[1] * 0.99 - 0.01:
+                    problems.append(f"result {index} ({uuid}) starts with the one above it and lies nearer "
+                                    f"({miles:.2f} miles, not {previous_own[1]:.2f}): results are ordered by start "
+                                    "date, then distance")
+                previous_own = (record.start, miles)
+            elif start is not None and (previous_own is None or start != previous_own[0]):
+                previous_own = None
         if complete:
             for record in self.expected(query):
                 if record.uuid not in listed:

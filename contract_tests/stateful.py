@@ -58,6 +58,11 @@ def _lower(value) -> str:
     return str(value).lower()
 
 
+def _unknown(data, label: str) -> str:
+    """An id nobody has used, drawn like every other value (a replayed sequence sends the same)."""
+    return str(uuidlib.UUID(int=data.draw(st.integers(0, 2**128 - 1), label=label), version=4))
+
+
 class Script:
     """The requests of one sequence, as a numbered shell script a developer can paste."""
 
@@ -572,7 +577,7 @@ class ModelMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def get_unknown(self, data):
-        unknown = str(uuidlib.UUID(int=data.draw(st.integers(0, 2**128 - 1), label="uuid"), version=4))
+        unknown = _unknown(data, "uuid")
         method, path = data.draw(st.sampled_from([("GET", APPOINTMENT), ("PUT", APPOINTMENT),
                                                   ("DELETE", APPOINTMENT), ("DELETE", SLOT)]), label="operation")
         body = {"description": "nobody's"} if method == "PUT" else None
@@ -588,7 +593,7 @@ class ModelMachine(RuleBasedStateMachine):
         if kind == "provider":
             query.provider = self.options.provider_uuid.lower()
         elif kind == "unknown provider":
-            query.provider = str(uuidlib.uuid4())
+            query.provider = _unknown(data, "unknown provider")
         elif kind == "location":
             query.location = tuple(self.options.location)
             radius = data.draw(st.sampled_from(RADII), label="radius")
@@ -601,7 +606,7 @@ class ModelMachine(RuleBasedStateMachine):
         elif kind == "patient":
             query.patient = data.draw(st.sampled_from(self.patients), label="patient")
         else:
-            query.patient = str(uuidlib.uuid4())
+            query.patient = _unknown(data, "unknown patient")
         if data.draw(st.booleans(), label="with a type"):
             query.appointment_type = data.draw(st.sampled_from(self.types), label="appointment_type")
         records = sorted(self.model.records.values(), key=lambda r: r.start)
@@ -632,9 +637,9 @@ class ModelMachine(RuleBasedStateMachine):
     def register_patient(self, data):
         who = data.draw(st.sampled_from(self.patients + ["unknown"]), label="patient")
         provider = data.draw(st.sampled_from([self.options.provider_uuid, "unknown"]), label="provider")
-        patient = who if who != "unknown" else str(uuidlib.uuid4())
+        patient = who if who != "unknown" else _unknown(data, "unknown patient")
         body = {"pd_patient_uuid": patient,
-                "pd_provider_uuid": provider if provider != "unknown" else str(uuidlib.uuid4())}
+                "pd_provider_uuid": provider if provider != "unknown" else _unknown(data, "unknown provider")}
         if data.draw(st.booleans(), label="with a location"):
             body["location"] = list(self.options.location)
         answer = self.send(f"register patient {who} with provider {provider}", "POST", PATIENTS, body=body)
@@ -752,6 +757,7 @@ def _problem_kind(problem: str) -> str:
                          ("is missing", "a matching record is missing"),
                          ("listed twice", "a record listed twice"),
                          ("deleted by the run", "a deleted record listed"),
+                         ("then distance", "order by distance"),
                          ("ordered by start date", "order"),
                          ("never created by the run", "a record the run never created"),
                          ("not a list", "not a list")):

@@ -6,7 +6,6 @@ scope alone enough for its own operations."""
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 import yaml
@@ -47,7 +46,7 @@ def _valid_request(method: str, path: str, target, slot_uuid: str | None = None)
     """A request that would succeed with the right token (so only the token can be the problem)."""
     params = {}
     if "{pd_appointment_uuid}" in path:
-        params["pd_appointment_uuid"] = slot_uuid or str(uuid.uuid4())
+        params["pd_appointment_uuid"] = slot_uuid or target.unknown_uuid()
     elif "{scheduler_uuid}" in path:
         params["scheduler_uuid"] = "967d207f-b024-41cc-8cac-89575a1f6fef"
     elif "{appointment_type_uuid}" in path:

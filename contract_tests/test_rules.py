@@ -6,7 +6,6 @@ at the end of the run; every answer is also checked against the contract's schem
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -164,7 +163,7 @@ def test_invalid_slots_are_refused(steps, target, change, status, rule):
     if change.pop("swap_dates", False):
         body["start_date"], body["end_date"] = body["end_date"], body["start_date"]
     if change.get("pd_provider_uuid") == "random":
-        change["pd_provider_uuid"] = str(uuid.uuid4())
+        change["pd_provider_uuid"] = target.unknown_uuid()
     body.update(change)
     status = steps.api.wire.invalid if status == "invalid" else status
     expect_status(steps.api, steps.create_slot_answer(body), status, rule, "POST", SLOTS)
@@ -172,7 +171,7 @@ def test_invalid_slots_are_refused(steps, target, change, status, rule):
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
 def test_unknown_appointments_are_404(steps, method):
-    unknown = str(uuid.uuid4())
+    unknown = steps.target.unknown_uuid()
     answer = {"GET": lambda: steps.get(unknown),
               "PUT": lambda: steps.update(unknown, {"description": "nobody's"}),
               "DELETE": lambda: steps.cancel(unknown)}[method]()
