@@ -16,10 +16,10 @@ RULES: dict[str, dict[str, str]] = {
         "default outside": "no radius: a slot at 101.5 % of 10 miles is not listed",
         "mi inside": "`25mi`: a slot at 98.5 % of 25 miles is listed",
         "mi outside": "`25mi`: a slot at 101.5 % of 25 miles is not listed",
-        "km inside": "`40km` (24.85 miles): a slot at 98.5 % of it is listed",
-        "km outside": "`40km`: a slot at 101.5 % of it (inside 25 miles, inside 40 miles) is not listed",
-        "bare number inside": "`5` (miles): a slot at 4.9 miles is listed (not 5 km)",
-        "bare number outside": "`5`: a slot at 5.1 miles is not listed",
+        "km inside": "`60km` (37.28 miles): a slot at 98.5 % of it is listed",
+        "km outside": "`60km`: a slot at 101.5 % of it (inside 60 miles) is not listed",
+        "bare number inside": "`5` (miles): a slot at 4.93 miles is listed (not 5 km)",
+        "bare number outside": "`5`: a slot at 5.08 miles is not listed",
         "decimal": "`7.5mi`: inside and outside",
         "zero on the edge": "`0`: a slot at the very place (distance 0 = radius) is listed, none elsewhere",
         "every bearing": "inside and outside at the 8 bearings N, NE, E, SE, S, SW, W, NW",
@@ -149,11 +149,12 @@ def coverage_lines(exercised: set) -> list[str]:
     """The summary's account: how many partitions of each rule the run reached, and which it did not."""
     everything = every_partition()
     reached = exercised & everything
-    lines = [f"partitions exercised: {len(reached)} of {len(everything)}"]
+    lines = [f"partitions exercised: {len(reached)} of {len(everything)} (the rules of docs/contract-kit.md)"]
     for rule, parts in RULES.items():
+        done = [name for name in parts if (rule, name) in reached]
         missing = [name for name in parts if (rule, name) not in reached]
-        line = f"  {rule:<22} {len(parts) - len(missing)}/{len(parts)}"
+        line = f"  {rule} {len(done)}/{len(parts)}: " + "; ".join(done)
         if missing:
-            line += "  not exercised: " + "; ".join(missing)
+            line += "  NOT EXERCISED: " + "; ".join(missing)
         lines.append(line)
     return lines

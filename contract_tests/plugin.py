@@ -281,7 +281,8 @@ def collected_result(config) -> KitResult:
         return KitResult(exit_code=-1, failed=failed)
     text = summary(run, failed, config.stash.get(_LEFTOVERS_KEY, []))
     return KitResult(exit_code=-1, failed=failed, findings=run.findings.for_tests(set(failed)),
-                     summary=mask_secret(text, run.options.client_secret), seed=run.seed)
+                     summary=mask_secret(text, run.options.client_secret), seed=run.seed,
+                     partitions=set(run.partitions))
 
 
 def replay_command(run: Run) -> str:

@@ -11,13 +11,12 @@ edges in a fresh tenant, on fixed real dates at the run's second place), and is 
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 
 import pytest
 
 from pokitdok_sandbox.contract_tests.api import expect_status
-from pokitdok_sandbox.contract_tests.model import EARTH_RADIUS_MILES, Model, Query, Record, miles_between, parse_radius
+from pokitdok_sandbox.contract_tests.model import BEARINGS, Model, Query, Record, destination, miles_between, parse_radius
 from pokitdok_sandbox.contract_tests.oracle import APPOINTMENT, APPOINTMENTS, SLOT, SLOTS, parse_datetime
 from pokitdok_sandbox.contract_tests.partitions import cover
 from pokitdok_sandbox.contract_tests.report import ContractViolation
@@ -29,17 +28,6 @@ MICRO = timedelta(microseconds=1)
 SECOND = timedelta(seconds=1)
 MINUTE = timedelta(minutes=1)
 INSIDE, OUTSIDE = 0.985, 1.015  # fractions of a radius: clear of any implementation's rounding
-BEARINGS = (0, 45, 90, 135, 180, 225, 270, 315)
-
-
-def destination(origin, miles: float, bearing: float) -> tuple[float, float]:
-    """The place `miles` from `origin` along the great circle of `bearing` degrees (0 north, 90 east)."""
-    lat1, lon1, b = math.radians(origin[0]), math.radians(origin[1]), math.radians(bearing)
-    d = miles / EARTH_RADIUS_MILES
-    lat2 = math.asin(math.sin(lat1) * math.cos(d) + math.cos(lat1) * math.sin(d) * math.cos(b))
-    lon2 = lon1 + math.atan2(math.sin(b) * math.sin(d) * math.cos(lat1), math.cos(d) - math.sin(lat1) * math.sin(lat2))
-    lon = (math.degrees(lon2) + 180) % 360 - 180
-    return round(math.degrees(lat2), 6), round(lon, 6)
 
 
 def near(origin, radius: str | None = None, **filters) -> Query:
