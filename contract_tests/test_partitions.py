@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from pokitdok_sandbox.contract_tests.api import expect_status
+from pokitdok_sandbox.contract_tests.api import expect_status, names_a_field, validation_of
 from pokitdok_sandbox.contract_tests.model import BEARINGS, Model, Query, Record, destination, miles_between, parse_radius
 from pokitdok_sandbox.contract_tests.oracle import APPOINTMENT, APPOINTMENTS, SLOT, SLOTS, parse_datetime
 from pokitdok_sandbox.contract_tests.partitions import cover
@@ -27,6 +27,8 @@ pytestmark = pytest.mark.usefixtures("resident_records")
 MICRO = timedelta(microseconds=1)
 SECOND = timedelta(seconds=1)
 MINUTE = timedelta(minutes=1)
+DATES = ("start_date", "end_date")
+SELECTORS = ("patient_uuid", "pd_provider_uuid", "location", "request")  # as test_rules accepts
 INSIDE, OUTSIDE = 0.985, 1.015  # fractions of a radius: clear of any implementation's rounding
 
 
@@ -203,8 +205,9 @@ class Lab:
                              f"last {want[-1:]}")
         return answer, items, meta
 
-    def refused(self, rule: str, partition: str, status: int, method: str, path: str, **request):
-        """A request the contract refuses with `status`: exactly that status."""
+    def refused(self, rule: str, partition: str, status: int, method: str, path: str, fields: tuple = (), **request):
+        """A request the contract refuses with `status`: exactly that status; a 422's validation
+        names one of `fields` (the field at fault)."""
         self.cover(rule, partition)
         answer = self.api.call(method, path, conform=False, **request)
         if answer.status_code < 300 and method == "POST" and path == SLOTS:
@@ -216,6 +219,11 @@ class Lab:
                       f"{method} {path}")
         self.api.conforms(method, path, answer, params=request.get("params"), query=request.get("query"),
                           body=request.get("json"))
+        if fields and status == self.api.wire.invalid and self.api.wire.enveloped:
+            validation = validation_of(self.api, answer)
+            if not names_a_field(validation, fields):
+                self.fail(rule, partition, f"data.errors.validation names {' or '.join(fields)} (the field at fault)",
+                          answer, f"{method} {path}", actual=f"validation {validation!r}")
         return answer
 
     def window(self, start: datetime, end: datetime, **filters) -> Query:
@@ -474,40 +482,41 @@ def test_refusal_partitions(lab):
     at = lab.target.next_slot_start()
     s = at + 10 * MINUTE
     r = "refusals"
-    lab.refused(r, "slot end equals start", 422, "POST", SLOTS, json=lab.body(s, s))
-    lab.refused(r, "slot end a microsecond before start", 422, "POST", SLOTS, json=lab.body(s, s - MICRO))
+    lab.refused(r, "slot end equals start", 422, "POST", SLOTS, DATES, json=lab.body(s, s))
+    lab.refused(r, "slot end a microsecond before start", 422, "POST", SLOTS, DATES, json=lab.body(s, s - MICRO))
     lab.slot(s, s + MICRO, rule=r, partition="slot end a microsecond after start")
     lab.cover(r, "slot end a microsecond after start")
     for index, place in enumerate(((90.0, 0.0), (-90.0, 0.0), (0.0, 180.0), (0.0, -180.0))):
         lab.slot(s + (index + 1) * MINUTE, s + (index + 2) * MINUTE, place, rule=r, partition="latitude on the edge")
     lab.cover(r, "latitude on the edge")
     for place in ((90.000001, 0.0), (-90.000001, 0.0)):
-        lab.refused(r, "latitude just outside", 422, "POST", SLOTS, json=lab.body(s, s + MINUTE, place))
+        lab.refused(r, "latitude just outside", 422, "POST", SLOTS, ("location",), json=lab.body(s, s + MINUTE, place))
     for place in ((0.0, 180.000001), (0.0, -180.000001)):
-        lab.refused(r, "longitude just outside", 422, "POST", SLOTS, json=lab.body(s, s + MINUTE, place))
-    lab.refused(r, "unknown type", 422, "POST", SLOTS, json=lab.body(s, s + MINUTE, kind="NO-SUCH-TYPE"))
+        lab.refused(r, "longitude just outside", 422, "POST", SLOTS, ("location",), json=lab.body(s, s + MINUTE, place))
+    lab.refused(r, "unknown type", 422, "POST", SLOTS, ("appointment_type",), json=lab.body(s, s + MINUTE, kind="NO-SUCH-TYPE"))
     lab.refused(r, "unknown provider", 404, "POST", SLOTS,
                 json=lab.body(s, s + MINUTE, provider=lab.target.unknown_uuid()))
     window = {"start_date": s.isoformat(), "end_date": (s + MINUTE).isoformat()}
     o = [repr(v) for v in lab.origin]
-    lab.refused(r, "search without selector", 422, "GET", APPOINTMENTS, query={**window, "appointment_type": "AT1"})
-    lab.refused(r, "search radius without location", 422, "GET", APPOINTMENTS,
+    lab.refused(r, "search without selector", 422, "GET", APPOINTMENTS, SELECTORS, query={**window, "appointment_type": "AT1"})
+    lab.refused(r, "search radius without location", 422, "GET", APPOINTMENTS, ("location", "radius"),
                 query={"pd_provider_uuid": lab.provider, "radius": "10mi"})
-    lab.refused(r, "search end before start", 422, "GET", APPOINTMENTS,
+    lab.refused(r, "search end before start", 422, "GET", APPOINTMENTS, DATES,
                 query={"pd_provider_uuid": lab.provider, "start_date": s.isoformat(), "end_date": (s - MICRO).isoformat()})
-    lab.refused(r, "search end equals start", 422, "GET", APPOINTMENTS,
+    lab.refused(r, "search end equals start", 422, "GET", APPOINTMENTS, DATES,
                 query={"pd_provider_uuid": lab.provider, "start_date": s.isoformat(), "end_date": s.isoformat()})
-    lab.refused(r, "search latitude outside", 422, "GET", APPOINTMENTS, query={"location": ["91", o[1]]})
-    lab.refused(r, "search radius unreadable", 422, "GET", APPOINTMENTS, query={"location": o, "radius": "ten"})
+    lab.refused(r, "search latitude outside", 422, "GET", APPOINTMENTS, ("location",), query={"location": ["91", o[1]]})
+    lab.refused(r, "search radius unreadable", 422, "GET", APPOINTMENTS, ("radius",), query={"location": o, "radius": "ten"})
     for limit in (0, 1001):
-        lab.refused(r, "limit 0 and 1001", 422, "GET", APPOINTMENTS, query={"pd_provider_uuid": lab.provider,
+        lab.refused(r, "limit 0 and 1001", 422, "GET", APPOINTMENTS, ("limit",), query={"pd_provider_uuid": lab.provider,
                                                                             "limit": limit})
-    lab.refused(r, "offset -1", 422, "GET", APPOINTMENTS, query={"pd_provider_uuid": lab.provider, "offset": -1})
+    lab.refused(r, "offset -1", 422, "GET", APPOINTMENTS, ("offset",), query={"pd_provider_uuid": lab.provider, "offset": -1})
     slot = next(iter(lab.model.records.values()))
     patient = lab.options.patients
-    lab.refused(r, "booking with disagreeing ids", 422, "PUT", APPOINTMENT, params={"pd_appointment_uuid": slot.uuid},
+    lab.refused(r, "booking with disagreeing ids", 422, "PUT", APPOINTMENT, ("patient",), params={"pd_appointment_uuid": slot.uuid},
                 json={"patient": {"_uuid": patient[0], "uuid": patient[1]}})
     lab.refused(r, "update without patient or description", 422, "PUT", APPOINTMENT,
+                ("patient", "description", "body"),
                 params={"pd_appointment_uuid": slot.uuid}, json={})
     lab.search(r, "update without patient or description", lab.window(at, at + 30 * MINUTE))  # nothing changed
     lab.remove(list(lab.model.records.values()))
