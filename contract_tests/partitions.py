@@ -125,6 +125,15 @@ RULES: dict[str, dict[str, str]] = {
         "patient with no booking": "a patient without bookings: an empty list",
         "patient filtered by type and dates": "a patient's bookings narrowed by type and window",
     },
+    "tokens": {
+        "not a form": "a token request sent as JSON: 400 invalid_request",
+        "no grant type": "a form without grant_type: 400 invalid_request",
+        "another grant type": "grant_type=password: 400 unsupported_grant_type",
+        "unknown scope": "a scope the client does not have: 400 invalid_scope",
+        "wrong secret": "the run's client with another secret: 401 invalid_client",
+        "one scope": "scope=user_schedule: 200, a token of that scope only",
+        "both scopes": "both scopes, space separated: 200, a token of both",
+    },
     "identifiers": {
         "upper-case uuid read": "a slot read by its uuid in upper case",
         "upper-case provider search": "pd_provider_uuid in upper case finds the same slots",

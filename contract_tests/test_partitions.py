@@ -607,3 +607,36 @@ def test_booking_and_cancel_partitions(lab, patients):
     lab.remove([slot])
     lab.search(rule, "deleted gone from location", near(o, "20mi", **window))
     lab.remove([neighbour])
+
+
+# -- the token endpoint: each refusal with RFC 6749's status and error code ------------------------
+
+def test_token_partitions(lab):
+    target, tenant = lab.target, lab.target.main
+    credentials = (tenant.client_id, tenant.client_secret)
+    form = {"grant_type": "client_credentials"}
+    cases = [
+        ("not a form", dict(json=form, auth=credentials), 400, "invalid_request"),
+        ("no grant type", dict(data={"scope": "user_schedule"}, auth=credentials), 400, "invalid_request"),
+        ("another grant type", dict(data={"grant_type": "password"}, auth=credentials), 400, "unsupported_grant_type"),
+        ("unknown scope", dict(data={**form, "scope": "no_such_scope"}, auth=credentials), 400, "invalid_scope"),
+        ("wrong secret", dict(data=form, auth=(tenant.client_id, tenant.client_secret + "-wrong")), 401,
+         "invalid_client"),
+        ("one scope", dict(data={**form, "scope": "user_schedule"}, auth=credentials), 200, "user_schedule"),
+        ("both scopes", dict(data={**form, "scope": "user_schedule business_schedule"}, auth=credentials), 200,
+         "business_schedule user_schedule"),
+    ]
+    for partition, request, status, code in cases:
+        lab.cover("tokens", partition)
+        answer = target._send("POST", target.token_url, **request)
+        try:
+            body = answer.json()
+        except ValueError:
+            body = None
+        body = body if isinstance(body, dict) else {}
+        if answer.status_code != status:
+            lab.fail("tokens", partition, f"{status} ({code})", answer, "POST /oauth2/token")
+        shown = body.get("error") if status != 200 else " ".join(sorted(str(body.get("scope", "")).split()))
+        if shown != code:
+            lab.fail("tokens", partition, f"{status} with {'error' if status != 200 else 'scope'} {code!r}", answer,
+                     "POST /oauth2/token", actual=f"{'error' if status != 200 else 'scope'} {shown!r}")

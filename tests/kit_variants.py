@@ -304,3 +304,23 @@ def search_end_equal_to_start_answered(monkeypatch):
     monkeypatch.setattr(scheduling, "_check_order", check)
     monkeypatch.setattr(Scheduling, "_criteria", criteria)
 
+
+
+# -- the token endpoint ----------------------------------------------------------------------------
+
+@variant
+def token_request_not_a_form_answered_401(monkeypatch):
+    """A token request that is not a form answered 401 invalid_request (RFC 6749: 400)."""
+    from pokitdok_sandbox.api import token as token_endpoint
+    from pokitdok_sandbox.auth import OAuthError
+
+    original = token_endpoint.token
+
+    async def token(request):
+        try:
+            return await original(request)
+        except OAuthError as error:
+            if error.status == 400 and error.code == "invalid_request":
+                raise OAuthError(401, "invalid_request", "send the token request as a form", "Content-Type") from None
+            raise
+    monkeypatch.setattr(token_endpoint, "token", token)
