@@ -92,7 +92,8 @@ class Recorder:
             await send(message)
 
         await self.app(scope, receiving, sending)
-        self.log.append((scope["method"], scope["path"], scope["query_string"].decode(), b"".join(chunks).decode()))
+        self.log.append((scope["method"], scope["path"], scope["query_string"].decode(errors="replace"),
+                         b"".join(chunks).decode(errors="replace")))
 
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
