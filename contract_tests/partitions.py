@@ -115,6 +115,14 @@ RULES: dict[str, dict[str, str]] = {
         "type filter": "each of two types lists its own slots only, with provider, location or patient",
         "second place": "slots at a second place: a location search there and at the first place",
         "booked elsewhere": "a booking of the second provider's slot shows in the patient's search",
+        "patient and provider": "patient_uuid with pd_provider_uuid: that patient's bookings with that provider only",
+        "type in another case": "appointment_type in lower case (`at1`) matches no slot of `AT1`, by provider, "
+                                "place or patient",
+    },
+    "conditional reads": {
+        "the current tag": "If-None-Match with the page's own ETag: 304",
+        "another tag": "If-None-Match with tags that are not the page's (sorting before and after it): 200 and the page",
+        "any tag": "If-None-Match `*`: 304",
     },
     "booking and cancel": {
         "booked hidden from location": "a booked slot is listed by neither a location nor a provider search",
@@ -133,6 +141,7 @@ RULES: dict[str, dict[str, str]] = {
         "wrong secret": "the run's client with another secret: 401 invalid_client",
         "one scope": "scope=user_schedule: 200, a token of that scope only",
         "both scopes": "both scopes, space separated: 200, a token of both",
+        "credentials in the form": "client_id and client_secret in the form body, no HTTP Basic: 200",
     },
     "identifiers": {
         "upper-case uuid read": "a slot read by its uuid in upper case",

@@ -562,12 +562,24 @@ def test_provider_place_and_type_partitions(lab, patients):
     for kind in dict.fromkeys(kinds):
         lab.search("providers places types", "type filter", Query(patient=patients[0].lower(),
                                                                   appointment_type=kind, **window))
+    if theirs:  # a booking with each provider: the provider narrows the patient's search
+        lab.book(mine, patients[0])
+        for provider, listed, unlisted in ((lab.provider, mine, booked), (other.lower(), booked, mine)):
+            lab.search("providers places types", "patient and provider",
+                       Query(patient=patients[0].lower(), provider=provider, **window), must_list=[listed],
+                       must_not_list=[unlisted])
+    for code in dict.fromkeys(kind.lower() for kind in kinds if kind.lower() != kind):
+        for query in (lab.window(**window, appointment_type=code), near(o, "5mi", appointment_type=code, **window),
+                      Query(patient=patients[0].lower(), appointment_type=code, **window)):
+            lab.search("providers places types", "type in another case", query,
+                       must_not_list=[r for r in lab.model.records.values() if r.appointment_type != code])
     query = Query(patient=patients[0].lower(), **window)
     lab.search("identifiers", "upper-case patient search", query,
                params={**query.params(), "patient_uuid": patients[0].upper()}, must_list=[booked])
     query = lab.window(**window)
     lab.search("identifiers", "upper-case provider search", query,
-               params={**query.params(), "pd_provider_uuid": lab.provider.upper()}, must_list=[mine])
+               params={**query.params(), "pd_provider_uuid": lab.provider.upper()},
+               must_list=[r for r in (mine, mine_there) if not r.booked])
     lab.cover("identifiers", "upper-case uuid read")
     answer = lab.steps.get(mine.uuid.upper())
     expect_status(lab.api, answer, 200, "a slot reads back by its uuid in upper case", "GET", APPOINTMENT)
@@ -625,6 +637,8 @@ def test_token_partitions(lab):
         ("one scope", dict(data={**form, "scope": "user_schedule"}, auth=credentials), 200, "user_schedule"),
         ("both scopes", dict(data={**form, "scope": "user_schedule business_schedule"}, auth=credentials), 200,
          "business_schedule user_schedule"),
+        ("credentials in the form", dict(data={**form, "scope": "user_schedule", "client_id": credentials[0],
+                                               "client_secret": credentials[1]}), 200, "user_schedule"),
     ]
     for partition, request, status, code in cases:
         lab.cover("tokens", partition)
@@ -640,3 +654,31 @@ def test_token_partitions(lab):
         if shown != code:
             lab.fail("tokens", partition, f"{status} with {'error' if status != 200 else 'scope'} {code!r}", answer,
                      "POST /oauth2/token", actual=f"{'error' if status != 200 else 'scope'} {shown!r}")
+
+
+# -- conditional reads of the catalogue ------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/schedule/appointmenttypes/", "/schedule/schedulers/"])
+def test_conditional_read_partitions(lab, path):
+    first = lab.api.call("GET", path, conform=False)
+    tag = first.headers.get("ETag")
+    if first.status_code != 200 or not tag:
+        pytest.skip(f"GET {path} answers no ETag: no conditional reads to check")
+    page = lab.api.payload(first, "GET", path)
+    lab.cover("conditional reads", "the current tag")
+    answer = lab.api.call("GET", path, headers={"If-None-Match": tag}, conform=False)
+    if answer.status_code != 304:
+        lab.fail("conditional reads", "the current tag", f"304 (If-None-Match {tag}, the page's own tag)", answer,
+                 f"GET {path}")
+    lab.cover("conditional reads", "any tag")
+    answer = lab.api.call("GET", path, headers={"If-None-Match": "*"}, conform=False)
+    if answer.status_code != 304:
+        lab.fail("conditional reads", "any tag", "304 (If-None-Match *)", answer, f"GET {path}")
+    opaque = tag.removeprefix("W/").strip('"')
+    for other in (f'"{opaque[:-1]}0"' if not opaque.endswith("0") else f'"{opaque[:-1]}1"', '"0000"', '"zzzz"',
+                  'W/"zzzz"'):
+        lab.cover("conditional reads", "another tag")
+        answer = lab.api.call("GET", path, headers={"If-None-Match": other}, conform=False)
+        if answer.status_code != 200 or lab.api.payload(answer, "GET", path) != page:
+            lab.fail("conditional reads", "another tag", f"200 and the page (If-None-Match {other} is not its tag "
+                     f"{tag})", answer, f"GET {path}")

@@ -324,3 +324,57 @@ def token_request_not_a_form_answered_401(monkeypatch):
                 raise OAuthError(401, "invalid_request", "send the token request as a form", "Content-Type") from None
             raise
     monkeypatch.setattr(token_endpoint, "token", token)
+
+
+@variant
+def credentials_in_the_form_refused(monkeypatch):
+    """Client credentials only by HTTP Basic: the same credentials in the form body answered 401."""
+    import pokitdok_sandbox.auth as auth
+    from pokitdok_sandbox.auth import OAuthError
+
+    original = auth._client_credentials
+
+    def credentials(form, authorization):
+        if not (authorization and authorization[:6].lower() == "basic "):
+            raise OAuthError(401, "invalid_client", "send client credentials by HTTP Basic", "client_id")
+        return original(form, authorization)
+    monkeypatch.setattr(auth, "_client_credentials", credentials)
+
+
+# -- filters with a patient, type codes, conditional reads -----------------------------------------
+
+@variant
+def patient_search_ignores_the_provider(monkeypatch):
+    """With patient_uuid, pd_provider_uuid is ignored: the patient's bookings with every provider."""
+    def ignored(self, tenant, query, original):
+        if query.patient_uuid and query.pd_provider_uuid:
+            query = replace(query, pd_provider_uuid=None)
+        return original(self, tenant, query)
+    _search(monkeypatch, ignored)
+
+
+@variant
+def type_filter_case_insensitive(monkeypatch):
+    """appointment_type compared without case: `at1` finds the `AT1` slots."""
+    def any_case(self, tenant, query, original):
+        if not query.appointment_type:
+            return original(self, tenant, query)
+        code = query.appointment_type.lower()
+        return [slot for slot in original(self, tenant, replace(query, appointment_type=None))
+                if slot["appointment_type"].lower() == code]
+    _search(monkeypatch, any_case)
+
+
+@variant
+def stale_tag_answered_not_modified(monkeypatch):
+    """If-None-Match compared by order, not equality: a tag sorting after the page's answers 304."""
+    from pokitdok_sandbox.api import catalog
+
+    def matches(if_none_match, tag):
+        if not if_none_match:
+            return False
+        if if_none_match.strip() == "*":
+            return True
+        opaque = tag.removeprefix("W/")
+        return any(candidate.strip().removeprefix("W/") >= opaque for candidate in if_none_match.split(","))
+    monkeypatch.setattr(catalog, "_matches", matches)

@@ -43,6 +43,10 @@ CAUGHT_BY = {
     "cancelled-slot-missing-from-location-search": "booking and cancel: cancel reopens for location",
     "search-end-equal-to-start-answered": "refusals: search end equals start",
     "token-request-not-a-form-answered-401": "tokens: not a form",
+    "credentials-in-the-form-refused": "tokens: credentials in the form",
+    "patient-search-ignores-the-provider": "providers places types: patient and provider",
+    "type-filter-case-insensitive": "providers places types: type in another case",
+    "stale-tag-answered-not-modified": "conditional reads: another tag",
 }
 
 
