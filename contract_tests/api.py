@@ -129,6 +129,20 @@ def expect_status(api: Api, answer, expected: int | tuple, rule: str, method: st
                                 operation=api.label(method, path))
 
 
+def validation_of(api: Api, answer) -> dict:
+    """A refusal's `data.errors.validation` (field -> messages), or {}."""
+    try:
+        validation = api.wire.error(answer).get("validation")
+    except ValueError:
+        return {}
+    return validation if isinstance(validation, dict) else {}
+
+
+def names_a_field(validation: dict, fields: tuple) -> bool:
+    """The validation names one of the fields at fault (itself, or a dotted part of it)."""
+    return any(key == field or str(key).startswith(field + ".") for key in validation for field in fields)
+
+
 def expect_that(condition: bool, api: Api, answer, rule: str, expected: str, method: str, path: str,
                 actual: str | None = None) -> None:
     if not condition:

@@ -23,6 +23,7 @@ from .oracle import parse_datetime
 EARTH_RADIUS_MILES = 3958.8
 MILES_PER_KM = 0.621371
 DEFAULT_RADIUS_MILES = 10.0
+BEARINGS = (0, 45, 90, 135, 180, 225, 270, 315)  # degrees: N, NE, E, SE, S, SW, W, NW
 _RADIUS = re.compile(r"^\s*(?P<amount>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>mi|km)?\s*$")
 
 
@@ -30,6 +31,16 @@ def miles_between(a, b) -> float:
     lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
     h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
     return 2 * EARTH_RADIUS_MILES * math.asin(min(1.0, math.sqrt(h)))
+
+
+def destination(origin, miles: float, bearing: float) -> tuple[float, float]:
+    """The place `miles` from `origin` along the great circle of `bearing` degrees (0 north, 90 east)."""
+    lat1, lon1, b = math.radians(origin[0]), math.radians(origin[1]), math.radians(bearing)
+    d = miles / EARTH_RADIUS_MILES
+    lat2 = math.asin(math.sin(lat1) * math.cos(d) + math.cos(lat1) * math.sin(d) * math.cos(b))
+    lon2 = lon1 + math.atan2(math.sin(b) * math.sin(d) * math.cos(lat1), math.cos(d) - math.sin(lat1) * math.sin(lat2))
+    lon = (math.degrees(lon2) + 180) % 360 - 180
+    return round(math.degrees(lat2), 6), round(lon, 6)
 
 
 def parse_radius(value) -> float | None:
@@ -303,6 +314,7 @@ class Model:
             return [f"the answer is not a list: {_short(items)}"]
         problems, listed = [], set()
         previous = None
+        previous_own = None  # (start, miles) of the run's record above, for ties in a location search
         for index, item in enumerate(items):
             uuid = str(item.get("pd_appointment_uuid", "")).lower() if isinstance(item, dict) else ""
             for problem in query.problems_with(item):
@@ -323,6 +335,15 @@ class Model:
                 problems.append(f"result {index} ({uuid}) starts before the one above it: results are "
                                 "ordered by start date")
             previous = start or previous
+            if record is not None and query.location is not None:
+                miles = miles_between(query.location, record.location)
+                if previous_own is not None and previous_own[0] == record.start and miles < previous_own[1] * 0.99 - 0.01:
+                    problems.append(f"result {index} ({uuid}) starts with the one above it and lies nearer "
+                                    f"({miles:.2f} miles, not {previous_own[1]:.2f}): results are ordered by start "
+                                    "date, then distance")
+                previous_own = (record.start, miles)
+            elif start is not None and (previous_own is None or start != previous_own[0]):
+                previous_own = None
         if complete:
             for record in self.expected(query):
                 if record.uuid not in listed:

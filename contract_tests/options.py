@@ -48,6 +48,11 @@ class KitOptions:
     provider_uuid: str = DOC_PROVIDER_UUID
     appointment_type: str | None = None  # None: AT1 if the target lists it, else the first listed type
     location: tuple[float, float] = DOC_LOCATION
+    # A second provider and a second place, so rules that differ across them are exercised. None:
+    # the provider the target's `GET /sandbox/providers` lists first after the kit's (when it has
+    # that listing), and a place 3 miles north-east of `location`.
+    other_provider_uuid: str | None = None
+    other_location: tuple[float, float] | None = None
     patients: tuple[str, str] = DOC_PATIENTS
     spec: Path = DEFAULT_SPEC
     summary_path: str | None = None
@@ -67,6 +72,12 @@ class KitOptions:
         self.location = tuple(float(v) for v in self.location)
         if len(self.location) != 2:
             raise ValueError("location is [latitude, longitude]")
+        if self.other_location is not None:
+            self.other_location = tuple(float(v) for v in self.other_location)
+            if len(self.other_location) != 2 or self.other_location == self.location:
+                raise ValueError("other location is [latitude, longitude], another place than location")
+        if self.other_provider_uuid is not None and self.other_provider_uuid.lower() == self.provider_uuid.lower():
+            raise ValueError("give another provider than --provider-uuid as --other-provider-uuid")
         if len(self.patients) != 2 or self.patients[0] == self.patients[1]:
             raise ValueError("give two different patient uuids")
 
@@ -104,6 +115,11 @@ OPTIONS = [
                                                f"{DOC_APPOINTMENT_TYPE} if listed, else the first listed type)",
      "CODE"),
     ("--location", "location", "LAT,LON of the kit's slots (default 32.78811,-79.932364)", "LAT,LON"),
+    ("--other-provider-uuid", "other_provider_uuid", "a second provider the target knows (default: the first "
+                                                     "other provider GET /sandbox/providers lists, if the target "
+                                                     "has that listing)", "UUID"),
+    ("--other-location", "other_location", "LAT,LON of a second place (default: 3 miles north-east of "
+                                           "--location)", "LAT,LON"),
     ("--patient-uuid", "patients", "patient who books (give twice: two different patients; default the "
                                    "documented John Doe and Peg Patient)", "UUID"),
     ("--spec", "spec", "the contract (default: the project's openapi.yaml)", "PATH"),
@@ -125,7 +141,7 @@ def from_values(values: dict[str, Any]) -> KitOptions:
             value = int(value)
         elif dest in ("timeout", "shrink_seconds"):
             value = float(value)
-        elif dest == "location" and isinstance(value, str):
+        elif dest in ("location", "other_location") and isinstance(value, str):
             value = parse_location(value)
         elif dest == "patients":
             if len(value) > 2:

@@ -19,6 +19,7 @@ from .options import OPTIONS, KitOptions, from_values
 from .report import ContractViolation, Finding, KitResult, excerpt, mask_secret
 from .run import Run
 from .schema import configure_schema, get_schema, wire_format
+from .partitions import coverage_lines
 from .target import KitError, Target, TargetUnreachable
 
 __all__ = ["pytest_addoption", "pytest_configure", "pytest_unconfigure", "pytest_sessionstart",
@@ -82,8 +83,9 @@ def pytest_sessionstart(session):
         return
     options = config.stash[_OPTIONS_KEY]
     wire = wire_format(options.spec)
+    seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
     try:
-        target = Target(options, wire)
+        target = Target(options, wire, seed=seed)
     except KitError as exc:  # said once, then the run ends before any suite
         message = mask_secret(f"contract kit: {exc}", options.client_secret)
         reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -92,7 +94,6 @@ def pytest_sessionstart(session):
         else:
             print(message, file=sys.stderr)
         pytest.exit("contract kit: the run could not start", returncode=3)
-    seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
     configure_schema(get_schema(options.spec), options, seed)
     run = Run(options=options, target=target, seed=seed, wire=wire)
     config.stash[_OUTER_RUN_KEY] = runs.activate(run)
@@ -293,12 +294,41 @@ def collected_result(config) -> KitResult:
         return KitResult(exit_code=-1, failed=failed)
     text = summary(run, failed, config.stash.get(_LEFTOVERS_KEY, []))
     return KitResult(exit_code=-1, failed=failed, findings=run.findings.for_tests(set(failed)),
-                     summary=mask_secret(text, run.options.client_secret), seed=run.seed)
+                     summary=mask_secret(text, run.options.client_secret), seed=run.seed,
+                     partitions=set(run.partitions))
+
+
+def replay_command(run: Run) -> str:
+    """The command line that sends this run's requests again (its seed, its target and options)."""
+    import shlex
+
+    options = run.options
+    words = ["pokitdok-sandbox", "contract"]
+    if options.base_url:
+        words += ["--base-url", options.base_url]
+    if options.token_url:
+        words += ["--token-url", options.token_url]
+    defaults = KitOptions()
+    for flag, name in (("--max-examples", "max_examples"), ("--isolation", "isolation"),
+                       ("--provider-uuid", "provider_uuid"), ("--appointment-type", "appointment_type"),
+                       ("--other-provider-uuid", "other_provider_uuid")):
+        if getattr(options, name) != getattr(defaults, name):
+            words += [flag, str(getattr(options, name))]
+    for flag, name in (("--location", "location"), ("--other-location", "other_location")):
+        value = getattr(options, name)
+        if value != getattr(defaults, name) and value is not None:
+            words += [flag, f"{value[0]!r},{value[1]!r}"]
+    if options.patients != defaults.patients:
+        for patient in options.patients:
+            words += ["--patient-uuid", patient]
+    words += ["--seed", str(run.seed)]
+    return " ".join(shlex.quote(word) for word in words)
 
 
 def summary(run: Run, failed: dict[str, str], leftovers: list[str]) -> str:
     """Every broken check: operation, check, expected vs actual, and the request as curl."""
-    lines = [run.target.describe(), f"seed {run.seed} (rerun with --seed {run.seed} to replay the same data)"]
+    lines = [run.target.describe(), f"seed {run.seed}; replay the same requests: {replay_command(run)}"]
+    lines += coverage_lines(run.partitions)
     if run.statuses:
         lines.append(f"generated requests: {sum(run.statuses.values())}")
         by_operation: dict[str, list[str]] = {}

@@ -186,6 +186,7 @@ class KitResult:
     findings: list = field(default_factory=list)  # Finding, one per distinct violation
     summary: str = ""
     seed: int | None = None
+    partitions: set = field(default_factory=set)  # (rule, partition) the run exercised (partitions.RULES)
 
     @property
     def passed(self) -> bool:

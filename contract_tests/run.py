@@ -37,6 +37,8 @@ class Run:
     # The reference model of the records the model-based suite keeps alive while the generated
     # tests run (see model.py); None until that suite has opened them.
     model: Any = None
+    # (rule, partition) pairs of partitions.RULES the run exercised
+    partitions: set = field(default_factory=set)
 
     def base_url_for(self, operation) -> str | None:
         """Where an operation lives: the token endpoint is outside the API base path."""

@@ -25,7 +25,6 @@ and each request with the slots it opened held in shell variables.
 from __future__ import annotations
 
 import json
-import math
 import shlex
 import uuid as uuidlib
 from datetime import datetime, timedelta
@@ -36,11 +35,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from .api import Api
-from .model import MILES_PER_KM, Model, Query, Record, miles_between
+from .model import BEARINGS, MILES_PER_KM, Model, Query, Record, destination, miles_between
 from .oracle import APPOINTMENT, APPOINTMENTS, PATIENTS, SLOT, SLOTS, parse_datetime
 from .report import ContractViolation, excerpt, response_line
 
-# Distances (miles, due north) of the model's slots from the kit's location, and the radii its
+# Distances (miles, at one of eight bearings) of the model's slots from the kit's location, and the radii its
 # searches use: no distance lies within 10 % of a radius, so the rounding of a correct
 # implementation's geometry never decides.
 DISTANCES = (0.0, 0.4, 6.0, 18.0, 31.0)
@@ -56,6 +55,11 @@ DESCRIPTIONS = st.one_of(st.text(_TEXT, min_size=1, max_size=60), st.text(_TEXT,
 
 def _lower(value) -> str:
     return str(value).lower()
+
+
+def _unknown(data, label: str) -> str:
+    """An id nobody has used, drawn like every other value (a replayed sequence sends the same)."""
+    return str(uuidlib.UUID(int=data.draw(st.integers(0, 2**128 - 1), label=label), version=4))
 
 
 class Script:
@@ -314,15 +318,10 @@ class ModelMachine(RuleBasedStateMachine):
     def has_records(self) -> bool:
         return bool(self.model.records)
 
-    def _location(self, miles: float, east: bool = False) -> tuple[float, float]:
-        """A place `miles` due north (or due east) of the kit's location: east, only a distance that
-        reads the longitude finds it where it is."""
-        lat, lon = self.options.location
-        if east and abs(lat) < 80:
-            offset = miles / (MILES_PER_DEGREE_LATITUDE * math.cos(math.radians(lat)))
-            return lat, round(lon + offset if lon + offset <= 180 else lon - offset, 6)
-        offset = miles / MILES_PER_DEGREE_LATITUDE
-        return (round(lat + offset, 6) if lat + offset <= 89 else round(lat - offset, 6)), lon
+    def _location(self, miles: float, bearing: float = 0) -> tuple[float, float]:
+        """A place `miles` from the kit's location along `bearing` (degrees, 0 north, 90 east): off
+        the meridian, only a distance that reads both coordinates finds it where it is."""
+        return destination(self.options.location, miles, bearing)
 
     def _date_text(self, moment: datetime, style: str) -> str:
         if style == "Z":
@@ -351,7 +350,7 @@ class ModelMachine(RuleBasedStateMachine):
         allotted = self.target.next_slot_start()
         start = allotted + timedelta(minutes=data.draw(st.integers(0, 20), label="offset"), microseconds=micro)
         end = start + timedelta(minutes=minutes)
-        place = self._location(miles, east=data.draw(st.booleans(), label="due east"))
+        place = self._location(miles, data.draw(st.sampled_from(BEARINGS), label="bearing"))
         body = {"pd_provider_uuid": self.options.provider_uuid, "location": list(place), "appointment_type": kind,
                 "start_date": self._date_text(start, style), "end_date": self._date_text(end, style)}
         self.target.issued_starts.add(body["start_date"])
@@ -572,7 +571,7 @@ class ModelMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def get_unknown(self, data):
-        unknown = str(uuidlib.UUID(int=data.draw(st.integers(0, 2**128 - 1), label="uuid"), version=4))
+        unknown = _unknown(data, "uuid")
         method, path = data.draw(st.sampled_from([("GET", APPOINTMENT), ("PUT", APPOINTMENT),
                                                   ("DELETE", APPOINTMENT), ("DELETE", SLOT)]), label="operation")
         body = {"description": "nobody's"} if method == "PUT" else None
@@ -588,7 +587,7 @@ class ModelMachine(RuleBasedStateMachine):
         if kind == "provider":
             query.provider = self.options.provider_uuid.lower()
         elif kind == "unknown provider":
-            query.provider = str(uuidlib.uuid4())
+            query.provider = _unknown(data, "unknown provider")
         elif kind == "location":
             query.location = tuple(self.options.location)
             radius = data.draw(st.sampled_from(RADII), label="radius")
@@ -601,7 +600,7 @@ class ModelMachine(RuleBasedStateMachine):
         elif kind == "patient":
             query.patient = data.draw(st.sampled_from(self.patients), label="patient")
         else:
-            query.patient = str(uuidlib.uuid4())
+            query.patient = _unknown(data, "unknown patient")
         if data.draw(st.booleans(), label="with a type"):
             query.appointment_type = data.draw(st.sampled_from(self.types), label="appointment_type")
         records = sorted(self.model.records.values(), key=lambda r: r.start)
@@ -632,9 +631,9 @@ class ModelMachine(RuleBasedStateMachine):
     def register_patient(self, data):
         who = data.draw(st.sampled_from(self.patients + ["unknown"]), label="patient")
         provider = data.draw(st.sampled_from([self.options.provider_uuid, "unknown"]), label="provider")
-        patient = who if who != "unknown" else str(uuidlib.uuid4())
+        patient = who if who != "unknown" else _unknown(data, "unknown patient")
         body = {"pd_patient_uuid": patient,
-                "pd_provider_uuid": provider if provider != "unknown" else str(uuidlib.uuid4())}
+                "pd_provider_uuid": provider if provider != "unknown" else _unknown(data, "unknown provider")}
         if data.draw(st.booleans(), label="with a location"):
             body["location"] = list(self.options.location)
         answer = self.send(f"register patient {who} with provider {provider}", "POST", PATIENTS, body=body)
@@ -752,6 +751,7 @@ def _problem_kind(problem: str) -> str:
                          ("is missing", "a matching record is missing"),
                          ("listed twice", "a record listed twice"),
                          ("deleted by the run", "a deleted record listed"),
+                         ("then distance", "order by distance"),
                          ("ordered by start date", "order"),
                          ("never created by the run", "a record the run never created"),
                          ("not a list", "not a list")):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import re
-import uuid
 from pathlib import Path
 
 from hypothesis import strategies as st
@@ -63,7 +62,7 @@ def guard(case) -> None:
     value = params.get("pd_appointment_uuid")
     if method in ("PUT", "DELETE") and isinstance(value, str) and value.lower() in documented_ids(run.options.spec) \
             and not run.target.owns(value):
-        case.path_parameters = {**params, "pd_appointment_uuid": str(uuid.uuid4())}
+        case.path_parameters = {**params, "pd_appointment_uuid": run.target.unknown_uuid()}
     body = case.body if isinstance(case.body, dict) else None
     positive = case.meta is None or case.meta.generation.mode == GenerationMode.POSITIVE
     if (method == "POST" and case.operation.path == SLOTS and body is not None and positive

@@ -15,13 +15,14 @@ Bookable data on an unknown server
 The API cannot list providers, so the kit creates its own slots: for `--provider-uuid`
 (default: the documented provider), at `--location` (default: the documented one), with
 `--appointment-type` or, without it, AT1 if the target lists it, else the first type it lists.
-Slot times are far in the future (a random hour in the years 2300-2899) and consecutive slots of
+Slot times are far in the future (an hour in the years 2300-2899 drawn from the run's seed) and consecutive slots of
 a run are two hours apart, so runs sharing a server do not overlap each other's slots.
 Every slot the run creates is cancelled (if booked) and deleted when the run ends.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 import uuid
@@ -73,11 +74,16 @@ class Tenant:
 
 
 class Target:
-    def __init__(self, options: KitOptions, wire: WireFormat | None = None):
+    def __init__(self, options: KitOptions, wire: WireFormat | None = None, seed: int | None = None):
+        """`seed`: the run's seed; every date and id the kit makes up derives from it (`--seed N`
+        replays a run's requests). The run's tenant name alone is fresh each time, so a replay
+        starts from a data set of its own."""
         self.options = options
         self.wire = wire or WireFormat()
         self.run_id = uuid.uuid4().hex[:12]
-        self._clock = _SlotClock()
+        self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+        self.random = random.Random(f"kit-ids-{self.seed}")  # the ids the kit makes up
+        self._clock = _SlotClock(self.seed)
         self.issued_starts: set[str] = set()  # start_date of every slot body the kit made
         self._app_client = None
         if options.app is not None or options.base_url is None:
@@ -199,6 +205,10 @@ class Target:
     def next_slot_start(self) -> datetime:
         return self._clock.next()
 
+    def unknown_uuid(self) -> str:
+        """An id nobody has used (for "unknown record" requests), derived from the run's seed."""
+        return str(uuid.UUID(int=self.random.getrandbits(128), version=4))
+
     def record_slot(self, tenant: Tenant, slot_uuid: str) -> None:
         tenant.created_slots[str(slot_uuid).lower()] = None
 
@@ -280,6 +290,35 @@ class Target:
         codes = [item.get("type") for item in items or [] if isinstance(item, dict)] if isinstance(items, list) else []
         return [code for code in codes if isinstance(code, str) and code]
 
+    def other_provider(self) -> str | None:
+        """A second provider the target knows: `--other-provider-uuid`, else the first provider
+        other than the kit's that the target's `GET /sandbox/providers` lists (a sandbox addition;
+        None on a target without it)."""
+        if self.options.other_provider_uuid:
+            return self.options.other_provider_uuid
+        if not hasattr(self, "_other_provider"):
+            self._other_provider = None
+            try:
+                answer = self.request("GET", "/sandbox/providers")
+            except (requests.RequestException, ContractViolation):
+                answer = None
+            items = self.payload(answer) if answer is not None and answer.status_code == 200 else None
+            for item in items if isinstance(items, list) else []:
+                found = item.get("pd_provider_uuid") if isinstance(item, dict) else None
+                if isinstance(found, str) and found.lower() != self.options.provider_uuid.lower():
+                    self._other_provider = found
+                    break
+        return self._other_provider
+
+    def other_place(self) -> tuple[float, float]:
+        """A second place: `--other-location`, else 3 miles north-east of `--location`."""
+        if self.options.other_location is not None:
+            return tuple(self.options.other_location)
+        lat, lon = self.options.location
+        step = 3 / 69.055 / math.sqrt(2)
+        east = lon + step / max(0.05, math.cos(math.radians(lat)))
+        return round(lat + step if lat + step <= 90 else lat - step, 6), round((east + 180) % 360 - 180, 6)
+
     def payload(self, answer):
         try:
             return self.wire.payload(answer)
@@ -301,10 +340,10 @@ def in_process_sandbox():
 
 
 class _SlotClock:
-    """Far-future, random, non-overlapping slot start times (two hours apart within a run)."""
+    """Far-future, non-overlapping slot start times (two hours apart within a run), from the seed."""
 
-    def __init__(self):
-        rng = random.SystemRandom()
+    def __init__(self, seed: int):
+        rng = random.Random(f"kit-clock-{seed}")
         self._next = datetime(rng.randrange(2300, 2900), 1, 1) + timedelta(hours=rng.randrange(0, 364 * 24 - 2000))
 
     def next(self) -> datetime:

@@ -6,7 +6,6 @@ scope alone enough for its own operations."""
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 import yaml
@@ -55,13 +54,13 @@ def _valid_request(method: str, path: str, target, slot_uuid: str | None = None)
     """A request that would succeed with the right token (so only the token can be the problem)."""
     params = {}
     if "{pd_appointment_uuid}" in path:
-        params["pd_appointment_uuid"] = slot_uuid or str(uuid.uuid4())
+        params["pd_appointment_uuid"] = slot_uuid or target.unknown_uuid()
     elif "{scheduler_uuid}" in path:
         params["scheduler_uuid"] = "967d207f-b024-41cc-8cac-89575a1f6fef"
     elif "{appointment_type_uuid}" in path:
         params["appointment_type_uuid"] = "ef987693-0a19-447f-814d-f8f3abbf4860"
     elif "{activity_id}" in path:
-        params["activity_id"] = str(uuid.uuid4())
+        params["activity_id"] = target.unknown_uuid()
     request: dict = {"params": params}
     if (method, path) == ("POST", SLOTS):
         request["json"] = target.slot_body()

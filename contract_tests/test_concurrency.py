@@ -21,7 +21,6 @@ Nothing is timed. A failure is reported as a shell script that sends the same re
 from __future__ import annotations
 
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -169,7 +168,7 @@ def test_concurrent_bookings_by_two_patients_have_one_winner(steps, patients):
 def test_a_booking_and_a_description_sent_together_both_stay(steps, patients):
     burst = Burst(steps)
     slots = [burst.open_slot() for _ in range(ROUNDS + 1)]
-    texts = {slot: f"concurrent {n} {uuid.uuid4().hex[:6]}" for n, slot in enumerate(slots)}
+    texts = {slot: f"concurrent {n} {steps.target.unknown_uuid()[:6]}" for n, slot in enumerate(slots)}
     calls = []
     for slot in slots:
         calls += [Call(f"book {slot[:8]} for {patients[0]}", "PUT", APPOINTMENT, slot, patient_body(patients[0])),
@@ -192,7 +191,7 @@ def test_a_cancel_and_a_description_sent_together_both_stay(steps, patients):
     slots = [burst.open_slot() for _ in range(ROUNDS + 1)]
     for slot in slots:
         burst.book(slot, patients[1])
-    texts = {slot: f"after cancel {n} {uuid.uuid4().hex[:6]}" for n, slot in enumerate(slots)}
+    texts = {slot: f"after cancel {n} {steps.target.unknown_uuid()[:6]}" for n, slot in enumerate(slots)}
     calls = []
     for slot in slots:
         calls += [Call(f"cancel {slot[:8]}", "DELETE", APPOINTMENT, slot),

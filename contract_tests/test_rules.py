@@ -6,12 +6,11 @@ at the end of the run; every answer is also checked against the contract's schem
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
 
-from pokitdok_sandbox.contract_tests.api import expect_status, expect_that
+from pokitdok_sandbox.contract_tests.api import expect_status, expect_that, names_a_field, validation_of
 from pokitdok_sandbox.contract_tests.oracle import APPOINTMENT, APPOINTMENTS, SLOT, SLOTS, parse_datetime
 from pokitdok_sandbox.contract_tests.workflow import Steps, answer_json, patient_body, patient_of
 
@@ -164,7 +163,7 @@ def test_invalid_slots_are_refused(steps, target, change, status, rule):
     if change.pop("swap_dates", False):
         body["start_date"], body["end_date"] = body["end_date"], body["start_date"]
     if change.get("pd_provider_uuid") == "random":
-        change["pd_provider_uuid"] = str(uuid.uuid4())
+        change["pd_provider_uuid"] = target.unknown_uuid()
     body.update(change)
     status = steps.api.wire.invalid if status == "invalid" else status
     expect_status(steps.api, steps.create_slot_answer(body), status, rule, "POST", SLOTS)
@@ -172,7 +171,7 @@ def test_invalid_slots_are_refused(steps, target, change, status, rule):
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
 def test_unknown_appointments_are_404(steps, method):
-    unknown = str(uuid.uuid4())
+    unknown = steps.target.unknown_uuid()
     answer = {"GET": lambda: steps.get(unknown),
               "PUT": lambda: steps.update(unknown, {"description": "nobody's"}),
               "DELETE": lambda: steps.cancel(unknown)}[method]()
@@ -202,25 +201,12 @@ def test_a_tenants_records_are_invisible_to_another(steps, target, api):
 
 # -- refusals: what the contract refuses although the schema lets it through ---------------------
 
-def _validation(api, answer) -> dict:
-    try:
-        validation = api.wire.error(answer).get("validation")
-    except ValueError:
-        return {}
-    return validation if isinstance(validation, dict) else {}
-
-
-def _names(validation: dict, fields: tuple) -> bool:
-    """The validation names one of the fields at fault (itself, or a dotted part of it)."""
-    return any(key == field or str(key).startswith(field + ".") for key in validation for field in fields)
-
-
 def _expect_refused_naming(steps, answer, fields: tuple, rule: str, method: str, path: str) -> None:
     """422, and data.errors.validation names one of `fields` (a client shows the message next to it)."""
     expect_status(steps.api, answer, steps.api.wire.invalid, rule, method, path)
     if steps.api.wire.enveloped:
-        validation = _validation(steps.api, answer)
-        expect_that(_names(validation, fields), steps.api, answer, rule,
+        validation = validation_of(steps.api, answer)
+        expect_that(names_a_field(validation, fields), steps.api, answer, rule,
                     f"data.errors.validation names {' or '.join(fields)}", method, path,
                     actual=f"validation {validation!r}")
 

@@ -14,6 +14,7 @@ import re
 import pytest
 
 from pokitdok_sandbox.contract_tests.options import KitOptions
+from pokitdok_sandbox.contract_tests.partitions import RULES, every_partition
 from pokitdok_sandbox.contract_tests.runner import KitResult, run
 from pokitdok_sandbox.app import create_app
 from pokitdok_sandbox.auth import ALL_SCOPES, Authority
@@ -92,6 +93,12 @@ def test_the_kit_passes_clean_against_the_sandbox(backend):
     assert result.passed, result.summary
     assert not result.failed and not result.findings
     assert "No contract violations found." in result.summary
+    # every partition of every rule was exercised, and the summary names each
+    assert result.partitions == every_partition(), every_partition() - result.partitions
+    assert f"partitions exercised: {len(every_partition())} of {len(every_partition())}" in result.summary
+    for rule, parts in RULES.items():
+        line = next(line for line in result.summary.splitlines() if line.startswith(f"  {rule} "))
+        assert all(name in line for name in parts) and "NOT EXERCISED" not in line, line
 
 
 def test_the_kit_passes_against_the_sandbox_as_a_shared_tenant(backend):
