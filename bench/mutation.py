@@ -425,7 +425,9 @@ def annotation_for(annotations: list[dict], item) -> dict | None:
 COLUMNS = ["sampled", "killed", "timeout", "survived", "equivalent", "outside", "incompetent", "pending"]
 
 
-def tally(workdir: Path, annotations: list[dict]):
+def tally(workdir: Path, annotations: list[dict], only: set[str] | None = None):
+    """Per-module counts of a session's sampled mutants (or of `only` those), its survivors, the
+    annotations its results contradict and those that match no mutant of its code."""
     from cosmic_ray.work_db import WorkDB, use_db
 
     db_path, meta_path = session_paths(workdir)
@@ -436,6 +438,8 @@ def tally(workdir: Path, annotations: list[dict]):
         done = {item.job_id: (item, result) for item, result in db.completed_work_items}
         items = {item.job_id: item for item in db.work_items}
     for job_id in meta["order"]:
+        if only is not None and job_id not in only:
+            continue
         item = items[job_id]
         row = rows[str(item.mutations[0].module_path)]
         row["sampled"] += 1
@@ -466,6 +470,37 @@ def score(row: dict) -> str:
     return f"{100 * (row['killed'] + row['timeout']) / judged:.0f}%" if judged else "-"
 
 
+def table(rows: dict, after: dict | None = None) -> list[str]:
+    shown = [c for c in COLUMNS if c != "pending" or after is None]
+    head = ["module", *shown, "score"]
+    if after is not None:
+        head = ["module", *(f"before: {c}" for c in shown[1:]), "before: score",
+                *(f"after: {c}" for c in shown[1:]), "after: score"]
+        head.insert(1, "mutants")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for module, row in [*rows.items(), ("all", total_row(rows))]:
+        if after is None:
+            cells = [module, *(str(row[c]) for c in shown), score(row)]
+        else:
+            other = after.get(module) if module != "all" else total_row(after)
+            if not row["sampled"]:
+                continue
+            cells = [module, str(row["sampled"]), *(str(row[c]) for c in shown[1:]), score(row),
+                     *(str(other[c]) for c in shown[1:]), score(other)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def judged_ids(workdir: Path) -> set[str]:
+    """The sampled mutants a session has a verdict for."""
+    from cosmic_ray.work_db import WorkDB, use_db
+
+    db_path, meta_path = session_paths(workdir)
+    order = json.loads(meta_path.read_text())["order"]
+    with use_db(str(db_path), WorkDB.Mode.open) as db:
+        return {job_id for job_id, _ in db.results if job_id in order}
+
+
 def total_row(rows: dict) -> dict:
     return {c: sum(r[c] for r in rows.values()) for c in COLUMNS}
 
@@ -479,17 +514,15 @@ def render_report(workdir: Path, annotations: list[dict], compare: Path | None =
            f"{meta['annotation_only']} inside type annotations left out); kit `contract {s['kit_args']}`, "
            f"timeout {s['timeout']:.0f} s; clean run {meta['clean_run_seconds']} s; "
            f"mutant runs {meta['wall_seconds'] / 60:.1f} min", ""]
-    other = tally(compare, annotations)[1] if compare else None
-    head = ["module", *COLUMNS, "score"] + (["after: killed", "timeout", "survived", "equivalent", "outside",
-                                             "incompetent", "pending", "score"] if other else [])
-    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for module, row in [*rows.items(), ("all", total_row(rows))]:
-        cells = [module, *(str(row[c]) for c in COLUMNS), score(row)]
-        if other:
-            o = other.get(module) if module != "all" else total_row(other)
-            cells += [str(o[c]) for c in COLUMNS[1:]] + [score(o)] if o else ["-"] * 8
-        out.append("| " + " | ".join(cells) + " |")
+    out += table(rows)
     out += ["", "Score: (killed + timeout) / (sampled - incompetent - equivalent - outside), of the mutants run.", ""]
+    if compare:
+        both = judged_ids(workdir) & judged_ids(compare)
+        before, after = tally(workdir, annotations, both)[1], tally(compare, annotations, both)[1]
+        out += [f"Beside {compare} (kit {prepared(compare)['kit'][:10]}, {prepared(compare)['kit_ref']}): the "
+                f"{len(both)} mutants run in both sessions, before and after", ""]
+        out += table(before, after)
+        out.append("")
     if survivors:
         out.append("Survivors (file:line, operator #occurrence, class; the diff):")
         for item, result, verdict, note in sorted(survivors, key=lambda s: describe(s[0])):
@@ -506,8 +539,9 @@ def render_report(workdir: Path, annotations: list[dict], compare: Path | None =
 
 
 def survivor_ids(workdir: Path, annotations: list[dict]) -> set[str]:
-    """Job ids (the same for the same mutant in every session) of another session's survivors."""
-    return {item.job_id for item, _, _, _ in tally(workdir, annotations)[2]}
+    """Job ids (the same for the same mutant in every session) of another session's survivors that
+    no annotation excuses: the mutants a better kit should now kill."""
+    return {item.job_id for item, _, verdict, _ in tally(workdir, annotations)[2] if verdict == "survived"}
 
 
 def cmd_report(args) -> None:
@@ -557,7 +591,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--limit", type=int, help="run at most this many mutants now")
     p.add_argument("--max-minutes", type=float, help="start no mutant after this many minutes")
     p.add_argument("--fresh", action="store_true", help="drop the session and start over")
-    p.add_argument("--first-from", type=Path, help="another session's WORKDIR: run its survivors first")
+    p.add_argument("--first-from", type=Path,
+                   help="another session's WORKDIR: run first the mutants that survived there (unexcused)")
     p.set_defaults(func=cmd_run)
 
     p = commands.add_parser("report", help="per-module table and survivors")
