@@ -515,7 +515,11 @@ def render_report(workdir: Path, annotations: list[dict], compare: Path | None =
            f"timeout {s['timeout']:.0f} s; clean run {meta['clean_run_seconds']} s; "
            f"mutant runs {meta['wall_seconds'] / 60:.1f} min", ""]
     out += table(rows)
-    out += ["", "Score: (killed + timeout) / (sampled - incompetent - equivalent - outside), of the mutants run.", ""]
+    every = total_row(rows)
+    run = every["sampled"] - every["pending"] - every["incompetent"]
+    out += ["", "Score: (killed + timeout) / (sampled - incompetent - equivalent - outside), of the mutants run. "
+            f"Before any survivor is excused: {every['killed'] + every['timeout']} / {run}"
+            + (f" = {100 * (every['killed'] + every['timeout']) / run:.0f}%." if run else "."), ""]
     if compare:
         both = judged_ids(workdir) & judged_ids(compare)
         before, after = tally(workdir, annotations, both)[1], tally(compare, annotations, both)[1]
