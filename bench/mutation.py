@@ -40,16 +40,15 @@ from __future__ import annotations
 import argparse
 import ast
 import hashlib
+import io
 import json
 import os
 import random
-import re
 import shlex
 import shutil
 import subprocess
 import sys
 import tarfile
-import io
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -409,7 +408,6 @@ def load_annotations(path: Path) -> list[dict]:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import toml as tomllib  # cosmic-ray's own dependency
-        return tomllib.loads(path.read_text()).get("mutant", [])
     return tomllib.loads(path.read_text()).get("mutant", [])
 
 
