@@ -161,6 +161,7 @@ _EXPECTED = {
     "radius": "a distance such as 10mi or 25km (miles by default)",
     "location": "[latitude, longitude], e.g. location=32.78811&location=-79.932364 in a query",
     "appointment_type": "an appointment type code such as AT1 (letters, digits, - and _)",
+    "mark_completed": 'true (or "true") to mark a booked appointment completed; leave it out otherwise',
     "patient": 'an object with the patient\'s id as "_uuid" (or "uuid"), e.g. {"_uuid": "2773f6ff-00cb-460f-823f-5ff2208511e7"}',
 }
 _UUID_EXAMPLE = "a uuid such as ef987691-0a19-447f-814d-f8f3abbf4859"

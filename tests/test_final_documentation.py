@@ -59,6 +59,15 @@ def test_only_a_booked_appointment_can_be_marked_completed(client, auth):
     assert get_one(client, auth, uuid)["status"] == "open"
 
 
+@pytest.mark.parametrize("sent", ["yes", 1, None, "TRUE", [], {}])
+def test_a_mark_completed_of_another_value_is_refused_saying_what_to_send(client, auth, sent):
+    uuid = create_slot(client, auth)["pd_appointment_uuid"]
+    book(client, auth, uuid, PEG)
+    refused = assert_error(_complete(client, auth, uuid, sent), 422, "mark_completed")
+    assert 'true (or "true")' in refused["message"], refused["message"]
+    assert get_one(client, auth, uuid)["status"] == "booked"
+
+
 def test_a_patients_search_lists_its_completed_appointments(client, auth):
     uuid = create_slot(client, auth)["pd_appointment_uuid"]
     data_of(book(client, auth, uuid, doc.QUERY_PATIENT))
