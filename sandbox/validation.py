@@ -143,6 +143,21 @@ def unstorable(value, path: str = "") -> tuple[str, str] | None:
     return None
 
 
+def nested_deeper_than(value, levels: int) -> bool:
+    """Whether objects and lists in `value` nest more than `levels` deep (counted without recursion,
+    so any depth a parser let through is measured, and each container once per level). Answers are written by a JSON writer that stops
+    at 255 levels: what is kept to be answered later stays well under that."""
+    level, depth = [value], 0
+    while level:
+        depth += 1
+        if depth > levels:
+            return True
+        # each container once per level: a YAML alias repeated at one level is walked once
+        containers = {id(node): node for node in level if isinstance(node, (dict, list))}
+        level = [item for node in containers.values() for item in (node.values() if isinstance(node, dict) else node)]
+    return False
+
+
 SANDBOX_VALIDATORS = {
     **VALIDATOR_MAP,
     "parameter": NamedParameterValidator,

@@ -27,8 +27,7 @@ ASYNC_NOTE = ("scheduling is real-time only: this request was answered synchrono
               "async=true is accepted and has no effect")
 _KEYED = re.compile(r"^application_data\[(?P<key>[^\]]*)\]$")
 _TRUE, _FALSE = ("true", "1"), ("false", "0")
-# How deep application_data may nest: its activity's answer must still be writable (the JSON writer
-# stops at 255 levels, and the activity wraps it in three more).
+# How deep application_data may nest (its activity's answer must still be writable).
 MAX_DEPTH = 100
 
 
@@ -113,16 +112,11 @@ def _boolean(value: str) -> bool:
 def _storable(value):
     """`value`, or `Refused` when its activity could not be answered: nested deeper than
     `MAX_DEPTH`, or holding what no JSON answer carries (a lone surrogate, NaN)."""
-    level, depth = [value], 0
-    while level:
-        depth += 1
-        if depth > MAX_DEPTH:
-            raise Refused(APPLICATION_DATA, f"application_data is nested more than {MAX_DEPTH} levels deep; "
-                                            f"send at most {MAX_DEPTH} levels of objects and lists")
-        level = [item for node in level if isinstance(node, (dict, list))
-                 for item in (node.values() if isinstance(node, dict) else node)]
-    from ..validation import unstorable  # (validation imports the envelope, which imports this module)
+    from ..validation import nested_deeper_than, unstorable  # (validation imports the envelope, which imports us)
 
+    if nested_deeper_than(value, MAX_DEPTH):
+        raise Refused(APPLICATION_DATA, f"application_data is nested more than {MAX_DEPTH} levels deep; "
+                                        f"send at most {MAX_DEPTH} levels of objects and lists")
     problem = unstorable(value, APPLICATION_DATA)
     if problem is not None:
         raise Refused(APPLICATION_DATA, problem[1])
