@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import reprlib
 import uuid
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,6 +21,7 @@ from pokitdok_sandbox.fixtures.doc_examples import APPOINTMENT_TYPES, SCHEDULERS
 
 from .errors import SandboxError, Unprocessable
 from .scheduling import RecordRefused, check_dataset
+from .validation import nested_deeper_than, unstorable
 from .stores import KINDS, TenantData
 from .timefmt import format_datetime, parse_datetime
 
@@ -48,8 +51,27 @@ REQUIRED = {
 }
 _UUID_FIELDS = {"scheduler_uuid", "appointment_type_uuid", "pd_provider_uuid", "provider_scheduler_uuid", "uuid",
                 "pd_appointment_uuid", "pd_patient_uuid"}
-_TEXT_FIELDS = {"name", "description", "specialty", "first_name", "last_name", "email", "phone", "birth_date",
+_TYPE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}\Z")  # openapi.yaml's AppointmentTypeCode
+_TEXT_FIELDS = {"registration_id", "name", "description", "specialty", "first_name", "last_name", "email", "phone", "birth_date",
                 "member_id", "type", "appointment_type", "appointment_id", "start_date", "end_date"}
+
+
+# A fixture's records nest a few levels (document, list, record, patient or locations, field).
+MAX_DEPTH = 8
+_TOO_DEEP = (f"lists and mappings nest more than {MAX_DEPTH} levels deep; a fixture's records are flat "
+             "(see docs/fixture-files.md)")
+# The fields of the patient inside a booking (openapi.yaml's AppointmentPatient), all text.
+_BOOKING_PATIENT = ("_uuid", "uuid", "email", "phone", "birth_date", "first_name", "last_name", "member_id")
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 60, 60
+
+
+def _shown(value) -> str:
+    """A value quoted in a message, short (read without walking it all: a YAML alias may stand for a huge one)."""
+    text = _REPR.repr(value)
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 class Fixture(NamedTuple):
@@ -75,6 +97,9 @@ def read_file(path: str | Path) -> Fixture:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise FixtureError(str(path), f"cannot read it ({exc.strerror or exc}); give the path of a fixture file")
+    except UnicodeDecodeError as exc:
+        raise FixtureError(str(path), f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                                      "save the file as UTF-8") from None
     return parse(text, str(path), yaml=path.suffix.lower() in (".yaml", ".yml"))
 
 
@@ -85,6 +110,8 @@ def parse(text: str, source: str, yaml: bool | None = None) -> Fixture:
             document = json.loads(text)
         except ValueError as exc:
             raise FixtureError(source, f"not valid JSON ({exc}); fix the syntax there") from None
+        except RecursionError:
+            raise FixtureError(source, _TOO_DEEP) from None
     else:
         import yaml as pyyaml
 
@@ -92,6 +119,8 @@ def parse(text: str, source: str, yaml: bool | None = None) -> Fixture:
             document = pyyaml.safe_load(text)
         except pyyaml.YAMLError as exc:
             raise FixtureError(source, f"not valid YAML ({' '.join(str(exc).split())}); fix the syntax there") from None
+        except RecursionError:
+            raise FixtureError(source, _TOO_DEEP) from None
     return load_document(document, source)
 
 
@@ -102,13 +131,15 @@ def load_document(document: Any, source: str = "fixture") -> Fixture:
     if not isinstance(document, dict):
         raise FixtureError(source, f"a fixture is a mapping with format: {FORMAT} and version: {VERSION}, "
                                    "then the record lists")
+    if nested_deeper_than(document, MAX_DEPTH):
+        raise FixtureError(source, _TOO_DEEP)
     if document.get("format") != FORMAT:
-        raise FixtureError(source, f"format is {document.get('format')!r}; a fixture file starts with "
+        raise FixtureError(source, f"format is {_shown(document.get('format'))}; a fixture file starts with "
                                    f"format: {FORMAT}", field="format")
-    if document.get("version") != VERSION:
-        raise FixtureError(source, f"version {document.get('version')!r} is not one this sandbox reads; "
+    if type(document.get("version")) is not int or document["version"] != VERSION:
+        raise FixtureError(source, f"version {_shown(document.get('version'))} is not one this sandbox reads; "
                                    f"write version: {VERSION} (see docs/fixture-files.md)", field="version")
-    unknown = sorted(set(document) - {"format", "version", "description", *KINDS})
+    unknown = sorted(map(str, set(document) - {"format", "version", "description", *KINDS}))
     if unknown:
         raise FixtureError(source, f"unknown section(s) {', '.join(unknown)}; the sections are "
                                    f"{', '.join(KINDS)}", field=unknown[0])
@@ -127,6 +158,10 @@ def load_document(document: Any, source: str = "fixture") -> Fixture:
     dataset: dict[str, list[dict]] = {}
     for kind in ("schedulers", "appointment_types", "providers", "patients", "slots", "registrations"):
         dataset[kind] = [_complete(kind, index, record, dataset, source) for index, record in enumerate(lists[kind])]
+        for index, record in enumerate(dataset[kind]):  # flat by now: text a store could not answer
+            problem = unstorable(record, "")
+            if problem is not None:
+                raise FixtureError(source, problem[1], _pointer(kind, index, record), problem[0])
     try:
         check_dataset(dataset)
     except RecordRefused as refused:
@@ -154,7 +189,7 @@ def _with_advice(error: SandboxError) -> str:
 def _pointer(kind: str, index: int, record: dict | None = None) -> str:
     key = KINDS[kind]
     named = record.get(key) if isinstance(record, dict) else None
-    return f"{kind}[{index}]" + (f" ({key} {named})" if named else "")
+    return f"{kind}[{index}]" + (f" ({key} {named if isinstance(named, str) else _shown(named)})" if named else "")
 
 
 def _complete(kind: str, index: int, record: Any, dataset: dict, source: str) -> dict:
@@ -182,7 +217,7 @@ def _complete(kind: str, index: int, record: Any, dataset: dict, source: str) ->
                     elif hasattr(value, "isoformat") and name in ("start_date", "end_date"):
                         value = value.isoformat()
                     else:
-                        raise Unprocessable(f"{name} must be text, not {value!r}", name)
+                        raise Unprocessable(f"{name} must be text, not {_shown(value)}", name)
                 out[name] = value
         _DERIVE[kind](out, index, dataset)
     except SandboxError as error:
@@ -191,10 +226,12 @@ def _complete(kind: str, index: int, record: Any, dataset: dict, source: str) ->
 
 
 def _uuid_text(value, field: str) -> str:
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise Unprocessable(f"{field} must be a uuid in quotes, not {_shown(value)}", field)
     try:
         return str(uuid.UUID(str(value)))
     except ValueError:
-        raise Unprocessable(f"{field} {value!r} is not a uuid", field) from None
+        raise Unprocessable(f"{field} {_shown(value)} is not a uuid", field) from None
 
 
 def _derived_uuid(*parts) -> str:
@@ -214,11 +251,14 @@ def _scheduler(record: dict, index: int, dataset: dict) -> None:
 
 def _appointment_type(record: dict, index: int, dataset: dict) -> None:
     record.setdefault("appointment_type_uuid", _derived_uuid("appointment_type", record["type"], index))
+    if not _TYPE_CODE.match(record["type"]):
+        raise Unprocessable(f"type {_shown(record['type'])} is not an appointment type code; send 1 to 32 letters, "
+                            "digits, - and _ (such as OV1)", "type")
     record.setdefault("description", record["type"])
     _default_scheduler(record, dataset)
     duration = record.setdefault("duration", 30)
     if not isinstance(duration, int) or isinstance(duration, bool) or duration < 1:
-        raise Unprocessable(f"duration must be a whole number of minutes above 0, not {duration!r}", "duration")
+        raise Unprocessable(f"duration must be a whole number of minutes above 0, not {_shown(duration)}", "duration")
     _reorder(record, "appointment_types")
 
 
@@ -258,6 +298,15 @@ def _slot(record: dict, index: int, dataset: dict) -> None:
         patient = as_booking_patient({k: v for k, v in known.items() if v is not None})
     elif isinstance(patient, dict):
         patient = dict(patient)
+        unknown = [str(name) for name in patient if name not in _BOOKING_PATIENT]
+        if unknown:
+            raise Unprocessable(f"patient has unknown field(s) {', '.join(unknown)}; a booking's patient has "
+                                f"{', '.join(_BOOKING_PATIENT)} (or give the patient's uuid)", f"patient.{unknown[0]}")
+        for name, value in patient.items():
+            if name == "birth_date" and hasattr(value, "isoformat"):  # YAML reads 1990-01-13 as a date
+                patient[name] = value = value.isoformat()
+            if value is not None and not isinstance(value, str):
+                raise Unprocessable(f"patient.{name} must be text, not {_shown(value)}", f"patient.{name}")
         for name in ("_uuid", "uuid"):
             if patient.get(name) is not None:
                 patient[name] = _uuid_text(patient[name], f"patient.{name}")
@@ -268,7 +317,7 @@ def _slot(record: dict, index: int, dataset: dict) -> None:
     record["patient"] = patient
     booked = record.setdefault("booked", patient is not None)
     if not isinstance(booked, bool):
-        raise Unprocessable(f"booked must be true or false, not {booked!r}", "booked")
+        raise Unprocessable(f"booked must be true or false, not {_shown(booked)}", "booked")
     if booked and patient is None:
         raise Unprocessable("a booked slot needs its patient (a patient's uuid)", "patient")
     record.setdefault("description", None)
@@ -286,7 +335,7 @@ def _registration(record: dict, index: int, dataset: dict) -> None:
 def _place(value, field: str) -> list[float]:
     if (not isinstance(value, (list, tuple)) or len(value) != 2
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
-        raise Unprocessable(f"{field} must be [latitude, longitude] (two numbers), not {value!r}", field)
+        raise Unprocessable(f"{field} must be [latitude, longitude] (two numbers), not {_shown(value)}", field)
     return [float(value[0]), float(value[1])]
 
 

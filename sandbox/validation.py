@@ -143,6 +143,21 @@ def unstorable(value, path: str = "") -> tuple[str, str] | None:
     return None
 
 
+def nested_deeper_than(value, levels: int) -> bool:
+    """Whether objects and lists in `value` nest more than `levels` deep (counted without recursion,
+    so any depth a parser let through is measured, and each container once per level). Answers are written by a JSON writer that stops
+    at 255 levels: what is kept to be answered later stays well under that."""
+    level, depth = [value], 0
+    while level:
+        depth += 1
+        if depth > levels:
+            return True
+        # each container once per level: a YAML alias repeated at one level is walked once
+        containers = {id(node): node for node in level if isinstance(node, (dict, list))}
+        level = [item for node in containers.values() for item in (node.values() if isinstance(node, dict) else node)]
+    return False
+
+
 SANDBOX_VALIDATORS = {
     **VALIDATOR_MAP,
     "parameter": NamedParameterValidator,
@@ -161,6 +176,7 @@ _EXPECTED = {
     "radius": "a distance such as 10mi or 25km (miles by default)",
     "location": "[latitude, longitude], e.g. location=32.78811&location=-79.932364 in a query",
     "appointment_type": "an appointment type code such as AT1 (letters, digits, - and _)",
+    "mark_completed": 'true (or "true") to mark a booked appointment completed; leave it out otherwise',
     "patient": 'an object with the patient\'s id as "_uuid" (or "uuid"), e.g. {"_uuid": "2773f6ff-00cb-460f-823f-5ff2208511e7"}',
 }
 _UUID_EXAMPLE = "a uuid such as ef987691-0a19-447f-814d-f8f3abbf4859"

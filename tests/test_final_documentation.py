@@ -59,6 +59,15 @@ def test_only_a_booked_appointment_can_be_marked_completed(client, auth):
     assert get_one(client, auth, uuid)["status"] == "open"
 
 
+@pytest.mark.parametrize("sent", ["yes", 1, None, "TRUE", [], {}])
+def test_a_mark_completed_of_another_value_is_refused_saying_what_to_send(client, auth, sent):
+    uuid = create_slot(client, auth)["pd_appointment_uuid"]
+    book(client, auth, uuid, PEG)
+    refused = assert_error(_complete(client, auth, uuid, sent), 422, "mark_completed")
+    assert 'true (or "true")' in refused["message"], refused["message"]
+    assert get_one(client, auth, uuid)["status"] == "booked"
+
+
 def test_a_patients_search_lists_its_completed_appointments(client, auth):
     uuid = create_slot(client, auth)["pd_appointment_uuid"]
     data_of(book(client, auth, uuid, doc.QUERY_PATIENT))
@@ -179,6 +188,23 @@ def test_application_data_is_accepted_everywhere_and_kept_on_the_activity(client
     activity_id = answer.json()["meta"]["activity_id"]
     assert data_of(answer) is not None
     assert data_of(client.get(f"{ACTIVITIES}{activity_id}", headers=auth))["application_data"] == kept
+
+
+@pytest.mark.parametrize("where", ["query", "body"])
+def test_application_data_nested_too_deeply_or_unstorable_is_refused_and_the_activities_stay_readable(
+        client, auth, where):
+    too_deep = "[" * 900 + "]" * 900
+    for sent, named in ((too_deep, "nested"), ('["\\ud800"]', "surrogate"), ("[NaN]", "NaN")):
+        if where == "query":
+            answer = client.get("/api/v4/schedule/schedulers/", headers=auth, params={"application_data": sent})
+        else:
+            answer = client.post("/api/v4/schedule/patient/", headers={**auth, "Content-Type": "application/json"},
+                                 content='{"application_data": %s}' % sent)
+        refused = assert_error(answer, 422, "application_data")
+        assert named in refused["message"], refused["message"]
+        activity_id = answer.json()["meta"]["activity_id"]
+        assert client.get(f"{ACTIVITIES}{activity_id}", headers=auth).status_code == 200
+    assert client.get(ACTIVITIES, headers=auth).status_code == 200
 
 
 def test_async_is_accepted_and_answered_at_once_with_a_note(client, auth):

@@ -72,6 +72,19 @@ def _misspelt_field(document):
     document["patients"][1]["frist_name"] = "Peg"
 
 
+def _booking_patient_with_unknown_field(document):
+    document["slots"][0]["patient"] = {"_uuid": JOHN, "notes": [[["kept?"]]]}
+
+
+def _booking_patient_field_not_text(document):
+    document["slots"][0]["patient"] = {"_uuid": JOHN, "first_name": {"given": "John"}}
+
+
+def _type_code_the_api_refuses(document):
+    document["appointment_types"][1]["type"] = "AT 1/x"
+    document["slots"][1]["appointment_type"] = "AT 1/x"
+
+
 BROKEN = [
     (_overlap, "slots[1]", "already has slot", "start_date"),
     (_unknown_provider, "slots[1]", "no provider with pd_provider_uuid 00000000-0000-4000-8000-000000000001",
@@ -79,6 +92,9 @@ BROKEN = [
     (_missing_patient, "slots[0]", "no patient with patient._uuid 00000000-0000-4000-8000-000000000002",
      "patient._uuid"),
     (_misspelt_field, "patients[1]", "unknown field(s) frist_name", "frist_name"),
+    (_booking_patient_with_unknown_field, "slots[0]", "patient has unknown field(s) notes", "patient.notes"),
+    (_booking_patient_field_not_text, "slots[0]", "patient.first_name must be text", "patient.first_name"),
+    (_type_code_the_api_refuses, "appointment_types[1]", "is not an appointment type code", "type"),
 ]
 
 
@@ -131,6 +147,52 @@ def test_a_broken_file_on_the_command_line_names_file_and_record_and_loads_nothi
     message = capsys.readouterr().err
     assert f"{broken}: slots[0] (pd_appointment_uuid " in message
     assert "add that patient to the file" in message and "nothing was loaded" in message
+    assert not db.exists()
+
+
+def _clinic_json(change) -> str:
+    return json.dumps(_broken(change))
+
+
+def _lone_surrogate(document):
+    document["patients"][1]["first_name"] = "\ud800"
+
+
+def _nested(document):
+    document["patients"][1]["member_id"] = json.loads("[" * 40 + "]" * 40)
+
+
+def _alias_bomb(levels: int) -> bytes:
+    """A YAML file whose patient's first_name stands for 10 ** (levels + 1) strings through aliases."""
+    value = "&x0 [" + ", ".join(["a"] * 10) + "]"
+    for i in range(1, levels + 1):
+        value = f"&x{i} [{value}, " + ", ".join([f"*x{i - 1}"] * 9) + "]"
+    return (f"format: pokitdok-sandbox/tenant\nversion: 1\npatients:\n- {{uuid: {JOHN}, first_name: {value}, "
+            "last_name: D}\n").encode()
+
+
+HOSTILE_FILES = [
+    ("latin1.yaml", "format: pokitdok-sandbox/tenant\nversion: 1\ndescription: caf\xe9\n".encode("latin-1"),
+     "not UTF-8 text"),
+    ("surrogate.json", _clinic_json(_lone_surrogate).encode(), "lone UTF-16 surrogate"),
+    ("nested.json", _clinic_json(_nested).encode(), "nest more than"),
+    ("deeper-than-python.json", ("[" * 100_000 + "]" * 100_000).encode(), "nest more than"),
+    ("version-true.json", json.dumps({**clinic(), "version": True}).encode(), "version True"),
+    ("number-key.yaml", yaml.safe_dump({**clinic(), 5: "x"}).encode(), "unknown section(s) 5"),
+    ("alias-bomb.yaml", _alias_bomb(8), "nest more than"),
+    ("aliases.yaml", _alias_bomb(3), "first_name must be text"),
+]
+
+
+@pytest.mark.parametrize("name, content, reason", HOSTILE_FILES, ids=[h[0] for h in HOSTILE_FILES])
+def test_a_hostile_file_on_the_command_line_is_refused_with_a_message_and_loads_nothing(tmp_path, capsys, name,
+                                                                                         content, reason):
+    hostile, db = tmp_path / name, tmp_path / "db.json"
+    hostile.write_bytes(content)
+    assert cli.main(["seed", "--db", str(db), "--from", str(hostile)]) == 2
+    message = capsys.readouterr().err
+    assert str(hostile) in message and reason in message and "nothing was loaded" in message, message
+    assert len(message) < 2000, message
     assert not db.exists()
 
 

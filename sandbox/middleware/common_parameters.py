@@ -27,6 +27,8 @@ ASYNC_NOTE = ("scheduling is real-time only: this request was answered synchrono
               "async=true is accepted and has no effect")
 _KEYED = re.compile(r"^application_data\[(?P<key>[^\]]*)\]$")
 _TRUE, _FALSE = ("true", "1"), ("false", "0")
+# How deep application_data may nest (its activity's answer must still be writable).
+MAX_DEPTH = 100
 
 
 class Refused(Exception):
@@ -62,6 +64,8 @@ def from_query(pairs: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], dic
             raise Refused(APPLICATION_DATA, "application_data is sent both as application_data= and as "
                                             "application_data[key]=; send one form")
         found[APPLICATION_DATA] = keyed
+    if APPLICATION_DATA in found:
+        _storable(found[APPLICATION_DATA])
     return kept, found
 
 
@@ -81,7 +85,7 @@ def from_body(body: bytes) -> tuple[bytes, dict]:
             raise Refused(ASYNC, f"async must be true or false, not {json.dumps(value)[:40]}")
         found[ASYNC] = value
     if APPLICATION_DATA in document:
-        found[APPLICATION_DATA] = document.pop(APPLICATION_DATA)
+        found[APPLICATION_DATA] = _storable(document.pop(APPLICATION_DATA))
     return json.dumps(document).encode(), found
 
 
@@ -103,6 +107,20 @@ def _boolean(value: str) -> bool:
     if text in _FALSE:
         return False
     raise Refused(ASYNC, f"async must be true or false, not {value[:40]!r}")
+
+
+def _storable(value):
+    """`value`, or `Refused` when its activity could not be answered: nested deeper than
+    `MAX_DEPTH`, or holding what no JSON answer carries (a lone surrogate, NaN)."""
+    from ..validation import nested_deeper_than, unstorable  # (validation imports the envelope, which imports us)
+
+    if nested_deeper_than(value, MAX_DEPTH):
+        raise Refused(APPLICATION_DATA, f"application_data is nested more than {MAX_DEPTH} levels deep; "
+                                        f"send at most {MAX_DEPTH} levels of objects and lists")
+    problem = unstorable(value, APPLICATION_DATA)
+    if problem is not None:
+        raise Refused(APPLICATION_DATA, problem[1])
+    return value
 
 
 def _json_or_text(value: str):
