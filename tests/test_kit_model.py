@@ -169,7 +169,8 @@ def test_a_deleted_slot_still_listed_is_caught(server, monkeypatch):
 
     patch(monkeypatch, "delete_slot", make_delete)
     patch(monkeypatch, "search", _search_with(haunted))
-    assert_caught(run_model(server), "deleted by the run", "start_date filter", "end_date filter")
+    assert_caught(run_model(server), "deleted by the run", "start_date filter", "end_date filter",
+                  "breaks the filter")  # a deleted slot listed where it does not match the search
 
 
 # -- writes acknowledged but not stored, fields changed on the way ------------------------------
