@@ -123,6 +123,8 @@ RULES: dict[str, dict[str, str]] = {
         "the current tag": "If-None-Match with the page's own ETag: 304",
         "another tag": "If-None-Match with tags that are not the page's (sorting before and after it): 200 and the page",
         "any tag": "If-None-Match `*`: 304",
+        "another page's tag": "If-None-Match with the tag of another page of the same list (another offset, "
+                              "another limit): 200 and that page",
     },
     "booking and cancel": {
         "booked hidden from location": "a booked slot is listed by neither a location nor a provider search",

@@ -682,3 +682,16 @@ def test_conditional_read_partitions(lab, path):
         if answer.status_code != 200 or lab.api.payload(answer, "GET", path) != page:
             lab.fail("conditional reads", "another tag", f"200 and the page (If-None-Match {other} is not its tag "
                      f"{tag})", answer, f"GET {path}")
+    # A tag names one page: the first page's tag sent for the second page, or for a longer first page, is not
+    # theirs (a server whose tag leaves out the offset or the limit answers 304 and the client keeps a wrong page).
+    first_of_one = lab.api.call("GET", path, query={"limit": 1}, conform=False)
+    one_tag = first_of_one.headers.get("ETag")
+    if first_of_one.status_code == 200 and one_tag and len(page) > 1:
+        for query in ({"limit": 1, "offset": 1}, {"limit": 2}):
+            lab.cover("conditional reads", "another page's tag")
+            plain = lab.api.call("GET", path, query=query, conform=False)
+            answer = lab.api.call("GET", path, query=query, headers={"If-None-Match": one_tag}, conform=False)
+            if answer.status_code != 200 or lab.api.payload(answer, "GET", path) != lab.api.payload(plain, "GET", path):
+                lab.fail("conditional reads", "another page's tag",
+                         f"200 and the page (If-None-Match {one_tag} is the tag of ?limit=1, not of this page)",
+                         answer, f"GET {path}?{'&'.join(f'{k}={v}' for k, v in query.items())}")
