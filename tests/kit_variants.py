@@ -89,7 +89,7 @@ def default_radius_25(monkeypatch):
 def latitude_longitude_swapped(monkeypatch):
     """The distance reads each location as [longitude, latitude]."""
     original = geo.miles_between
-    monkeypatch.setattr(geo, "miles_between", lambda a, b: original((a[1], a[0]), (b[1], b[0])))
+    _distance(monkeypatch, lambda a, b: original((a[1], a[0]), (b[1], b[0])))
 
 
 @variant
@@ -101,7 +101,13 @@ def flat_earth_distance(monkeypatch):
         dx = math.radians(b[1] - a[1]) * math.cos(mean)
         dy = math.radians(b[0] - a[0])
         return geo.EARTH_RADIUS_MILES * math.hypot(dx, dy)
-    monkeypatch.setattr(geo, "miles_between", flat)
+    _distance(monkeypatch, flat)
+
+
+def _distance(monkeypatch, miles_between) -> None:
+    """Every distance the sandbox measures (one pair, or many from one origin) taken by `miles_between`."""
+    monkeypatch.setattr(geo, "miles_between", miles_between)
+    monkeypatch.setattr(geo, "miles_from", lambda origin: lambda b: miles_between(origin, b))
 
 
 # -- date windows ----------------------------------------------------------------------------------

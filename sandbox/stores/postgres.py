@@ -468,10 +468,13 @@ class PostgresStore(Store):
         if token is None:
             token = self._one("SELECT doc FROM tokens WHERE access_token = %s", (access_token,))
             if token is not None:
-                if len(self._tokens) >= TOKEN_CACHE_SIZE:
-                    self._tokens.clear()
-                self._tokens[access_token] = token
+                self._remember_token(token)
         return dict(token) if token is not None else None
+
+    def _remember_token(self, token: dict) -> None:
+        if len(self._tokens) >= TOKEN_CACHE_SIZE:
+            self._tokens.clear()
+        self._tokens[token["access_token"]] = token
 
     def put_token(self, record: dict, now: float, keep: int | None = None) -> None:
         client = record["client_id"]
@@ -485,6 +488,9 @@ class PostgresStore(Store):
                     self._tokens.pop(token, None)
             conn.execute("INSERT INTO tokens (access_token, expires_at, client_id, doc) VALUES (%s, %s, %s, %s)",
                          (record["access_token"], record["expires_at"], client, _dump(record)))
+        # Known at once to this process: a request refused before its token is checked (the journal's
+        # attribution, `cached_token`) still belongs to the client.
+        self._remember_token(dict(record))
 
 
 _ANALYZE_FROM = 50_000  # slots in a data set from which seeding refreshes the table's statistics
