@@ -3,6 +3,7 @@
     pip install -e ".[bench]"                      # cosmic-ray, in the venv that runs this script
     python bench/mutation.py prepare --workdir DIR [--kit-ref REF]
     python bench/mutation.py run     --workdir DIR [--sample N --seed S] [--modules M ...] [--timeout T]
+                                     [--first-from DIR2 ...] [--then-unrun-in DIR2 ...] [--max-minutes M]
     python bench/mutation.py report  --workdir DIR [--markdown] [--compare DIR2]
     python bench/mutation.py probe   --workdir DIR MODULE OPERATOR [--line L | --occurrence K]
 
@@ -346,8 +347,10 @@ def cmd_run(args) -> None:
     invocation = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "mutants": 0}
     meta["runs"].append(invocation)
     with use_db(str(db_path), WorkDB.Mode.open) as db:
-        first = survivor_ids(args.first_from.resolve(), load_annotations(args.annotations)) if args.first_from else set()
-        pending = sorted(db.pending_work_items, key=lambda i: (i.job_id not in first, meta["order"].get(i.job_id, 1 << 30)))
+        first = set().union(*(survivor_ids(d.resolve(), load_annotations(args.annotations)) for d in args.first_from))
+        unrun = {i for d in args.then_unrun_in for i in meta["order"] if i not in judged_ids(d.resolve())}
+        pending = sorted(db.pending_work_items, key=lambda i: (i.job_id not in first, i.job_id not in unrun,
+                                                               meta["order"].get(i.job_id, 1 << 30)))
         total = len(meta["order"])
         print(f"{total - len(pending)} of {total} sampled mutants done, {len(pending)} to go")
         for item in pending[:args.limit]:
@@ -593,8 +596,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--limit", type=int, help="run at most this many mutants now")
     p.add_argument("--max-minutes", type=float, help="start no mutant after this many minutes")
     p.add_argument("--fresh", action="store_true", help="drop the session and start over")
-    p.add_argument("--first-from", type=Path,
-                   help="another session's WORKDIR: run first the mutants that survived there (unexcused)")
+    p.add_argument("--first-from", type=Path, nargs="+", default=[],
+                   help="other sessions' WORKDIRs: run first the mutants that survived in any of them (unexcused)")
+    p.add_argument("--then-unrun-in", type=Path, nargs="+", default=[],
+                   help="other sessions' WORKDIRs: run next the sampled mutants one of them never ran")
     p.set_defaults(func=cmd_run)
 
     p = commands.add_parser("report", help="per-module table and survivors")
