@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Iterable
 
+from ..slot_search import SlotSearch
+
 # The key field of each kind of record.
 KINDS = {
     "schedulers": "scheduler_uuid",
@@ -95,12 +97,19 @@ class TenantData(ABC):
     def slots_of_provider(self, provider: str, start: datetime | None, end: datetime | None) -> list[dict]:
         """Slots of a provider starting in [start, end]."""
 
-    def open_slots_page(self, provider: str, appointment_type: str | None, start: datetime | None,
-                        end: datetime | None, offset: int, limit: int) -> tuple[int, list[dict]] | None:
-        """The open slots of a provider (of one appointment type, or any) that start at or after
-        `start` and end by `end`, ordered by start date: how many, and `limit` of them from `offset`.
+    def search_candidates(self, search: SlotSearch) -> list[dict]:
+        """The slots a search can match, from the narrowest index (a superset: the rules filter them)."""
+        if search.patient is not None:
+            return self.slots_of_patient(search.patient)
+        if search.provider is not None:
+            return self.slots_of_provider(search.provider, search.start, search.end)
+        return self.slots_near(search.origin, search.radius, search.start, search.end)
+
+    def open_slots_page(self, search: SlotSearch, offset: int, limit: int) -> tuple[int, list[dict]] | None:
+        """For a search of a provider's open slots (`search.open_slots_of_provider`): the slots matching
+        every filter of `search`, ordered by start date; how many, and `limit` of them from `offset`.
         Exact, unlike the other slot queries. None when the store has no faster way than
-        `slots_of_provider` (the rules then filter and page those)."""
+        `search_candidates` for this search (the rules then filter and page those)."""
         return None
 
     @abstractmethod

@@ -247,14 +247,15 @@ class PgTenant(TenantData):
         return self._window("SELECT doc FROM slots WHERE tenant = %s AND provider = %s", (self.id, provider),
                             start, end)
 
-    def open_slots_page(self, provider, appointment_type, start, end, offset, limit):
+    def open_slots_page(self, search, offset, limit):
         """One page of a provider's open slots in start order, and how many there are, in one statement
         (one snapshot): a range of slots_open_by_provider, in its order; the matches are counted from
         the index alone and only the page's rows are read.
-        None (the rules filter `slots_of_provider`) for an appointment type, which only `doc` holds."""
-        if appointment_type is not None:
+        None (the rules filter `search_candidates`) for an appointment type, which only `doc` holds."""
+        if not search.open_slots_of_provider or search.appointment_type is not None:
             return None
-        where, params = "tenant = %s AND provider = %s AND NOT booked", [self.id, provider]
+        start, end = search.start, search.end
+        where, params = "tenant = %s AND provider = %s AND NOT booked", [self.id, search.provider]
         if start is not None:
             where, params = where + " AND start_at >= %s", [*params, start]
         if end is not None:  # a slot ending by `end` starts before it: the index range is bounded too

@@ -170,15 +170,17 @@ class TinyTenant(TenantData):
     def slots_of_provider(self, provider, start, end) -> list[dict]:
         return self._slots(self._index.of_provider(provider, _iso(start), _iso(end)))
 
-    def open_slots_page(self, provider, appointment_type, start, end, offset, limit):
-        index = self._index
+    def open_slots_page(self, search, offset, limit):
+        if not search.open_slots_of_provider:
+            return None
+        index, provider, start, end = self._index, search.provider, search.start, search.end
         settled = None
         if end is not None:
             try:
                 settled = format_datetime(end - timedelta(days=index.longest_days(provider)))
             except OverflowError:  # an end in year 1
                 settled = format_datetime(datetime.min)
-        count, keys = index.open_page(provider, appointment_type, _iso(start), _iso(end), settled, offset, limit)
+        count, keys = index.open_page(provider, search.appointment_type, _iso(start), _iso(end), settled, offset, limit)
         return count, self._slots(keys)
 
     def slots_of_patient(self, patient) -> list[dict]:
