@@ -59,6 +59,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from .base import KINDS, OverlapRefused, Store, StoreError, StoreUnavailable, TenantData, deadline
 from .pg_schema import SCHEMA, migrate
 from .slot_index import cell_of, cells_near
+from .urls import redact
 
 log = logging.getLogger("pokitdok_sandbox")
 
@@ -299,8 +300,6 @@ class PostgresStore(Store):
     blocking = True
 
     def __init__(self, url: str, migrate: bool = True):
-        from . import redact
-
         self.url = url
         self.description = redact(url)
         self._known_tenants: set[str] = set()
