@@ -29,6 +29,7 @@ from pokitdok_sandbox.slot_search import SlotSearch
 from pokitdok_sandbox.stores.base import TenantData
 from pokitdok_sandbox import geo
 from pokitdok_sandbox.timefmt import format_datetime, parse_datetime
+from pokitdok_sandbox.views import slot_view
 
 from .conftest import make_settings
 
@@ -496,7 +497,7 @@ def test_a_booking_checked_then_written_across_an_await_is_caught(monkeypatch):
         if description is not None:
             slot["description"] = description
         _write(scheduling, user, slot)
-        return api_handlers.one(api_handlers.slot_view(slot))
+        return api_handlers.one(slot_view(slot))
 
     app = racy_sandbox(monkeypatch, appointment_handlers, "update_appointment", update_appointment)
     assert_race_caught(run_kit(app, "concurrency"), "one booking wins", "no acknowledged write is lost")
@@ -514,7 +515,7 @@ def test_a_description_update_writing_back_a_stale_copy_is_caught(monkeypatch):
         await asyncio.sleep(YIELD)  # the bug: the whole record as read is written back (last writer wins)
         slot["description"] = body.get("description")
         _write(scheduling, user, slot)
-        return api_handlers.one(api_handlers.slot_view(slot))
+        return api_handlers.one(slot_view(slot))
 
     cancel = appointment_handlers.cancel_appointment
 
@@ -536,7 +537,7 @@ def test_a_cancel_checked_then_written_across_an_await_is_caught(monkeypatch):
         await asyncio.sleep(YIELD)  # the bug: a second cancel passes the same check
         slot["booked"], slot["patient"] = False, None
         _write(scheduling, user, slot)
-        return api_handlers.one(api_handlers.slot_view(slot))
+        return api_handlers.one(slot_view(slot))
 
     app = racy_sandbox(monkeypatch, appointment_handlers, "cancel_appointment", cancel_appointment)
     assert_race_caught(run_kit(app, "concurrency"), "one cancel wins", "no acknowledged write is lost")
@@ -551,7 +552,7 @@ def test_a_delete_checked_then_done_across_an_await_is_caught(monkeypatch):
         await asyncio.sleep(YIELD)  # the bug: a booking can land before the slot is removed
         with scheduling._transaction(user) as tenant:
             tenant.remove("slots", slot["pd_appointment_uuid"])
-        return api_handlers.one(api_handlers.slot_view(slot))
+        return api_handlers.one(slot_view(slot))
 
     booking = appointment_handlers.update_appointment
 
@@ -581,7 +582,7 @@ def test_an_overlap_checked_then_created_across_an_await_is_caught(monkeypatch):
                                           body["start_date"], body["end_date"])
         finally:
             del scheduling._overlapping_slot
-        return api_handlers.one(api_handlers.slot_view(slot))
+        return api_handlers.one(slot_view(slot))
 
     app = racy_sandbox(monkeypatch, slot_handlers, "create_slot", create_slot)
     assert_race_caught(run_kit(app, "concurrency"), "one of overlapping slots is created")

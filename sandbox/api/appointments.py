@@ -2,7 +2,8 @@
 business_schedule alone, by provider or location: the provider's calendar)."""
 
 from ..envelope import DEFAULT_LIMIT
-from . import call, heavy_call, one, page_of, rules, slot_view
+from ..views import slot_view
+from . import call, heavy_call, one, page_of, rules
 
 
 async def search_appointments(user, token_info=None, appointment_type=None, start_date=None, end_date=None,
