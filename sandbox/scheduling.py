@@ -24,7 +24,7 @@ from datetime import datetime
 from . import geo
 from .errors import Conflict, NotFound, SandboxError, ScopeRefused, Unprocessable
 from .slot_search import SlotSearch
-from .stores import OverlapRefused, TenantData
+from .stores import KINDS, OverlapRefused, TenantData
 from .tenants import Tenants
 from .timefmt import format_datetime, parse_datetime
 
@@ -344,8 +344,6 @@ def check_dataset(dataset: dict) -> None:
     and appointment type, a booking's patient, a registration's patient and provider), locations and
     date ranges must be valid, a provider's slots at one place must not overlap, and no two records
     of a kind may share a key. `dataset` holds lower-case keys, as the stores keep them."""
-    from .stores import KINDS
-
     seen: dict[str, set] = {}
     for kind, key_field in KINDS.items():
         keys = seen[kind] = set()

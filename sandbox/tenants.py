@@ -10,6 +10,8 @@ app keeps per tenant (fault rules, the request journal) hangs a reset hook here.
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -80,9 +82,7 @@ class Tenants:
     def load(self, tenant_id: str, dataset: dict, description: str | None, source: str = "fixture") -> dict:
         """Replace the tenant's data set with a fixture's records (`fixture_files`, already checked);
         a reset comes back to them. The summary calls it by its `description`, else its `source`."""
-        from .fixture_files import digest
-
-        key = digest(dataset)
+        key = _digest(dataset)
         self.store.put_meta(FIXTURE_KEY + key, dataset)  # content-addressed: the same file is kept once
         settings = {"fixture": key, "description": description, "source": source}
         with _long_lived_records():
@@ -155,3 +155,9 @@ def _long_lived_records():
             if _bulk_runs == 0:
                 gc.freeze()  # what the seed keeps lives as long as the tenant (see app.create_app)
                 gc.enable()
+
+
+def _digest(dataset: dict) -> str:
+    """A short name for a data set's content (where the store keeps a loaded fixture for resets)."""
+    text = json.dumps(dataset, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -26,57 +26,19 @@ from collections import defaultdict, deque
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from tinydb import TinyDB
 from tinydb.storages import MemoryStorage
 from tinydb.table import Table
 
-from ..timefmt import format_datetime
-from .base import FORMAT_MARK, KINDS, Store, StoreError, TenantData
+from .base import KINDS, Store, StoreError, TenantData
 from .filelock import FileLock
-from .journal import JournaledJSONStorage, apply_change, what_to_do
+from .journal import JournaledJSONStorage, apply_change
 from .slot_index import SlotIndex
-
-# 2: a sealed snapshot and a checksummed journal that belong together (`journal.py`); 1 had neither
-# and is rewritten as 2 when opened.
-FORMAT_VERSION = 2
-FORMAT = {"name": FORMAT_MARK, "version": FORMAT_VERSION}
-META_TABLE = "_meta"
-TENANTS_TABLE = "_tenants"
-CLIENTS_TABLE = "_clients"
-TOKENS_TABLE = "_tokens"
-
-
-def format_problem(data: dict, path: Path, sealed: bool = True) -> str | None:
-    """Why a snapshot (already shaped like tables of records) is not a database this sandbox reads."""
-    mark = data.get(META_TABLE, {}).get("format", {})
-    if mark.get("name") != FORMAT_MARK:
-        return (f"{path} is not a pokitdok-sandbox database (no {FORMAT_MARK} format mark); refusing to touch "
-                "it. Point --db at a new path or delete the file.")
-    version = mark.get("version")
-    if version == 1 and not sealed or version == FORMAT_VERSION and sealed:
-        return None
-    if version == FORMAT_VERSION:
-        return (f"{path} says it is format {FORMAT_VERSION} but has no seal: it was changed after it was written. "
-                f"{what_to_do(path)}")
-    if isinstance(version, int) and version > FORMAT_VERSION:
-        return f"{path} has database format {version}, written by a newer version; this sandbox reads 1 and 2"
-    return f"{path} has database format {version!r}, this sandbox reads 1 and 2"
-
-
-def accept_format(path: Path) -> Callable[[dict, bool], None]:
-    """The journal's format check for a database at `path`: raises `StoreError` naming what is wrong."""
-    def accept(data: dict, sealed: bool) -> None:
-        problem = format_problem(data, path, sealed)
-        if problem:
-            raise StoreError(problem)
-    return accept
-
-
-def _upgrade(data: dict) -> None:
-    data[META_TABLE] = {**data.get(META_TABLE, {}), "format": dict(FORMAT)}
-
+from .tinydb_format import (
+    CLIENTS_TABLE, FORMAT, FORMAT_VERSION, META_TABLE, TENANTS_TABLE, TOKENS_TABLE, accept_format, upgrade,
+)
 
 class UuidTable(Table):
     """A TinyDB table whose document ids are the records' own uuids."""
@@ -177,9 +139,9 @@ class TinyTenant(TenantData):
         settled = None
         if end is not None:
             try:
-                settled = format_datetime(end - timedelta(days=index.longest_days(provider)))
+                settled = _iso(end - timedelta(days=index.longest_days(provider)))
             except OverflowError:  # an end in year 1
-                settled = format_datetime(datetime.min)
+                settled = _iso(datetime.min)
         count, keys = index.open_page(provider, search.appointment_type, _iso(start), _iso(end), settled, offset, limit)
         return count, self._slots(keys)
 
@@ -199,15 +161,15 @@ class TinyTenant(TenantData):
             earliest = start - timedelta(days=self._index.longest_days(provider))
         except OverflowError:  # a start in year 1
             earliest = datetime.min
-        return self._slots(self._index.overlap_candidates(provider, format_datetime(start), format_datetime(end),
-                                                          format_datetime(earliest)))
+        return self._slots(self._index.overlap_candidates(provider, _iso(start), _iso(end), _iso(earliest)))
 
     def lock_calendar(self, provider: str) -> None:
         """Nothing to do: the transaction holds the tenant's lock, and writers of a tenant take it."""
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return format_datetime(moment) if moment is not None else None
+    """A date as the records keep it (`timefmt.format_datetime`, isoformat), the form the indexes compare."""
+    return moment.isoformat() if moment is not None else None
 
 
 class TinyDBStore(Store):
@@ -243,7 +205,7 @@ class TinyDBStore(Store):
                              "a directory this user can write") from None
         try:
             self.db = SandboxDB(self.path, storage=JournaledJSONStorage, accept=accept_format(self.path),
-                                upgrade=_upgrade, on_rollback=self._forget_derived,
+                                upgrade=upgrade, on_rollback=self._forget_derived,
                                 initial={META_TABLE: {"format": dict(FORMAT)}})
             self.db.storage.read()  # open now: a damaged file is refused before anything is served
         except OSError as exc:
