@@ -87,7 +87,6 @@ class Scheduling:
         end not after start (422), overlap with the provider's slot at the same place (409)."""
         place = list(geo.check_location(location))
         start, end = _date_range(start_date, end_date)
-        self.tenants.check_room(1)  # every tenant's slots together (approximate: not under a lock)
         with self._transaction(tenant_id) as tenant:
             provider = self._require(tenant, "providers", pd_provider_uuid, "pd_provider_uuid")
             if not any(t["type"] == appointment_type for t in tenant.all("appointment_types")):
@@ -101,6 +100,7 @@ class Scheduling:
             if most is not None and tenant.count("slots") >= most:
                 raise Conflict(f"this data set holds {most} slots, this server's limit per tenant "
                                "(--max-tenant-slots); delete slots or reset the data set first", "pd_provider_uuid")
+            self.tenants.check_room(1, within=tenant)  # all tenants' slots, held until this commits
             slot = {
                 "pd_appointment_uuid": str(uuid.uuid4()),
                 "appointment_id": _new_appointment_id(),

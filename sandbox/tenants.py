@@ -68,12 +68,15 @@ class Tenants:
         self.check_room(settings.slots - held)
         return self._store_dataset(tenant_id, settings)
 
-    def check_room(self, more_slots: int) -> None:
-        """A 409 unless the server's slots of all tenants together (`--max-slots`) leave room for `more_slots`."""
+    def check_room(self, more_slots: int, within: TenantData | None = None) -> None:
+        """A 409 unless the server's slots of all tenants together (`--max-slots`) leave room for `more_slots`.
+        `within`: the transaction that will add them, which then holds the total until it ends, so that
+        the check is exact across processes (`TenantData.slot_total`); without it, the check is
+        as of now (a seed's, before its data set is written)."""
         most = self.limits.slots if self.limits is not None else None
         if most is None or more_slots <= 0:
             return
-        total = self.store.slot_total()
+        total = within.slot_total() if within is not None else self.store.slot_total()
         if total + more_slots > most:
             raise Conflict(f"this sandbox holds {total} slots across its tenants and {more_slots} more would pass its "
                            f"limit of {most} (--max-slots); delete slots, seed a smaller data set, or ask its "

@@ -15,7 +15,7 @@ from pokitdok_sandbox.app import create_app
 from pokitdok_sandbox.settings import Limits, Settings
 
 from .conftest import DEMO, bearer, get_token, make_settings
-from .helpers import APPOINTMENTS, PROVIDER, SCHEDULERS, SLOTS, create_slot, slot_body
+from .helpers import APPOINTMENTS, PROVIDER, SCHEDULERS, SLOTS, create_slot, fresh_window, slot_body
 from .refusals import INVALID, payload, refusal
 
 GRANT = {"grant_type": "client_credentials"}
@@ -198,3 +198,34 @@ def test_the_tenant_cap_holds_under_concurrent_registrations_across_workers(pg_u
     with psycopg.connect(pg_url) as conn:
         clients = conn.execute("SELECT count(*) FROM pokitdok_sandbox.clients").fetchone()[0]
     assert clients == 10 and statuses.count(200) == 9 and statuses.count(403) == 21, (clients, statuses)
+
+
+def test_the_global_slot_cap_holds_under_concurrent_creations_across_workers(pg_url):
+    """PostgreSQL, 4 worker processes, 30 new slots at once with room for 10 under --max-slots:
+    exactly 10 created, and the store holds exactly the cap."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import asdict
+
+    import httpx
+    import psycopg
+
+    from pokitdok_sandbox.datasets import SeedSettings
+    from pokitdok_sandbox.fixtures import generate_dataset
+    from pokitdok_sandbox.testing import running_sandbox
+
+    seeded = len(generate_dataset(**asdict(SeedSettings()))["slots"])  # the demo tenant's, made at start
+    with running_sandbox(pg_url, "--workers", "4", "--max-slots", str(seeded + 10)) as server:
+        token = httpx.post(f"{server.origin}/oauth2/token", data=GRANT, auth=DEMO, timeout=30).json()["access_token"]
+
+        def create(window) -> int:
+            return httpx.post(f"{server.origin}{SLOTS}", json=slot_body(*window), timeout=30,
+                              headers={"Authorization": f"Bearer {token}"}).status_code
+
+        with ThreadPoolExecutor(30) as pool:
+            statuses = list(pool.map(create, [fresh_window() for _ in range(30)]))
+    with psycopg.connect(pg_url) as conn:
+        total = conn.execute("SELECT sum(slot_count)::int FROM pokitdok_sandbox.tenants").fetchone()[0]
+        rows = conn.execute("SELECT count(*) FROM pokitdok_sandbox.slots").fetchone()[0]
+    assert total == rows == seeded + 10 and statuses.count(200) == 10 and statuses.count(409) == 20, \
+        (total, rows, statuses)
+

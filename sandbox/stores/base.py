@@ -94,6 +94,12 @@ class TenantData(ABC):
     def count_booked(self) -> int: ...
 
     @abstractmethod
+    def slot_total(self) -> int:
+        """Slots of every tenant together. From here until this transaction ends, no other
+        transaction that asked too adds a slot (in any process): a cap on the total checked
+        against this answer holds for this transaction's inserts."""
+
+    @abstractmethod
     def slots_of_provider(self, provider: str, start: datetime | None, end: datetime | None) -> list[dict]:
         """Slots of a provider starting in [start, end]."""
 

@@ -244,6 +244,12 @@ class PgTenant(TenantData):
         return self._conn.execute("SELECT count(*) FROM slots WHERE tenant = %s AND booked",
                                   (self.id,)).fetchone()[0]
 
+    def slot_total(self) -> int:
+        # Every slot creation that checks the total queues here until the one before it commits; the
+        # sum is read after the lock, so it counts every slot committed before.
+        self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("slot total"),))
+        return self._conn.execute("SELECT coalesce(sum(slot_count), 0) FROM tenants").fetchone()[0]
+
     def slots_of_provider(self, provider, start, end) -> list[dict]:
         return self._window("SELECT doc FROM slots WHERE tenant = %s AND provider = %s", (self.id, provider),
                             start, end)

@@ -77,6 +77,7 @@ class TinyTenant(TenantData):
     def __init__(self, store: "TinyDBStore", tenant_id: str):
         self._store = store
         self.id = tenant_id
+        self._holds_total = False  # the store's `total_lock`, taken by `slot_total`
 
     def _table(self, kind: str) -> Table:
         return self._store.db.table(table_name(self.id, kind))
@@ -129,6 +130,18 @@ class TinyTenant(TenantData):
     def count_booked(self) -> int:
         return sum(1 for doc in self._table("slots") if doc["booked"])
 
+    def slot_total(self) -> int:
+        if not self._holds_total:  # released when the transaction ends (`TinyDBStore.transaction`)
+            self._store.total_lock.acquire()
+            self._holds_total = True
+        records = self._store.records
+        return sum(len(records(table_name(tenant, "slots"))) for tenant in self._store.tenant_ids())
+
+    def end(self) -> None:
+        if self._holds_total:
+            self._holds_total = False
+            self._store.total_lock.release()
+
     def slots_of_provider(self, provider, start, end) -> list[dict]:
         return self._slots(self._index.of_provider(provider, _iso(start), _iso(end)))
 
@@ -180,6 +193,7 @@ class TinyDBStore(Store):
     def __init__(self, path: str | os.PathLike | None):
         """`path` None keeps everything in memory (tests, throw-away runs)."""
         self.lock = threading.RLock()  # clients, tokens, settings; and the table of tenant locks
+        self.total_lock = threading.Lock()  # from a transaction's `slot_total` to its end
         self._tenant_locks: dict[str, threading.RLock] = {}
         self.path = Path(path) if path is not None else None
         self.description = str(self.path) if self.path is not None else "memory"
@@ -255,7 +269,11 @@ class TinyDBStore(Store):
     @contextmanager
     def transaction(self, tenant_id: str, readonly: bool = False) -> Iterator[TinyTenant]:
         with self._tenant_lock(tenant_id):
-            yield TinyTenant(self, tenant_id)
+            tenant = TinyTenant(self, tenant_id)
+            try:
+                yield tenant
+            finally:
+                tenant.end()
 
     def apply(self, changes: list[tuple]) -> None:
         """Make changes durable: appended to the journal, never a whole-file rewrite."""
