@@ -229,3 +229,34 @@ def test_the_global_slot_cap_holds_under_concurrent_creations_across_workers(pg_
     assert total == rows == seeded + 10 and statuses.count(200) == 10 and statuses.count(409) == 20, \
         (total, rows, statuses)
 
+
+
+def test_a_token_dropped_by_the_token_cap_is_refused_by_every_worker(pg_url):
+    """PostgreSQL, 4 worker processes, --max-client-tokens 1: a token used on every worker (each
+    caches it), then dropped by a newer one, is refused by all of them once the cached copies are
+    due for a re-read (`TOKEN_RECHECK_SECONDS`); the newer token works."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from pokitdok_sandbox.stores.postgres import TOKEN_RECHECK_SECONDS
+    from pokitdok_sandbox.testing import running_sandbox
+
+    with running_sandbox(pg_url, "--workers", "4", "--max-client-tokens", "1") as server:
+        def token() -> str:
+            return httpx.post(f"{server.origin}/oauth2/token", data=GRANT, auth=DEMO, timeout=30).json()["access_token"]
+
+        def statuses(access_token: str) -> list[int]:
+            def read(_number: int) -> int:
+                return httpx.get(f"{server.origin}{SCHEDULERS}", headers={"Authorization": f"Bearer {access_token}"},
+                                 timeout=30).status_code
+            with ThreadPoolExecutor(16) as pool:
+                return list(pool.map(read, range(64)))
+
+        first = token()
+        assert set(statuses(first)) == {200}  # spread over the workers: each has it cached now
+        second = token()  # the client's one live token: the first is dropped
+        time.sleep(TOKEN_RECHECK_SECONDS + 0.2)
+        assert set(statuses(first)) == {401}
+        assert set(statuses(second)) == {200}

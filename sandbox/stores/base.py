@@ -192,8 +192,10 @@ class Store(ABC):
     @abstractmethod
     def get_token(self, access_token: str) -> dict | None: ...
 
-    def cached_token(self, access_token: str) -> dict | None:
-        """The token if it can be had without waiting (a blocking store's cache), else None."""
+    def cached_token(self, access_token: str, fresh: bool = True) -> dict | None:
+        """The token if it can be had without waiting (a blocking store's cache), else None. `fresh`:
+        only a copy recent enough to accept the token on (`get_token` reads it again otherwise);
+        without, any copy seen (to tell whose a request is, not to let it in)."""
         return None if self.blocking else self.get_token(access_token)
 
     @abstractmethod

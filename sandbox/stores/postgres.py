@@ -1,10 +1,11 @@
 """The shared store: one PostgreSQL database for many server processes and replicas.
 
-Every process keeps a small connection pool; nothing is cached that another
-process could change: only the tenants known to exist (tenants are never
-deleted) and access tokens already seen (a token never changes; it is only
-dropped once expired, which the caller checks). A transaction of the rules is
-one database transaction:
+Every process keeps a small connection pool; little is cached that another
+process could change: the tenants known to exist (tenants are never deleted)
+and access tokens already seen (a token never changes; it is dropped once expired,
+which the caller checks, or as a client's oldest past `--max-client-tokens`, which
+another process may do: a cached token is read again after `TOKEN_RECHECK_SECONDS`).
+A transaction of the rules is one database transaction:
 
   * booking, cancelling, updating and deleting a slot read it `FOR UPDATE`, so
     concurrent changes of one slot queue behind each other and the second sees
@@ -68,6 +69,9 @@ CONNECT_TIMEOUT = 2  # seconds; libpq's minimum that means anything is 2
 CALL_SECONDS = 2.0  # a call's budget (connection and answers) outside a request's own deadline
 STATEMENT_TIMEOUT_MS = 10_000  # the database cancels a statement running longer (seeding: none)
 TOKEN_CACHE_SIZE = 10_000
+# A cached token is read again once it was last read this long ago: a token another process dropped
+# (the client's oldest past --max-client-tokens) is refused by every process within this time.
+TOKEN_RECHECK_SECONDS = 1.0
 _CELL_STRIDE = 4000  # longitude buckets span 3600: (lat bucket, lon bucket) -> one bigint
 _SLOT_COLUMNS = "tenant, uuid, provider, patient, booked, start_at, end_at, place_lat, place_lon, cell, doc"
 
@@ -309,7 +313,7 @@ class PostgresStore(Store):
         self.url = url
         self.description = redact(url)
         self._known_tenants: set[str] = set()
-        self._tokens: dict[str, dict] = {}
+        self._tokens: dict[str, tuple[dict, float]] = {}  # token -> (record, when read: time.monotonic())
         if migrate:
             self.migrate()
         self._pool = _pool(url, self.description)
@@ -465,22 +469,27 @@ class PostgresStore(Store):
             row = conn.execute("SELECT doc FROM clients WHERE client_id = %s", (record["client_id"],)).fetchone()
             return json.loads(row[0]) if row is not None else None
 
-    def cached_token(self, access_token: str) -> dict | None:
-        token = self._tokens.get(access_token)
-        return dict(token) if token is not None else None
+    def cached_token(self, access_token: str, fresh: bool = True) -> dict | None:
+        entry = self._tokens.get(access_token)
+        if entry is None or fresh and time.monotonic() - entry[1] >= TOKEN_RECHECK_SECONDS:
+            return None
+        return dict(entry[0])
 
     def get_token(self, access_token: str) -> dict | None:
-        token = self._tokens.get(access_token)
-        if token is None:
-            token = self._one("SELECT doc FROM tokens WHERE access_token = %s", (access_token,))
-            if token is not None:
-                self._remember_token(token)
-        return dict(token) if token is not None else None
+        token = self.cached_token(access_token)
+        if token is not None:
+            return token
+        token = self._one("SELECT doc FROM tokens WHERE access_token = %s", (access_token,))
+        if token is None:  # dropped (by any process) since it was cached
+            self._tokens.pop(access_token, None)
+            return None
+        self._remember_token(token)
+        return dict(token)
 
     def _remember_token(self, token: dict) -> None:
         if len(self._tokens) >= TOKEN_CACHE_SIZE:
             self._tokens.clear()
-        self._tokens[token["access_token"]] = token
+        self._tokens[token["access_token"]] = (token, time.monotonic())
 
     def put_token(self, record: dict, now: float, keep: int | None = None) -> None:
         client = record["client_id"]
