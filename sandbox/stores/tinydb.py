@@ -40,6 +40,7 @@ from .tinydb_format import (
     CLIENTS_TABLE, FORMAT, FORMAT_VERSION, META_TABLE, TENANTS_TABLE, TOKENS_TABLE, accept_format, upgrade,
 )
 
+
 class UuidTable(Table):
     """A TinyDB table whose document ids are the records' own uuids."""
 
@@ -155,7 +156,8 @@ class TinyTenant(TenantData):
                 settled = _iso(end - timedelta(days=index.longest_days(provider)))
             except OverflowError:  # an end in year 1
                 settled = _iso(datetime.min)
-        count, keys = index.open_page(provider, search.appointment_type, _iso(start), _iso(end), settled, offset, limit)
+        count, keys = index.open_page(provider, search.appointment_type, _iso(start), _iso(end), settled, offset,
+                                      limit)
         return count, self._slots(keys)
 
     def slots_of_patient(self, patient) -> list[dict]:
