@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .base import KINDS, OverlapRefused, Store, StoreError, StoreUnavailable, TenantData
+from .base import KINDS, OverlapRefused, SlotLimitReached, Store, StoreError, StoreUnavailable, TenantData
 from .urls import redact
 
-__all__ = ["BACKENDS", "KINDS", "OverlapRefused", "Store", "StoreError", "StoreUnavailable", "TenantData",
+__all__ = ["BACKENDS", "KINDS", "OverlapRefused", "SlotLimitReached", "Store", "StoreError", "StoreUnavailable", "TenantData",
            "backend_for", "location_of", "open_store", "redact", "store_class", "url_scheme"]
 
 

@@ -54,6 +54,14 @@ class OverlapRefused(StoreError):
     """The store itself refused a slot overlapping another of the provider at the same place."""
 
 
+class SlotLimitReached(StoreError):
+    """A data set refused because the slots of every tenant together would pass `most_slots`."""
+
+    def __init__(self, others: int, slots: int, most: int):
+        super().__init__(f"{others} slots in other tenants and {slots} in this data set pass the limit of {most}")
+        self.others, self.slots, self.most = others, slots, most
+
+
 @dataclass
 class CheckReport:
     lines: list[str]  # what a person reads
@@ -175,9 +183,12 @@ class Store(ABC):
 
     @abstractmethod
     def put_dataset(self, tenant_id: str, settings: dict, dataset: dict[str, Iterable[dict]],
-                    if_new: bool = False) -> bool:
+                    if_new: bool = False, most_slots: int | None = None) -> bool:
         """Replace a tenant's whole data set atomically. With `if_new`, only when the tenant
-        has none yet (two processes seeding a new tenant at once seed it once). True if stored."""
+        has none yet (two processes seeding a new tenant at once seed it once). True if stored.
+        With `most_slots`, `SlotLimitReached` (nothing stored) when the data set holds more slots than
+        the tenant's present one and, with the other tenants' slots, would pass it: counted while slot
+        creations of every process wait, as theirs are."""
 
     # -- OAuth clients and tokens ------------------------------------------------------
     @abstractmethod

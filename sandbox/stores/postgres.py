@@ -57,7 +57,7 @@ import orjson
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .base import KINDS, OverlapRefused, Store, StoreError, StoreUnavailable, TenantData, deadline
+from .base import KINDS, OverlapRefused, SlotLimitReached, Store, StoreError, StoreUnavailable, TenantData, deadline
 from .pg_schema import SCHEMA, migrate
 from .slot_index import cell_of, cells_near
 from .urls import redact
@@ -412,7 +412,7 @@ class PostgresStore(Store):
         return True
 
     def put_dataset(self, tenant_id: str, settings: dict, dataset: dict[str, Iterable[dict]],
-                    if_new: bool = False) -> bool:
+                    if_new: bool = False, most_slots: int | None = None) -> bool:
         with self._connection(bounded=False) as conn, conn.transaction():
             conn.execute("SET LOCAL statement_timeout = 0")  # a seed takes as long as its size
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("tenant", tenant_id),))
@@ -433,6 +433,14 @@ class PostgresStore(Store):
                 if clash is not None:
                     raise StoreError(f"the data set for tenant {tenant_id} has overlapping slots "
                                      f"({clash[0]} and the one before it); nothing was stored")
+            if most_slots is not None:
+                # Taken last, so slot creations wait for the count and the commit, not for the copy.
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("slot total"),))
+                own = conn.execute("SELECT slot_count FROM tenants WHERE tenant = %s", (tenant_id,)).fetchone()
+                others = conn.execute("SELECT coalesce(sum(slot_count), 0) FROM tenants WHERE tenant <> %s",
+                                      (tenant_id,)).fetchone()[0]
+                if slots > (own[0] if own else 0) and others + slots > most_slots:
+                    raise SlotLimitReached(others, slots, most_slots)
             if slots >= _ANALYZE_FROM:  # fresh statistics for the planner before the first query
                 conn.execute("ANALYZE slots")
             conn.execute("INSERT INTO tenants (tenant, settings, slot_count) VALUES (%s, %s, %s) "

@@ -32,7 +32,7 @@ from tinydb import TinyDB
 from tinydb.storages import MemoryStorage
 from tinydb.table import Table
 
-from .base import KINDS, Store, StoreError, TenantData
+from .base import KINDS, SlotLimitReached, Store, StoreError, TenantData
 from .filelock import FileLock
 from .journal import JournaledJSONStorage, apply_change
 from .slot_index import SlotIndex
@@ -320,7 +320,7 @@ class TinyDBStore(Store):
         return list((self.db.storage.read() or {}).get(TENANTS_TABLE, {}))  # list(dict): one atomic copy
 
     def put_dataset(self, tenant_id: str, settings: dict, dataset: dict[str, Iterable[dict]],
-                    if_new: bool = False) -> bool:
+                    if_new: bool = False, most_slots: int | None = None) -> bool:
         if if_new and self.tenant_settings(tenant_id) is not None:
             return False
         # The slow part (a seed may hold 100k slots) before any lock: index the new slots; the
@@ -332,9 +332,21 @@ class TinyDBStore(Store):
         with self._tenant_lock(tenant_id):
             if if_new and self.tenant_settings(tenant_id) is not None:
                 return False
-            self.apply(changes)
+            if most_slots is None:
+                self.apply(changes)
+            else:
+                with self.total_lock:  # as a slot creation's `slot_total`, after the tenant's lock
+                    self._refuse_past(most_slots, tenant_id, len(tables["slots"]))
+                    self.apply(changes)
             self._slot_indexes[tenant_id] = index
         return True
+
+    def _refuse_past(self, most: int, tenant_id: str, slots: int) -> None:
+        held = {tenant: len(self.records(table_name(tenant, "slots"))) for tenant in self.tenant_ids()}
+        own = held.pop(tenant_id, 0)
+        others = sum(held.values())
+        if slots > own and others + slots > most:
+            raise SlotLimitReached(others, slots, most)
 
     # -- OAuth clients and tokens ------------------------------------------
     def client_count(self) -> int:
