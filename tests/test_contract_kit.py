@@ -163,6 +163,19 @@ def test_a_400_is_reported():
     assert len(causes) == len(set(causes)), result.summary
 
 
+def test_a_malformed_query_refused_with_another_status_than_422_is_reported():
+    def forbidden(method, path, status, headers, body):  # the bug: a broken query counted as abuse (a bare 403)
+        if (method, path, status) != ("GET", "/api/v4/schedule/schedulers/", 422):
+            return status, headers, body
+        return 403, headers, json.dumps({"message": "Forbidden", "error": "rate_limit_exceeded",
+                                         "error_description": "too many bad requests"}).encode()
+
+    result = run_kit(Rewrite(sandbox(), forbidden), keyword="properties")
+    # a 403 is declared and in a shape the contract allows: only the status the contract gives
+    # invalid data (422) tells it from a correct answer
+    assert_reported(result, "negative_data_rejection", "GET /schedule/schedulers/")
+
+
 def test_an_answer_outside_the_envelope_is_reported():
     def bare(method, path, status, headers, body):  # the bug: the documented payload without {meta, data}
         if path == "/api/v4/schedule/schedulers/" and status == 200:
