@@ -81,6 +81,35 @@ def search_results_match_the_query(run, response, case):
     return None
 
 
+@kit_check
+def a_body_not_sent_as_json_is_415(run, response, case):
+    """A body sent with another Content-Type to an operation that takes JSON is refused with 415
+    (openapi.yaml: "The body is not JSON (send Content-Type application/json)"): the server cannot
+    have read it, so neither a record it refers to (404, 409) nor its fields (422) can be its answer.
+    A record named in the path may be unknown all the same (404, or 409 for its state): the
+    contract does not order those refusals. A body without Content-Type is read as JSON."""
+    declared = _request_media_types(case)
+    sent = str(_header(getattr(response, "request", None), "content-type") or "").split(";")[0].strip().lower()
+    if not declared or not all(_is_json(media) for media in declared) or not sent or _is_json(sent):
+        return None
+    allowed = {413, 415} | ({404, 409} if "{" in case.operation.path else set())
+    if response.status_code not in allowed:
+        raise AssertionError(f"a body sent as {sent!r} is refused with 415 (the operation takes "
+                             f"{', '.join(declared)}), not answered {response.status_code}")
+    return None
+
+
+def _request_media_types(case) -> list[str]:
+    operation = case.operation
+    definition = operation.schema.raw_schema.get("paths", {}).get(operation.path, {}).get(operation.method.lower(), {})
+    body = definition.get("requestBody") if isinstance(definition, dict) else None
+    return list((body or {}).get("content", {})) if isinstance(body, dict) else []
+
+
+def _is_json(media_type: str) -> bool:
+    return re.fullmatch(r"application/([a-z0-9.+-]*\+)?json", media_type.lower()) is not None
+
+
 def complete_answer(run, response, params) -> bool:
     """Whether a search answer lists every match (so a missing record is a violation)."""
     if not run.wire.paged:

@@ -176,6 +176,19 @@ def test_a_malformed_query_refused_with_another_status_than_422_is_reported():
     assert_reported(result, "negative_data_rejection", "GET /schedule/schedulers/")
 
 
+def test_a_body_in_another_media_type_read_as_json_is_reported():
+    app = sandbox()
+
+    async def content_type_ignored(scope, receive, send):  # the bug: every API body read as JSON
+        if scope["type"] == "http" and scope["path"].startswith("/api/v4/"):
+            scope = {**scope, "headers": [(key, b"application/json" if key == b"content-type" else value)
+                                          for key, value in scope["headers"]]}
+        return await app(scope, receive, send)
+
+    result = run_kit(content_type_ignored, keyword="properties")
+    assert_reported(result, "a_body_not_sent_as_json_is_415", "POST /schedule/slots/")
+
+
 def test_an_answer_outside_the_envelope_is_reported():
     def bare(method, path, status, headers, body):  # the bug: the documented payload without {meta, data}
         if path == "/api/v4/schedule/schedulers/" and status == 200:
