@@ -125,8 +125,8 @@ OPTIONS = [
                                        f"{THOROUGH_MAX_EXAMPLES} with --thorough)", "N"),
     ("--thorough", "thorough", f"a longer, deeper run: {THOROUGH_MAX_EXAMPLES} examples per operation, model-based "
                                f"sequences of up to {THOROUGH_MODEL_STEPS} steps (a fifth of the examples of them) and "
-                               f"stateful scenarios of up to {THOROUGH_WORKFLOW_STEPS}; minutes rather than the default "
-                               "run's half minute", None),
+                               f"stateful scenarios of up to {THOROUGH_WORKFLOW_STEPS}; minutes rather than the "
+                               "default run's half minute", None),
     ("--seed", "seed", "seed for the generated data, to reproduce a run (default: random, printed)", "N"),
     ("--isolation", "isolation", "auto (default): a fresh tenant per run when the target registers unknown "
                                  "clients, else shared; tenant: require a fresh tenant; shared: use the given "

@@ -24,10 +24,11 @@ def test_the_server_behaves_like_the_model(api, contract_run):
     Sequences.violations = []
     Sequences._hypothesis_internal_use_seed = contract_run.seed
     examples = max(5, contract_run.options.max_examples // 5)
+    steps = contract_run.options.model_steps
     # A failure is shrunk for at most --shrink-seconds (Hypothesis' own limit is 5 minutes).
     with shrink_budget(contract_run.options.shrink_seconds):
         try:
-            run_state_machine_as_test(Sequences, settings=machine_settings(contract_run, examples, contract_run.options.model_steps))
+            run_state_machine_as_test(Sequences, settings=machine_settings(contract_run, examples, steps))
         except Flaky:
             # The same sequence answered differently when replayed: the server's answers depend on
             # more than the requests (a cache, a clock, leftovers of earlier sequences). The first

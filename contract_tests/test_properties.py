@@ -55,8 +55,9 @@ def test_stateful_workflows_through_the_contract_links(contract_run, api):
 
     Workflows._hypothesis_internal_use_seed = run.seed
     try:
-        Workflows.run(settings=settings(max_examples=max(5, run.options.max_examples // 10), stateful_step_count=run.options.workflow_steps,
-                                        deadline=None, database=None, suppress_health_check=list(HealthCheck)))
+        Workflows.run(settings=settings(max_examples=max(5, run.options.max_examples // 10),
+                                        stateful_step_count=run.options.workflow_steps, deadline=None,
+                                        database=None, suppress_health_check=list(HealthCheck)))
     except FlakyStrategyDefinition:
         pytest.fail("the target answered the same sequence of requests differently when it was replayed "
                     f"(every scenario works on slots it creates itself); rerun with --seed {run.seed}",

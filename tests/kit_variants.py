@@ -168,7 +168,8 @@ def unstable_order_on_equal_starts(monkeypatch):
 @variant
 def limit_off_by_one_past_100(monkeypatch):
     """A limit over 100 answers one record fewer."""
-    _page_answered(monkeypatch, lambda count, found, limit, offset: (count, found[:limit - 1] if limit > 100 else found))
+    _page_answered(monkeypatch,
+                   lambda count, found, limit, offset: (count, found[:limit - 1] if limit > 100 else found))
 
 
 @variant
