@@ -1,6 +1,8 @@
-"""Hand-written requests: sent as given, each answer checked against the contract (status code
-documented, content type, headers, body schema, and the kit's checks) before a test looks at its
-rule; `expect_status` / `expect_that` turn a broken rule into a ContractViolation."""
+"""Hand-written requests: sent as given, each answer checked against the contract before a test
+looks at its rule: Schemathesis' checks enabled for a request outside its phases (status code
+documented, content type, headers, body schema, no server error: data/schemathesis.toml) and
+every kit check (checks.py); `expect_status` / `expect_that` turn a broken rule into a
+ContractViolation."""
 
 from __future__ import annotations
 
@@ -8,25 +10,16 @@ import re
 from typing import Any
 from urllib.parse import parse_qs
 
-from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import FailureGroup
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.errors import FailureGroup
 
-from .checks import search_results_match_the_query, wire_format_conformance
+from .checks import for_schemathesis
 from .report import ContractViolation
 from .run import Run
 from .schema import failure_rule, failure_text, get_schema
 from .wire import NotJson
 
-# Checks every hand-written request's answer goes through.
-CONFORMANCE_CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-                      response_headers_conformance, response_schema_conformance, search_results_match_the_query,
-                      wire_format_conformance]
+# The kit check that judges a search against the run's model: left to a caller with a model of its own.
+MODEL_CHECK = "search_results_match_the_query"
 
 
 class Api:
@@ -35,6 +28,9 @@ class Api:
         self.target = run.target
         self.wire = run.wire
         self.schema = get_schema(run.options.spec)
+        # every kit check, bound to this run; also what test_properties.py gives Schemathesis
+        self.checks = for_schemathesis(run)
+        self._checks_beside_a_model = for_schemathesis(run, without=(MODEL_CHECK,))
 
     def call(self, method: str, path: str, *, params: dict | None = None, query: dict | None = None,
              json: Any = None, tenant=None, scope: str | None = None, token: str | None = None,
@@ -77,9 +73,9 @@ class Api:
         operation = self.operation(method, path)
         case = operation.Case(path_parameters=params or {}, query=query or {},
                               **({"body": body} if body is not None else {}))
-        checks = [c for c in CONFORMANCE_CHECKS if not (model_checked and c is search_results_match_the_query)]
         try:
-            case.validate_response(answer, checks=checks)
+            case.validate_response(answer, additional_checks=self._checks_beside_a_model if model_checked
+                                   else self.checks)
         except FailureGroup as group:
             failures = list(group.exceptions)
             names = ", ".join(dict.fromkeys(check_name(f) for f in failures))

@@ -1,43 +1,53 @@
-"""The kit's checks on top of Schemathesis' built-in ones, registered with `@schemathesis.check`,
-so every generated request (and every hand-written one the kit validates) goes through them.
+"""The kit's checks: one registry, `KIT_CHECKS`, run on every answer the kit judges, whether
+Schemathesis generated the request (test_properties.py) or a test wrote it (api.py).
 
-Each is a no-op outside a kit run and on other schemas than the kit's.
+A kit check is `check(run, response, case)`: the run, whose state it reads and keeps (passed in,
+never looked up), the answer, and the Schemathesis `Case` of the request. It raises
+AssertionError saying what is wrong. `for_schemathesis(run)` hands the registry to Schemathesis as
+check functions bound to the run (its `additional_checks=`); nothing is registered process-wide,
+so the kit's checks never run on another schema. Adding a check: write it here with `@kit_check`.
 """
 
 from __future__ import annotations
 
 import re
-
-import schemathesis
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from typing import Callable
 
 from .model import Model, Query
-from .oracle import APPOINTMENT, APPOINTMENTS, SLOT, documented_refusal
-from .run import active
+from .oracle import APPOINTMENT, APPOINTMENTS, SLOT, TOKEN_PATH
+
+KitCheck = Callable[..., None]  # (run, response, case), raises AssertionError
+
+KIT_CHECKS: list[KitCheck] = []
 
 
-def _kit_case(case) -> bool:
-    from .schema import is_kit_schema
-
-    return active() is not None and is_kit_schema(case.operation.schema)
-
-
-@schemathesis.check
-def documented_positive_data_acceptance(ctx, response, case):
-    """Schemathesis' positive_data_acceptance, except for requests breaking a rule the contract
-    states in prose (a correct implementation refuses those)."""
-    if not _kit_case(case) or documented_refusal(case) is not None:
-        return None
-    return positive_data_acceptance(ctx, response, case)
+def kit_check(check: KitCheck) -> KitCheck:
+    """Add `check` to the registry: every generated and hand-written request of a run goes through it."""
+    KIT_CHECKS.append(check)
+    return check
 
 
-@schemathesis.check
-def deleted_slot_is_gone(ctx, response, case):
+def for_schemathesis(run, *, without: tuple[str, ...] = ()) -> list:
+    """The registry as Schemathesis check functions `(ctx, response, case)` bound to `run`, by name
+    (a failure reads `Custom check failed: `<name>``); `without`: names left out."""
+    bound = []
+    for check in KIT_CHECKS:
+        if check.__name__ in without:
+            continue
+
+        def bound_check(ctx, response, case, _check=check):
+            return _check(run, response, case)
+
+        bound_check.__name__ = bound_check.__qualname__ = check.__name__
+        bound_check.__doc__ = check.__doc__
+        bound.append(bound_check)
+    return bound
+
+
+@kit_check
+def deleted_slot_is_gone(run, response, case):
     """After DELETE /schedule/slots/{id} succeeded, that id is unknown everywhere: 404 (or a 4xx
     about the request itself), never an answer as if the slot were still there."""
-    if not _kit_case(case):
-        return None
-    run = active()
     value = str((case.path_parameters or {}).get("pd_appointment_uuid", "")).lower()
     if value not in run.deleted_slots or run.deleted_slots[value] == case.id:
         return None
@@ -49,17 +59,16 @@ def deleted_slot_is_gone(ctx, response, case):
     return None
 
 
-@schemathesis.check
-def search_results_match_the_query(ctx, response, case):
+@kit_check
+def search_results_match_the_query(run, response, case):
     """Every result of a search satisfies every filter given (patient, open or booked, type, date
     window; provider and radius for the run's own records), and every record of the run's model
     that satisfies the filters is listed, as the model holds it."""
-    if not _kit_case(case) or case.operation.label != f"GET {APPOINTMENTS}" or response.status_code != 200:
+    if case.operation.label != f"GET {APPOINTMENTS}" or response.status_code != 200:
         return None
     query = Query.from_params(case.query)
     if query is None:
         return None
-    run = active()
     try:
         items = run.wire.payload(response)
     except ValueError:
@@ -70,6 +79,35 @@ def search_results_match_the_query(ctx, response, case):
         raise AssertionError("the search answer does not match its query "
                              f"({query.describe()}):\n" + "\n".join(problems[:12]))
     return None
+
+
+@kit_check
+def a_body_not_sent_as_json_is_415(run, response, case):
+    """A body sent with another Content-Type to an operation that takes JSON is refused with 415
+    (openapi.yaml: "The body is not JSON (send Content-Type application/json)"): the server cannot
+    have read it, so neither a record it refers to (404, 409) nor its fields (422) can be its answer.
+    A record named in the path may be unknown all the same (404, or 409 for its state): the
+    contract does not order those refusals. A body without Content-Type is read as JSON."""
+    declared = _request_media_types(case)
+    sent = str(_header(getattr(response, "request", None), "content-type") or "").split(";")[0].strip().lower()
+    if not declared or not all(_is_json(media) for media in declared) or not sent or _is_json(sent):
+        return None
+    allowed = {413, 415} | ({404, 409} if "{" in case.operation.path else set())
+    if response.status_code not in allowed:
+        raise AssertionError(f"a body sent as {sent!r} is refused with 415 (the operation takes "
+                             f"{', '.join(declared)}), not answered {response.status_code}")
+    return None
+
+
+def _request_media_types(case) -> list[str]:
+    operation = case.operation
+    definition = operation.schema.raw_schema.get("paths", {}).get(operation.path, {}).get(operation.method.lower(), {})
+    body = definition.get("requestBody") if isinstance(definition, dict) else None
+    return list((body or {}).get("content", {})) if isinstance(body, dict) else []
+
+
+def _is_json(media_type: str) -> bool:
+    return re.fullmatch(r"application/([a-z0-9.+-]*\+)?json", media_type.lower()) is not None
 
 
 def complete_answer(run, response, params) -> bool:
@@ -89,8 +127,8 @@ COLLECTIONS = {"GET /schedule/schedulers/", "GET /schedule/appointmenttypes/", f
 DEFAULT_LIMIT = 100
 
 
-@schemathesis.check
-def wire_format_conformance(ctx, response, case):
+@kit_check
+def wire_format_conformance(run, response, case):
     """The platform's wire format (docs/wire-format.md) on every answer under the API base:
     success is 200 with {meta, data}; 401 is the bare {"message": "Unauthorized"}; a missing scope is
     a 403 in the envelope with data.errors.scope in the platform's recorded words (other 403s, such as
@@ -98,17 +136,13 @@ def wire_format_conformance(ctx, response, case):
     data.errors (422 with data.errors.validation); no 400; collections and searches page with
     meta.count/limit/offset/next/previous; date-times have six fractional digits; a slot's status
     agrees with booked."""
-    if not _kit_case(case) or not active().wire.enveloped or case.operation.path == "/oauth2/token":
+    if not run.wire.enveloped or case.operation.path == TOKEN_PATH:
         return None
-    problems = wire_problems(response, case.operation.label, case.query or {}, probe=_is_probe(case))
-    problems += activity_id_problems(active(), response)
+    problems = wire_problems(response, case.operation.label, case.query or {}, probe=_is_probe(response, case))
+    problems += activity_id_problems(run, response)
     if problems:
         raise AssertionError("; ".join(problems))
     return None
-
-
-# The run's activity ids -> the request each answered (kept, so a second look at one answer is known).
-_SEEN_ACTIVITY_IDS: dict = {"run": None, "ids": {}}
 
 
 def activity_id_problems(run, response) -> list[str]:
@@ -120,10 +154,8 @@ def activity_id_problems(run, response) -> list[str]:
     activity_id = meta.get("activity_id")
     if not isinstance(activity_id, str):
         return []
-    if _SEEN_ACTIVITY_IDS["run"] is not run:
-        _SEEN_ACTIVITY_IDS.update(run=run, ids={})
     request = getattr(response, "request", None) or response
-    if _SEEN_ACTIVITY_IDS["ids"].setdefault(activity_id, request) is not request:
+    if run.activity_ids.setdefault(activity_id, request) is not request:
         return [f"meta.activity_id {activity_id!r} was answered before in this run: each request has its own id "
                 "(a cached answer replayed?)"]
     return []
@@ -134,14 +166,12 @@ def _body_bytes(response) -> bytes:
     return content if isinstance(content, bytes) else str(content or "").encode()
 
 
-def _is_probe(case) -> bool:
-    """A request malformed on purpose by Schemathesis (an undeclared method, a broken Content-Type):
+def _is_probe(response, case) -> bool:
+    """A request sent with a method its operation does not declare (Schemathesis' probe for 405):
     its 405 may come from the framework before the envelope; a 400 is held against it all the same."""
-    try:
-        from schemathesis.generation.meta import REQUEST_SHAPE_PROBES, coverage_scenario
-    except ImportError:
-        return False
-    return coverage_scenario(case) in REQUEST_SHAPE_PROBES
+    request = getattr(response, "request", None)
+    method = getattr(request, "method", None)
+    return isinstance(method, str) and method.upper() != str(case.operation.method).upper()
 
 
 def wire_problems(response, label: str, query: dict, probe: bool = False) -> list[str]:

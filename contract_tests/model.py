@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from .oracle import parse_datetime
+from .oracle import parse_datetime, written
 
 EARTH_RADIUS_MILES = 3958.8
 MILES_PER_KM = 0.621371
@@ -71,15 +71,6 @@ def parse_location(value) -> tuple[float, float] | None:
     return lat, lon
 
 
-def written(moment: datetime, style: str) -> str:
-    """A naive UTC moment as ISO 8601 text: naive, with `Z`, or as the same instant at +02:00."""
-    if style == "Z":
-        return moment.isoformat() + "Z"
-    if style == "+02:00":
-        return (moment + timedelta(hours=2)).isoformat() + "+02:00"
-    return moment.isoformat()
-
-
 def patient_id(item: dict) -> str | None:
     patient = item.get("patient") if isinstance(item, dict) else None
     if isinstance(patient, dict):
@@ -104,7 +95,7 @@ class Query:
     start: datetime | None = None
     end: datetime | None = None
     radius_text: str | None = None  # the radius as sent (None: the default)
-    date_style: str = "naive"  # how start_date/end_date are written: "naive" (UTC), "Z" or "+02:00"
+    date_offset: int | None = None  # how start_date/end_date are written (oracle.written): naive, Z (0), +02:00 (2)
 
     @classmethod
     def from_params(cls, params: dict | None) -> "Query | None":
@@ -152,9 +143,9 @@ class Query:
         if self.appointment_type:
             out["appointment_type"] = self.appointment_type
         if self.start:
-            out["start_date"] = written(self.start, self.date_style)
+            out["start_date"] = written(self.start, self.date_offset)
         if self.end:
-            out["end_date"] = written(self.end, self.date_style)
+            out["end_date"] = written(self.end, self.date_offset)
         return out
 
     def problems_with(self, item) -> list[str]:

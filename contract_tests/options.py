@@ -30,6 +30,11 @@ DEFAULT_CLIENT_SECRET = "sandbox-demo-secret"
 # the stateful scenarios, 100 runs in about 20 s against the sandbox over HTTP (2 cores): room
 # for a slower target inside a two-minute CI budget.
 DEFAULT_MAX_EXAMPLES = 100
+# --thorough: five times the examples, longer model-based sequences and stateful scenarios (several
+# minutes against the sandbox; for a nightly job or before a release, not every push).
+THOROUGH_MAX_EXAMPLES = 500
+MODEL_STEPS, THOROUGH_MODEL_STEPS = 12, 30  # steps of a model-based sequence, at most
+WORKFLOW_STEPS, THOROUGH_WORKFLOW_STEPS = 8, 20  # steps of a stateful scenario through the links
 
 ISOLATION_MODES = ("auto", "tenant", "shared")
 
@@ -42,7 +47,8 @@ class KitOptions:
     client_id: str = DEFAULT_CLIENT_ID
     client_secret: str = DEFAULT_CLIENT_SECRET
     token_url: str | None = None  # default: <origin of base_url>/oauth2/token
-    max_examples: int = DEFAULT_MAX_EXAMPLES
+    max_examples: int | None = None  # None: DEFAULT_MAX_EXAMPLES, or THOROUGH_MAX_EXAMPLES with thorough
+    thorough: bool = False  # more examples, longer sequences and scenarios
     seed: int | None = None
     isolation: str = "auto"  # auto: a fresh tenant when the target registers unknown clients
     provider_uuid: str = DOC_PROVIDER_UUID
@@ -64,6 +70,8 @@ class KitOptions:
     def __post_init__(self):
         if self.isolation not in ISOLATION_MODES:
             raise ValueError(f"isolation must be one of {', '.join(ISOLATION_MODES)}, not {self.isolation!r}")
+        if self.max_examples is None:
+            self.max_examples = THOROUGH_MAX_EXAMPLES if self.thorough else DEFAULT_MAX_EXAMPLES
         if self.max_examples < 1:
             raise ValueError("max_examples must be at least 1")
         if self.base_url is not None:
@@ -80,6 +88,15 @@ class KitOptions:
             raise ValueError("give another provider than --provider-uuid as --other-provider-uuid")
         if len(self.patients) != 2 or self.patients[0] == self.patients[1]:
             raise ValueError("give two different patient uuids")
+
+
+    @property
+    def model_steps(self) -> int:
+        return THOROUGH_MODEL_STEPS if self.thorough else MODEL_STEPS
+
+    @property
+    def workflow_steps(self) -> int:
+        return THOROUGH_WORKFLOW_STEPS if self.thorough else WORKFLOW_STEPS
 
 
 def parse_location(text: str) -> tuple[float, float]:
@@ -104,7 +121,12 @@ OPTIONS = [
     ("--client-secret", "client_secret", f"OAuth2 client secret (env {CLIENT_SECRET_ENV}, "
                                          f"default {DEFAULT_CLIENT_SECRET})", "SECRET"),
     ("--token-url", "token_url", "token endpoint (default: <origin of the base URL>/oauth2/token)", "URL"),
-    ("--max-examples", "max_examples", f"property-based examples per operation (default {DEFAULT_MAX_EXAMPLES})", "N"),
+    ("--max-examples", "max_examples", f"property-based examples per operation (default {DEFAULT_MAX_EXAMPLES}, "
+                                       f"{THOROUGH_MAX_EXAMPLES} with --thorough)", "N"),
+    ("--thorough", "thorough", f"a longer, deeper run: {THOROUGH_MAX_EXAMPLES} examples per operation, model-based "
+                               f"sequences of up to {THOROUGH_MODEL_STEPS} steps (a fifth of the examples of them) and "
+                               f"stateful scenarios of up to {THOROUGH_WORKFLOW_STEPS}; minutes rather than the "
+                               "default run's half minute", None),
     ("--seed", "seed", "seed for the generated data, to reproduce a run (default: random, printed)", "N"),
     ("--isolation", "isolation", "auto (default): a fresh tenant per run when the target registers unknown "
                                  "clients, else shared; tenant: require a fresh tenant; shared: use the given "
@@ -130,6 +152,14 @@ OPTIONS = [
 ]
 
 
+def option_arguments(dest: str, help_text: str, metavar: str | None) -> dict[str, Any]:
+    """argparse / pytest `addoption` keywords of one of OPTIONS (None: not given, the default applies)."""
+    if dest == "thorough":
+        return {"action": "store_true", "default": None, "help": help_text}
+    return {"action": "append" if dest == "patients" else "store", "default": None, "metavar": metavar,
+            "help": help_text}
+
+
 def from_values(values: dict[str, Any]) -> KitOptions:
     """KitOptions from option values (None or missing: the default)."""
     chosen: dict[str, Any] = {}
@@ -137,7 +167,9 @@ def from_values(values: dict[str, Any]) -> KitOptions:
         value = values.get(dest)
         if value is None or value == []:
             continue
-        if dest in ("max_examples", "seed"):
+        if dest == "thorough":
+            value = bool(value)
+        elif dest in ("max_examples", "seed"):
             value = int(value)
         elif dest in ("timeout", "shrink_seconds"):
             value = float(value)

@@ -15,7 +15,7 @@ import pytest
 
 from . import run as runs
 from .api import Api
-from .options import OPTIONS, KitOptions, from_values
+from .options import OPTIONS, KitOptions, from_values, option_arguments
 from .report import ContractViolation, Finding, KitResult, excerpt, mask_secret
 from .run import Run
 from .schema import configure_schema, get_schema, wire_format
@@ -38,8 +38,7 @@ UNREACHABLE = "target unreachable"
 def pytest_addoption(parser):
     group = parser.getgroup("pokitdok-contract", "PokitDok scheduling contract kit")
     for flags, dest, help_text, metavar in OPTIONS:
-        group.addoption(flags, dest=f"contract_{dest}", default=None, metavar=metavar, help=help_text,
-                        action="append" if dest == "patients" else "store")
+        group.addoption(flags, dest=f"contract_{dest}", **option_arguments(dest, help_text, metavar))
 
 
 def pytest_configure(config):
@@ -242,7 +241,7 @@ def pytest_exception_interact(node, call, report):
 
 def _schemathesis_groups(error: BaseException) -> list:
     """Schemathesis failure groups in an error (Hypothesis may wrap them, e.g. when flaky)."""
-    from schemathesis.core.failures import FailureGroup
+    from schemathesis.errors import FailureGroup
 
     if isinstance(error, FailureGroup):
         return [error]
@@ -308,7 +307,7 @@ def replay_command(run: Run) -> str:
         words += ["--base-url", options.base_url]
     if options.token_url:
         words += ["--token-url", options.token_url]
-    defaults = KitOptions()
+    defaults = KitOptions(thorough=options.thorough)
     for flag, name in (("--max-examples", "max_examples"), ("--isolation", "isolation"),
                        ("--provider-uuid", "provider_uuid"), ("--appointment-type", "appointment_type"),
                        ("--other-provider-uuid", "other_provider_uuid")):
@@ -321,6 +320,8 @@ def replay_command(run: Run) -> str:
     if options.patients != defaults.patients:
         for patient in options.patients:
             words += ["--patient-uuid", patient]
+    if options.thorough:
+        words.append("--thorough")
     words += ["--seed", str(run.seed)]
     return " ".join(shlex.quote(word) for word in words)
 

@@ -39,6 +39,9 @@ class Run:
     model: Any = None
     # (rule, partition) pairs of partitions.RULES the run exercised
     partitions: set = field(default_factory=set)
+    # meta.activity_id of every answer the checks saw -> the request it answered (an id answered
+    # to two requests is a replayed answer; the same answer looked at twice is not)
+    activity_ids: dict = field(default_factory=dict)
 
     def base_url_for(self, operation) -> str | None:
         """Where an operation lives: the token endpoint is outside the API base path."""

@@ -66,11 +66,10 @@ def run(options, *, junit: str | None = None, keyword: str | None = None, exitfi
 # -- command line ---------------------------------------------------------------------------
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .options import OPTIONS
+    from .options import OPTIONS, option_arguments
 
     for flags, dest, help_text, metavar in OPTIONS:
-        parser.add_argument(flags, dest=dest, default=None, metavar=metavar, help=help_text,
-                            action="append" if dest == "patients" else "store")
+        parser.add_argument(flags, dest=dest, **option_arguments(dest, help_text, metavar))
     parser.add_argument("--junit", metavar="PATH", help="write a JUnit XML report (for CI) to PATH")
     parser.add_argument("-k", dest="keyword", metavar="EXPR",
                         help="only the tests matching this pytest -k expression (e.g. 'not properties')")

@@ -1,9 +1,10 @@
 """The contract as Schemathesis sees it: openapi.yaml loaded once per file, with the kit's hooks.
 
-`get_schema(spec)` answers the schema (sandbox administration excluded) with: bearer tokens of
-the run's tenant, generated data steered to bookable records and guarded on shared targets
-(steer.py), the kit's checks (checks.py, registered with `@schemathesis.check`), and every
-failed check recorded for the summary.
+`get_schema(spec)` answers the schema (sandbox administration excluded), configured by
+`data/schemathesis.toml`, with: bearer tokens of the run's tenant, generated data steered to
+bookable records (steer.py), and every failed check recorded for the summary. Its hooks are the
+schema's own (`schema.hook`), never process-wide: the tests guard each request themselves
+(`steer.guard`) and pass the kit's checks (checks.py, `for_schemathesis`).
 """
 
 from __future__ import annotations
@@ -13,18 +14,14 @@ from typing import Any
 
 import schemathesis
 import yaml
-from schemathesis import GenerationMode
-from schemathesis.config._checks import PositiveDataAcceptanceConfig
 
-from . import checks  # noqa: F401  (registers the kit's checks)
 from .report import Finding, curl_command, excerpt, response_line
 from .run import active
-from .steer import guard, remember, steer
+from .steer import remember, steer
 from .wire import WireFormat
 
-# Positive data may be refused with these and still be "accepted" in the check's sense: 404/409/422 are
-# the contract's answers to well-formed requests about unknown or conflicting records.
-ACCEPTABLE_FOR_VALID_DATA = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+# Schemathesis' settings for the kit (generation modes, which checks, the statuses they expect).
+SCHEMATHESIS_CONFIG = Path(__file__).resolve().parent / "data" / "schemathesis.toml"
 
 _SCHEMAS: dict[Path, Any] = {}
 
@@ -46,35 +43,18 @@ def get_schema(spec: Path | str):
         # ef987691-...), and examples of PUT/DELETE would change it on the target.
         raw.get("components", {}).get("schemas", {}).get("Uuid", {}).pop("example", None)
         # An explicit Config: the kit must not pick up a schemathesis.toml from the caller's directory.
-        schema = schemathesis.openapi.from_dict(raw, config=schemathesis.Config())
+        schema = schemathesis.openapi.from_dict(raw, config=schemathesis.Config.from_path(SCHEMATHESIS_CONFIG))
         schema.location = spec.as_uri()
         schema = schema.exclude(tag="sandbox")
-        # Stateful scenarios follow the contract's own links only (not inferred ones).
-        schema.config.phases.stateful.inference.algorithms = []
-        schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], database="none")
-        # The built-in "valid data is accepted" check runs as `documented_positive_data_acceptance`.
-        schema.config.checks.positive_data_acceptance = PositiveDataAcceptanceConfig(
-            enabled=False, expected_statuses=ACCEPTABLE_FOR_VALID_DATA)
-        # use_after_free assumes DELETE /x/{id} removes GET /x/{id}. Here DELETE on an appointment
-        # cancels the booking and the slot stays (the contract says so); `deleted_slot_is_gone`
-        # checks what deletion does mean: DELETE /schedule/slots/{id}.
-        schema.config.checks.update(excluded_check_names=["use_after_free"])
         _attach_hooks(schema)
         _SCHEMAS[spec] = schema
     return _SCHEMAS[spec]
 
 
-def is_kit_schema(schema) -> bool:
-    return any(schema.raw_schema is mine.raw_schema for mine in _SCHEMAS.values())
-
-
 def configure_schema(schema, options, seed: int) -> None:
     """Per-run settings (the schema object outlives runs in one process)."""
-    from schemathesis.config import HealthCheck
-
     schema.config.generation.update(max_examples=options.max_examples)
     schema.config.seed = seed
-    schema.config.suppress_health_check = [HealthCheck.all]
     schema.config.update(request_timeout=options.timeout)
 
 
@@ -118,13 +98,6 @@ def _attach_hooks(schema) -> None:
                 test=run.current_test, operation=case.operation.label, check=f"{result.name}",
                 rule=failure_rule(failure), expected=failure_text(failure), actual=response_line(response),
                 curl=curl))
-
-
-@schemathesis.hook
-def before_call(context, case, kwargs):
-    # Global by Schemathesis' rules: act on the kit's own schemas only.
-    if is_kit_schema(case.operation.schema):
-        guard(case)
 
 
 def failure_text(failure) -> str:

@@ -36,7 +36,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from .api import Api
 from .model import BEARINGS, MILES_PER_KM, Model, Query, Record, destination, miles_between
-from .oracle import APPOINTMENT, APPOINTMENTS, PATIENTS, SLOT, SLOTS, parse_datetime
+from .oracle import APPOINTMENT, APPOINTMENTS, PATIENTS, SLOT, SLOTS, parse_datetime, written
 from .report import ContractViolation, excerpt, response_line
 
 # Distances (miles, at one of eight bearings) of the model's slots from the kit's location, and the radii its
@@ -200,7 +200,7 @@ class ModelMachine(RuleBasedStateMachine):
         step = len(self.script.steps)
         query = Query(start=self.first_start, end=self.last_end,
                       appointment_type=record.appointment_type if step % 4 < 2 else None,
-                      date_style=("naive", "+02:00", "Z")[step % 3])
+                      date_offset=(None, 2, 0)[step % 3])
         if record.booked:
             query.patient = record.patient["_uuid"].lower()
         elif len(self.script.steps) % 2:
@@ -323,13 +323,6 @@ class ModelMachine(RuleBasedStateMachine):
         the meridian, only a distance that reads both coordinates finds it where it is."""
         return destination(self.options.location, miles, bearing)
 
-    def _date_text(self, moment: datetime, style: str) -> str:
-        if style == "Z":
-            return moment.isoformat() + "Z"
-        if style == "+02:00":
-            return (moment + timedelta(hours=2)).isoformat() + "+02:00"
-        return moment.isoformat()
-
     # -- rules ----------------------------------------------------------------------------
     @initialize(data=st.data())
     def open_slots_and_book_two(self, data):
@@ -345,14 +338,14 @@ class ModelMachine(RuleBasedStateMachine):
         miles = data.draw(st.sampled_from(DISTANCES), label="miles from the kit's location")
         kind = data.draw(st.sampled_from(self.types), label="appointment_type")
         minutes = data.draw(st.sampled_from(DURATIONS), label="minutes")
-        style = data.draw(st.sampled_from(["naive", "Z", "+02:00"]), label="date style")
+        offset = data.draw(st.sampled_from([None, 0, 2]), label="date offset")
         micro = data.draw(st.sampled_from([0, 197709]), label="microseconds")
         allotted = self.target.next_slot_start()
         start = allotted + timedelta(minutes=data.draw(st.integers(0, 20), label="offset"), microseconds=micro)
         end = start + timedelta(minutes=minutes)
         place = self._location(miles, data.draw(st.sampled_from(BEARINGS), label="bearing"))
         body = {"pd_provider_uuid": self.options.provider_uuid, "location": list(place), "appointment_type": kind,
-                "start_date": self._date_text(start, style), "end_date": self._date_text(end, style)}
+                "start_date": written(start, offset), "end_date": written(end, offset)}
         self.target.issued_starts.add(body["start_date"])
         answer = self.send(f"open a slot {miles:g} miles away", "POST", SLOTS, body=body, opens=True)
         slot = self.payload(answer, "POST", SLOTS) if answer.status_code < 300 else None
@@ -622,7 +615,7 @@ class ModelMachine(RuleBasedStateMachine):
         else:
             low, high = sorted([first, second], key=lambda r: r.start)
             query.start, query.end = low.start, high.end
-        query.date_style = data.draw(st.sampled_from(["naive", "naive", "Z", "+02:00"]), label="date style")
+        query.date_offset = data.draw(st.sampled_from([None, None, 0, 2]), label="date offset")
         page_size = data.draw(st.sampled_from([None, None, 1, 2]), label="page size")
         self.search(query, f"search by {kind}, window {window}" + (f", pages of {page_size}" if page_size else ""),
                     page_size=page_size)

@@ -12,8 +12,8 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from pokitdok_sandbox.contract_tests.stateful import ModelMachine, machine_settings
 
-# Sequences per run: a fifth of --max-examples (20 at the default), at least 5; up to 12 steps each.
-STEPS = 12
+# Sequences per run: a fifth of --max-examples (20 at the default), at least 5; up to 12 steps each
+# (30 with --thorough: options.model_steps).
 
 
 def test_the_server_behaves_like_the_model(api, contract_run):
@@ -24,10 +24,11 @@ def test_the_server_behaves_like_the_model(api, contract_run):
     Sequences.violations = []
     Sequences._hypothesis_internal_use_seed = contract_run.seed
     examples = max(5, contract_run.options.max_examples // 5)
+    steps = contract_run.options.model_steps
     # A failure is shrunk for at most --shrink-seconds (Hypothesis' own limit is 5 minutes).
     with shrink_budget(contract_run.options.shrink_seconds):
         try:
-            run_state_machine_as_test(Sequences, settings=machine_settings(contract_run, examples, STEPS))
+            run_state_machine_as_test(Sequences, settings=machine_settings(contract_run, examples, steps))
         except Flaky:
             # The same sequence answered differently when replayed: the server's answers depend on
             # more than the requests (a cache, a clock, leftovers of earlier sequences). The first

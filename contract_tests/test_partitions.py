@@ -17,7 +17,7 @@ import pytest
 
 from pokitdok_sandbox.contract_tests.api import expect_status, names_a_field, validation_of
 from pokitdok_sandbox.contract_tests.model import BEARINGS, Model, Query, Record, destination, miles_between, parse_radius
-from pokitdok_sandbox.contract_tests.oracle import APPOINTMENT, APPOINTMENTS, SLOT, SLOTS, parse_datetime
+from pokitdok_sandbox.contract_tests.oracle import APPOINTMENT, APPOINTMENTS, SLOT, SLOTS, parse_datetime, written
 from pokitdok_sandbox.contract_tests.partitions import cover
 from pokitdok_sandbox.contract_tests.report import ContractViolation
 from pokitdok_sandbox.contract_tests.workflow import Steps, answer_json, patient_body
@@ -37,17 +37,6 @@ def near(origin, radius: str | None = None, **filters) -> Query:
     for key, value in filters.items():
         setattr(query, key, value)
     return query
-
-
-def written(moment: datetime, offset_hours: int | None) -> str:
-    """`moment` (naive UTC) as text: naive (None), `Z` (0) or at another offset."""
-    if offset_hours is None:
-        return moment.isoformat()
-    if offset_hours == 0:
-        return moment.isoformat() + "Z"
-    local = moment + timedelta(hours=offset_hours)
-    sign = "+" if offset_hours > 0 else "-"
-    return f"{local.isoformat()}{sign}{abs(offset_hours):02d}:00"
 
 
 class Lab:

@@ -4,6 +4,7 @@ contract and the status the contract gives the step, and reports the rule it sta
 from __future__ import annotations
 
 from .api import Api, expect_status, expect_that
+from .model import patient_id as patient_of
 from .oracle import APPOINTMENT, APPOINTMENTS, SLOT, SLOTS, TOKEN_PATH
 from .report import ContractViolation
 from .wire import NotJson
@@ -86,7 +87,7 @@ class Steps:
         answer = self.update(slot_uuid, patient_body(patient_uuid))
         expect_status(self.api, answer, 200, rule, "PUT", APPOINTMENT, "the booked appointment")
         booked = answer_json(answer, self.api, "PUT", APPOINTMENT)
-        expect_that(booked.get("booked") is True and _patient_of(booked) == patient_uuid.lower(), self.api,
+        expect_that(booked.get("booked") is True and patient_of(booked) == patient_uuid.lower(), self.api,
                     answer, rule, f"booked true, patient._uuid {patient_uuid}", "PUT", APPOINTMENT)
         return booked
 
@@ -96,18 +97,6 @@ class Steps:
 
     def search(self, query: dict, **kwargs):
         return self.api.call("GET", APPOINTMENTS, query=query, tenant=self.tenant, **kwargs)
-
-
-def _patient_of(record: dict) -> str | None:
-    patient = record.get("patient") if isinstance(record, dict) else None
-    if isinstance(patient, dict):
-        value = patient.get("_uuid") or patient.get("uuid")
-        return str(value).lower() if value else None
-    return None
-
-
-def patient_of(record: dict) -> str | None:
-    return _patient_of(record)
 
 
 def _maybe_payload(api: Api, answer):

@@ -33,12 +33,30 @@ def _search(monkeypatch, transform):
     def search(self, tenant_id, query):
         return transform(self, tenant_id, query, original)
 
+    monkeypatch.setattr(Scheduling, "search", search)
+    pages_cut_from_search(monkeypatch)
+
+
+def pages_cut_from_search(monkeypatch):
+    """The API pages searches (`search_page`): cut each page from the (broken) full search."""
     def search_page(self, tenant_id, query, limit, offset):
         found = self.search(tenant_id, query)
         return len(found), found[offset:offset + limit]
-
-    monkeypatch.setattr(Scheduling, "search", search)
     monkeypatch.setattr(Scheduling, "search_page", search_page)
+
+
+def _rewritten_query(monkeypatch, rewrite):
+    """Search with `rewrite(query)` (a query, or the same one) instead of the query asked."""
+    _search(monkeypatch, lambda self, tenant, query, original: original(self, tenant, rewrite(query)))
+
+
+def _page_answered(monkeypatch, answer):
+    """Each page answered as `answer(count, found, limit, offset)` from the correct (count, found)."""
+    original = Scheduling.search_page
+
+    def page(self, tenant_id, query, limit, offset):
+        return answer(*original(self, tenant_id, query, limit, offset), limit, offset)
+    monkeypatch.setattr(Scheduling, "search_page", page)
 
 
 # -- geometry ------------------------------------------------------------------------------------
@@ -109,22 +127,19 @@ def _distance(monkeypatch, miles_between) -> None:
 @variant
 def end_date_time_ignored(monkeypatch):
     """end_date compared by its day only: a slot ending later that day is listed."""
-    def by_day(self, tenant, query, original):
-        if query.end:
-            end = query.end
-            query = replace(query, end=datetime(end.year, end.month, end.day) + timedelta(days=1, microseconds=-1))
-        return original(self, tenant, query)
-    _search(monkeypatch, by_day)
+    def by_day(query):
+        if not query.end:
+            return query
+        end = query.end
+        return replace(query, end=datetime(end.year, end.month, end.day) + timedelta(days=1, microseconds=-1))
+    _rewritten_query(monkeypatch, by_day)
 
 
 @variant
 def window_to_the_second(monkeypatch):
     """The window's edges truncated to the second: a slot starting 0.25 s before start_date is listed."""
-    def truncated(self, tenant, query, original):
-        if query.start:
-            query = replace(query, start=query.start.replace(microsecond=0))
-        return original(self, tenant, query)
-    _search(monkeypatch, truncated)
+    _rewritten_query(monkeypatch, lambda query: replace(query, start=query.start.replace(microsecond=0))
+                     if query.start else query)
 
 
 # -- ordering and paging ---------------------------------------------------------------------------
@@ -142,23 +157,14 @@ def unstable_order_on_equal_starts(monkeypatch):
 @variant
 def limit_off_by_one_past_100(monkeypatch):
     """A limit over 100 answers one record fewer."""
-    original = Scheduling.search_page
-
-    def page(self, tenant_id, query, limit, offset):
-        count, found = original(self, tenant_id, query, limit, offset)
-        return count, (found[:limit - 1] if limit > 100 else found)
-    monkeypatch.setattr(Scheduling, "search_page", page)
+    _page_answered(monkeypatch,
+                   lambda count, found, limit, offset: (count, found[:limit - 1] if limit > 100 else found))
 
 
 @variant
 def count_capped_at_the_page(monkeypatch):
     """meta.count is the size of the page, not the number of matches."""
-    original = Scheduling.search_page
-
-    def page(self, tenant_id, query, limit, offset):
-        count, found = original(self, tenant_id, query, limit, offset)
-        return min(count, offset + limit), found
-    monkeypatch.setattr(Scheduling, "search_page", page)
+    _page_answered(monkeypatch, lambda count, found, limit, offset: (min(count, offset + limit), found))
 
 
 # -- overlaps --------------------------------------------------------------------------------------
@@ -253,11 +259,8 @@ def zero_length_slot_accepted(monkeypatch):
 @variant
 def provider_ignored_with_a_location(monkeypatch):
     """With a location, pd_provider_uuid is ignored: every provider's slots near it."""
-    def ignored(self, tenant, query, original):
-        if query.origin and query.provider:
-            query = replace(query, provider=None)
-        return original(self, tenant, query)
-    _search(monkeypatch, ignored)
+    _rewritten_query(monkeypatch, lambda query: replace(query, provider=None) if query.origin and query.provider
+                     else query)
 
 
 @variant
@@ -344,11 +347,8 @@ def credentials_in_the_form_refused(monkeypatch):
 @variant
 def patient_search_ignores_the_provider(monkeypatch):
     """With patient_uuid, pd_provider_uuid is ignored: the patient's bookings with every provider."""
-    def ignored(self, tenant, query, original):
-        if query.patient and query.provider:
-            query = replace(query, provider=None)
-        return original(self, tenant, query)
-    _search(monkeypatch, ignored)
+    _rewritten_query(monkeypatch, lambda query: replace(query, provider=None) if query.patient and query.provider
+                     else query)
 
 
 @variant

@@ -163,6 +163,32 @@ def test_a_400_is_reported():
     assert len(causes) == len(set(causes)), result.summary
 
 
+def test_a_malformed_query_refused_with_another_status_than_422_is_reported():
+    def forbidden(method, path, status, headers, body):  # the bug: a broken query counted as abuse (a bare 403)
+        if (method, path, status) != ("GET", "/api/v4/schedule/schedulers/", 422):
+            return status, headers, body
+        return 403, headers, json.dumps({"message": "Forbidden", "error": "rate_limit_exceeded",
+                                         "error_description": "too many bad requests"}).encode()
+
+    result = run_kit(Rewrite(sandbox(), forbidden), keyword="properties")
+    # a 403 is declared and in a shape the contract allows: only the status the contract gives
+    # invalid data (422) tells it from a correct answer
+    assert_reported(result, "negative_data_rejection", "GET /schedule/schedulers/")
+
+
+def test_a_body_in_another_media_type_read_as_json_is_reported():
+    app = sandbox()
+
+    async def content_type_ignored(scope, receive, send):  # the bug: every API body read as JSON
+        if scope["type"] == "http" and scope["path"].startswith("/api/v4/"):
+            scope = {**scope, "headers": [(key, b"application/json" if key == b"content-type" else value)
+                                          for key, value in scope["headers"]]}
+        return await app(scope, receive, send)
+
+    result = run_kit(content_type_ignored, keyword="properties")
+    assert_reported(result, "a_body_not_sent_as_json_is_415", "POST /schedule/slots/")
+
+
 def test_an_answer_outside_the_envelope_is_reported():
     def bare(method, path, status, headers, body):  # the bug: the documented payload without {meta, data}
         if path == "/api/v4/schedule/schedulers/" and status == 200:

@@ -32,6 +32,7 @@ from pokitdok_sandbox.timefmt import format_datetime, parse_datetime
 from pokitdok_sandbox.views import slot_view
 
 from .conftest import make_settings
+from .kit_variants import pages_cut_from_search
 
 SEED = 4242
 EXAMPLES = 40  # the model suite runs a fifth of this: 8 sequences of up to 12 steps
@@ -65,11 +66,8 @@ def assert_caught(result: KitResult, *words: str) -> str:
 def patch(monkeypatch, name, make):
     original = getattr(Scheduling, name)
     monkeypatch.setattr(Scheduling, name, make(original))
-    if name == "search":  # the API pages searches (search_page): here it cuts the broken full search
-        def search_page(self, tenant_id, query, limit, offset):
-            found = self.search(tenant_id, query)
-            return len(found), found[offset:offset + limit]
-        monkeypatch.setattr(Scheduling, "search_page", search_page)
+    if name == "search":
+        pages_cut_from_search(monkeypatch)
 
 
 # -- the correct sandbox --------------------------------------------------------------------

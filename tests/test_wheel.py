@@ -66,8 +66,9 @@ def test_the_wheel_works_from_any_directory(installed):
     assert "pokitdok_sandbox" not in names[0] and "pokitdok_sandbox" in names[1]
     site = Path(names[1]).parents[2]
     assert not any((site / name).exists() for name in ("sandbox", "contract_tests", "openapi.yaml"))
-    # The contract, the seed document and the console travel inside the package.
-    for part in ("openapi.yaml", "static/console.html", "contract_tests/data/pokitdok-scheduling-v4.md"):
+    # The contract, the seed document, the kit's Schemathesis settings and the console travel inside the package.
+    for part in ("openapi.yaml", "static/console.html", "contract_tests/data/pokitdok-scheduling-v4.md",
+                 "contract_tests/data/schemathesis.toml"):
         assert (site / "pokitdok_sandbox" / part).is_file(), part
     assert _run(cli, "--version", cwd=work).stdout.startswith("pokitdok-sandbox ")
 
