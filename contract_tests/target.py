@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from .asgi_transport import InProcessSession
 from .options import DOC_APPOINTMENT_TYPE, KitOptions
 from .report import ContractViolation
 from .wire import WireFormat
@@ -85,14 +86,9 @@ class Target:
         self.random = random.Random(f"kit-ids-{self.seed}")  # the ids the kit makes up
         self._clock = _SlotClock(self.seed)
         self.issued_starts: set[str] = set()  # start_date of every slot body the kit made
-        self._app_client = None
         if options.app is not None or options.base_url is None:
             self.app = options.app if options.app is not None else in_process_sandbox()
-            from schemathesis.python import asgi
-
-            self._app_client = asgi.get_client(self.app)
-            self._app_client.__enter__()
-            self.session: requests.Session = self._app_client
+            self.session: requests.Session = InProcessSession(self.app)
             self.base_url = options.base_url or f"{IN_PROCESS_ORIGIN}/api/v4"
             self.where = "in-process " + ("application" if options.app is not None else "sandbox (in memory)")
         else:
@@ -260,9 +256,7 @@ class Target:
         return gone.status_code in (200, 204, 404)
 
     def close(self) -> None:
-        if self._app_client is not None:
-            self._app_client.__exit__(None, None, None)
-            self._app_client = None
+        self.session.close()
 
     # -- discovery ----------------------------------------------------------------------
     def preflight(self) -> list[str]:
