@@ -3,7 +3,7 @@
 `meta` is built here and only here, from the request's facts (`request_facts.py`: its activity
 id and when it started, the rate-limit window when rate limits are on) and, for collection
 answers, the paging links. Handlers answer `one(data)` or `page(items, limit, offset)`;
-error answers are built by `errors.py` on top of `document()`.
+error answers by `answers.py` (each error gives its own `data`, `errors.py`).
 """
 
 from __future__ import annotations
@@ -15,10 +15,13 @@ import types
 import orjson
 from starlette.datastructures import URL
 
-from .middleware.common_parameters import ASYNC_NOTE
+from .context import of_scope
 from .request_facts import begin, facts_of
 
 APPLICATION_MODE = "test"
+# `meta.message` of a request that asked for asynchronous processing (`async=true`, a common parameter).
+ASYNC_NOTE = ("scheduling is real-time only: this request was answered synchronously; "
+              "async=true is accepted and has no effect")
 DEFAULT_LIMIT = 100
 
 
@@ -106,8 +109,6 @@ def _request_url(scope) -> URL | None:
     can set to send the next page's link elsewhere)."""
     if scope is None or scope.get("type") != "http":
         return None
-    from .context import of_scope
-
     context = of_scope(scope)
     base = context.settings.public_url if context is not None else None
     if not base:

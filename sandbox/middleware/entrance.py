@@ -1,11 +1,11 @@
-"""The entrance: the sandbox's one outer ASGI layer, ahead of Connexion's (and of the fast path).
+"""The entrance: the sandbox's one outer ASGI layer, ahead of Connexion's and of the pipeline.
 
 In one pass over each request, each concern in its own module:
 
 * the request's facts begin (activity id, clock), slashes are merged (`guard.start`);
 * the answer carries the activity id in `X-Activity-Id`, and starts only once the changes the
   request made are durable (the TinyDB journal's group commit, `stores/journal.py`);
-* the guard refuses what must never reach Connexion (`guard.RequestGuard`);
+* the guard refuses what must never reach the pipeline (`guard.RequestGuard`);
 * the request is recorded in its tenant's request journal once answered, refusals of the guard
   included (`journal_recording.JournalRecorder`).
 
@@ -16,7 +16,8 @@ request now goes through one call and one wrapper.
 from __future__ import annotations
 
 from ..context import SCOPE_KEY
-from ..errors import send_error
+from .. import answers
+from ..errors import Unavailable
 from ..request_facts import facts_of
 from ..stores import StoreUnavailable
 from ..stores.journal import defer_fsyncs, settle
@@ -51,8 +52,7 @@ class Entrance:
                     await settle(unsynced)
                 except StoreUnavailable as exc:  # a failed fsync rolled this request's change back
                     replaced, status = True, 503
-                    await send_error(scope, send, 503, str(exc), None, "store_unavailable",
-                                     headers=((b"retry-after", b"1"), stamp))
+                    await answers.send(scope, send, Unavailable(str(exc)), headers=(stamp,))
                     return
                 status = message["status"]
                 message = dict(message, headers=[*message.get("headers", ()), stamp])
