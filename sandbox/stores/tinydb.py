@@ -35,7 +35,7 @@ from tinydb.table import Table
 from ..timefmt import format_datetime
 from .base import FORMAT_MARK, KINDS, Store, StoreError, TenantData
 from .filelock import FileLock
-from .journal import JournaledJSONStorage, apply_change, what_to_do
+from .journal import JournaledJSONStorage, apply_change, defer_fsyncs, settle as settle_fsyncs, what_to_do
 from .slot_index import SlotIndex
 
 # 2: a sealed snapshot and a checksummed journal that belong together (`journal.py`); 1 had neither
@@ -306,6 +306,13 @@ class TinyDBStore(Store):
                 index = SlotIndex(TinyTenant(self, tenant_id).all("slots"))
                 self._slot_indexes[tenant_id] = index
             return index
+
+    def defer_durability(self) -> list:
+        """The journal's group commit: a request's fsyncs are waited for once, before its answer."""
+        return defer_fsyncs()
+
+    async def settle(self, deferred: list) -> None:
+        await settle_fsyncs(deferred)
 
     def warm_up(self, tenant_id: str) -> None:
         self.slot_index(tenant_id)
