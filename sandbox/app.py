@@ -7,7 +7,6 @@ import gc
 import logging
 
 import connexion
-from connexion.jsonifier import Jsonifier
 from connexion.lifecycle import ConnexionResponse
 from connexion.middleware import MiddlewarePosition
 from connexion.middleware.exceptions import ExceptionMiddleware
@@ -57,7 +56,7 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
 
     # AsyncApp, not FlaskApp: a Flask app sits behind a WSGI bridge that hands every request to a
     # worker thread and back, which cost more than the rules and the store together.
-    app = connexion.AsyncApp(__name__, jsonifier=Jsonifier(envelope.CODEC), middlewares=list(MIDDLEWARES))
+    app = connexion.AsyncApp(__name__, middlewares=list(MIDDLEWARES))
     # Connexion serves the contract (Swagger UI, openapi.json) and knows its operations by the same table.
     app.add_api(SPEC_PATH, resolver=resolve,
                 swagger_ui_options=SwaggerUIOptions(swagger_ui=True, swagger_ui_path="/ui"))

@@ -94,12 +94,6 @@ class Authority:
             "scope": " ".join(scopes),
         }
 
-    def token_info(self, access_token: str) -> dict | None:
-        token = self.store.get_token(access_token)
-        if token is None or token["expires_at"] <= self.clock():
-            return None
-        return {"sub": token["client_id"], "scope": token["scopes"]}
-
     def tenant_of_request(self, scope) -> str | None:
         """The client id of a request's valid bearer token, if it has one (for requests the token check never saw)."""
         for name, value in scope.get("headers", ()):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import types
 
 import orjson
 from starlette.datastructures import URL
@@ -58,10 +57,6 @@ def _without_surrogates(value):
     if isinstance(value, (list, tuple)):
         return [_without_surrogates(item) for item in value]
     return value
-
-
-# What Connexion's Jsonifier calls to write the handlers' answers.
-CODEC = types.SimpleNamespace(dumps=lambda data, **_options: encode(data).decode(), loads=json.loads)
 
 
 def meta(scope) -> dict:

@@ -1,12 +1,12 @@
 """What the entrance (`entrance.py`) does first: `start` (the request's facts begin, repeated
-slashes merged), then `RequestGuard.admit`, which refuses what must never reach Connexion, in
-the error shape, and puts what it accepts in the form Connexion expects:
+slashes merged), then `RequestGuard.admit`, which refuses what must never reach the pipeline, in
+the error shape, and puts what it accepts in the form the pipeline expects:
 
 * control characters in the path (a 422 naming the path, where the router
   would answer a bare "Not Found");
 * query strings and bodies over their limits (414 and 413), checked before
   anything is read into memory (a chunked body is read up to the limit, then
-  passed on with a Content-Length, which Connexion needs to see a body at all);
+  passed on with a Content-Length, as every body after the guard has one);
 * list parameters as each official client encodes them become repeated keys, the form the
   contract declares: indexed (`location[0]=..&location[1]=..`, Node; PHP's `http_build_query`),
   appended (`location[]=..&location[]=..`, Ruby's Faraday) or bracketed (`location=[lat, lon]`,
@@ -45,7 +45,7 @@ def start(scope) -> dict:
     as the documented one.
 
     A client given its base URL with a trailing slash (`http://127.0.0.1:8000/`) asks
-    for `//api/v4/...`, which Connexion's router does not match (every call a 404).
+    for `//api/v4/...`, which no route matches (every call a 404).
     Merged here, the request is routed, checked and journaled like any other.
     """
     if "//" in scope.get("path", ""):
@@ -68,7 +68,7 @@ class RequestGuard:
         self.max_body_bytes = max_body_bytes
 
     async def admit(self, scope, receive, send):
-        """(scope, receive) as Connexion expects them, or None when the request was refused (answered)."""
+        """(scope, receive) as the pipeline expects them, or None when the request was refused (answered)."""
         scope[SCOPE_KEY] = self.context
         if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in scope.get("path", "")):
             await _refuse(scope, send, 422, "the path contains control characters; send the record's uuid as it "
@@ -96,7 +96,7 @@ class RequestGuard:
                 await _refuse(scope, send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
                 return None
         elif b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-            # Connexion reads a body without Content-Length as no body: buffer it here, within the limit.
+            # Buffered here, within the limit, and passed on with its Content-Length.
             body = await self._read_chunked(receive)
             if body is None:
                 await _refuse(scope, send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
@@ -189,7 +189,7 @@ def _unindexed(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 async def _without_common_parameters(scope, receive):
     """A JSON body without `application_data` and `async` (noted in the request's facts)."""
-    body = await _read_all(receive)
+    body = await read_all(receive)
     if common_parameters.mentioned(body):
         body, found = common_parameters.from_body(body)
         if found:
@@ -199,7 +199,7 @@ async def _without_common_parameters(scope, receive):
     return scope, _replay(body, receive)
 
 
-async def _read_all(receive) -> bytes:
+async def read_all(receive) -> bytes:
     chunks, more = [], True
     while more:
         message = await receive()

@@ -38,6 +38,7 @@ from ..errors import (MethodNotAllowed, NoSuchPath, SandboxError, ScopeRefused, 
 from ..operations import FORMS, Operation, compile_operations
 from ..request_facts import facts_of, learn_tenant, short_name
 from . import extras_gate
+from .guard import read_all
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -141,7 +142,7 @@ class Pipeline:
         content_type = headers.get("content-type")
         if operation.body_types:
             _media, charset = operation.content_type(content_type)
-            body = operation.body(await _read(receive), charset)
+            body = operation.body(await read_all(receive), charset)
             offered["body"] = body if body is not None else (operation.body_default or {})
         elif content_type and content_type.lower().startswith(FORMS[1]):
             await _parsed_form(scope, receive)
@@ -194,17 +195,6 @@ def _check_answer(operation: Operation, status: int, body: bytes) -> None:
         where = ".".join(str(part) for part in error.path)
         raise SandboxError(500, f"the answer does not conform to the contract ({error.message[:200]} at "
                                 f"{where or 'the top'}); this is a bug, please report it")
-
-
-async def _read(receive) -> bytes:
-    chunks, more = [], True
-    while more:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        more = message.get("more_body", False)
-    return b"".join(chunks)
 
 
 async def _parsed_form(scope, receive) -> None:
