@@ -63,3 +63,17 @@ def test_head_and_options_on_an_operation(client, auth):
 def test_the_token_path_under_the_api_base_lists_what_it_allows(client):
     answer = client.get("/api/v4/oauth2/token")
     assert answer.status_code == 405 and answer.headers["allow"] == "POST"
+
+
+def test_both_token_paths_answer_alike(client):
+    """One adapter at both paths: unknown form fields are ignored (RFC 6749 section 3.2), the first of
+    a repeated field counts, an empty form lacks its grant_type."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for body in (b"grant_type=client_credentials&foo=1", b"grant_type=client_credentials&grant_type=x",
+                 b"", b"grant_type=client_credentials&scope=user_schedule&scope=business_schedule"):
+        answers = [client.post(path, content=body, headers=form, auth=DEMO) for path in
+                   ("/oauth2/token", "/api/v4/oauth2/token")]
+        shapes = [(answer.status_code, {k: v for k, v in answer.json().items() if k not in ("access_token", "expires")})
+                  for answer in answers]
+        assert shapes[0] == shapes[1], (body, shapes)
+    assert shapes[0] == (200, {"expires_in": 3600, "scope": "user_schedule", "token_type": "bearer"})
