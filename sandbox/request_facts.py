@@ -28,7 +28,7 @@ class RateWindow:
 class RequestFacts:
     activity_id: str
     started: float
-    # The routed operation's short name (the last part of its operationId), or None.
+    # The routed operation's operationId, or None.
     operation: str | None = None
     # Whether that operation is the platform's (not sandbox administration).
     documented: bool = False
@@ -55,11 +55,6 @@ def begin(scope) -> RequestFacts:
 
 def facts_of(scope) -> RequestFacts | None:
     return scope.get(FACTS_KEY) if scope is not None else None
-
-
-def short_name(operation_id: str) -> str:
-    """What rules and the journal call an operation: the last part of its operationId (`update_appointment`)."""
-    return operation_id.rsplit(".", 1)[-1]
 
 
 def learn_tenant(scope, tenant_id: str) -> None:

@@ -36,7 +36,7 @@ from ..context import entered, left
 from ..errors import (MethodNotAllowed, NoSuchPath, SandboxError, ScopeRefused, TokenMissing, Unprocessable,
                       malformed_bearer)
 from ..operations import FORMS, Operation, compile_operations
-from ..request_facts import facts_of, learn_tenant, short_name
+from ..request_facts import facts_of, learn_tenant
 from . import extras_gate
 from .guard import read_all
 
@@ -119,7 +119,7 @@ class Pipeline:
         operation, path_parameters = self._route(scope["method"], scope["path"])
         facts = facts_of(scope)
         if facts is not None:
-            facts.operation, facts.documented = short_name(operation.operation_id), operation.documented
+            facts.operation, facts.documented = operation.operation_id, operation.documented
         offered = {}
         if operation.scopes is not None:
             info = await self._token_info(scope, operation)
