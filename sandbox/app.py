@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import answers, console, envelope, offload, serving
-from .api.handlers import HANDLERS, resolve
+from .api.handlers import resolve, resolved
 from .app_context import SandboxContext
 from .auth import Authority
 from .contract import API_BASE, SPEC_PATH
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
     app.add_middleware(Entrance, position=MiddlewarePosition.BEFORE_EXCEPTION, context=context,
                        max_body_bytes=settings.max_body_bytes,
                        recorder=JournalRecorder(extras.request_journal, authority.tenant_of_request, API_BASE))
-    app.add_middleware(Pipeline, position=MiddlewarePosition.BEFORE_ROUTING, context=context, handlers=HANDLERS,
+    app.add_middleware(Pipeline, position=MiddlewarePosition.BEFORE_ROUTING, context=context, handlers=resolved(),
                        validate_answers=settings.validate_responses)
     for kind in (HTTPException, Exception):  # (Connexion has its own answer for HTTPException)
         app.add_error_handler(kind, _error)
