@@ -21,7 +21,7 @@ from jsonschema import ValidationError
 
 from . import contract
 from .errors import Unprocessable, UnsupportedMediaType
-from .validation import (ContractValidator, explain, several_missing, unstorable)
+from .validation import ContractValidator, explain, several_missing, unstorable
 
 _PARAMETER = re.compile(r"\\\{(?P<name>[^/]+?)\\\}")
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -66,14 +66,11 @@ class Parameter:
     def check(self, value) -> None:
         if value is None:
             if self.required:
-                raise Unprocessable(*_swap(explain(self.name, f"Missing {self.location} parameter '{self.name}'",
-                                                   parameter=True)))
-            return
-        if self.schema.get("nullable") and value is None:
+                raise _refused(self.name, f"Missing {self.location} parameter '{self.name}'", parameter=True)
             return
         error = next(iter(self.validator.iter_errors(value)), None)
         if error is not None:
-            raise Unprocessable(*_swap(explain(self.name, _first_part(error), parameter=True)))
+            raise _refused(self.name, _first_part(error), parameter=True)
 
 
 def _first_part(error: ValidationError) -> str:
@@ -81,9 +78,10 @@ def _first_part(error: ValidationError) -> str:
     return str(error).split("\n\n")[0]
 
 
-def _swap(explained: tuple[str | None, str]) -> tuple[str, str | None]:
-    field_, message = explained
-    return message, field_
+def _refused(field_: str | None, message: str, parameter: bool = False) -> Unprocessable:
+    """A 422 for a check that failed, in the words of `validation.explain` (which may name the field)."""
+    field_, message = explain(field_, message, parameter)
+    return Unprocessable(message, field_)
 
 
 @dataclass
@@ -157,7 +155,7 @@ class Operation:
         if not raw:
             body = copy.deepcopy(self.body_default)
             if body is None and self.body_required:
-                raise _body_fault("RequestBody is required")
+                raise _refused(None, "RequestBody is required")
             if body is None:
                 return None
         else:
@@ -167,29 +165,25 @@ class Operation:
             except RecursionError:
                 raise Unprocessable("the JSON body is nested too deeply", "body") from None
             except json.JSONDecodeError as exc:
-                raise _body_fault(str(exc)) from None
+                raise _refused(None, str(exc)) from None
             except ValueError as exc:
                 raise Unprocessable(f"the body is not JSON ({str(exc)[:80]}); send a JSON object", "body") from None
         if body is None:
             if self.body_nullable:
                 return None
-            raise _body_fault("Request body must not be empty")
+            raise _refused(None, "Request body must not be empty")
         problem = unstorable(body)
         if problem is not None:
             raise Unprocessable(problem[1], problem[0])
         if isinstance(body, dict):
             missing = several_missing(self.body_validator, body)
             if missing is not None:
-                raise Unprocessable(*_swap(missing))
+                raise _refused(*missing)
         error = next(iter(self.body_validator.iter_errors(body)), None) if self.body_validator else None
         if error is not None:
             where = ".".join(str(part) for part in error.path) or None
-            raise Unprocessable(*_swap(explain(where, error.message)))
+            raise _refused(where, error.message)
         return body
-
-
-def _body_fault(message: str) -> Unprocessable:
-    return Unprocessable(*_swap(explain(None, message)))
 
 
 def _short(text: str, limit: int) -> str:

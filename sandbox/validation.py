@@ -39,7 +39,7 @@ ContractValidator = validators.extend(Draft4Validator, {
 
 def several_missing(validator, body: dict) -> tuple[str | None, str] | None:
     """Several required fields missing from one object, named together (jsonschema stops at the
-    first), as `explain` gives them: (the first field, the message); None when not so."""
+    first): (the object's path or None, the message for `explain`); None when not so."""
     errors = list(validator.iter_errors(body))
     if not errors or errors[0].validator != "required":  # jsonschema's first error is another: that one
         return None
@@ -50,7 +50,7 @@ def several_missing(validator, body: dict) -> tuple[str | None, str] | None:
     if len(names) <= 1:
         return None
     where = ".".join(map(str, path)) or None
-    return explain(where, ", ".join(f"'{n}'" for n in names) + " are required properties")
+    return where, ", ".join(f"'{n}'" for n in names) + " are required properties"
 
 
 def unstorable(value, path: str = "") -> tuple[str, str] | None:
