@@ -7,14 +7,14 @@ import gc
 import logging
 
 import connexion
+from connexion import ConnexionMiddleware
 from connexion.lifecycle import ConnexionResponse
 from connexion.middleware import MiddlewarePosition
-from connexion.middleware.exceptions import ExceptionMiddleware
-from connexion.middleware.lifespan import LifespanMiddleware
-from connexion.middleware.routing import RoutingMiddleware
-from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from connexion.middleware.context import ContextMiddleware
+from connexion.middleware.request_validation import RequestValidationMiddleware
+from connexion.middleware.response_validation import ResponseValidationMiddleware
+from connexion.middleware.security import SecurityMiddleware
 from connexion.options import SwaggerUIOptions
-from connexion.middleware.server_error import ServerErrorMiddleware
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,10 +35,13 @@ from .tenants import Tenants
 
 log = logging.getLogger("pokitdok_sandbox")
 
-# Connexion's layers the app keeps: errors of the routes outside the contract (console, /, /healthz),
-# Swagger UI and the contract as JSON, the router of those routes, and the app's lifespan. The
-# contract's operations are answered by the sandbox's pipeline, placed before Connexion's router.
-MIDDLEWARES = [ServerErrorMiddleware, ExceptionMiddleware, SwaggerUIMiddleware, RoutingMiddleware, LifespanMiddleware]
+# The contract's operations are answered by the sandbox's pipeline, placed before Connexion's router:
+# Connexion's layers that did that work per request are left out of the app's stack (its documented
+# way, "Customizing the middleware stack"). It keeps its server-error and exception layers, Swagger UI
+# and the contract as JSON, the router of the routes outside the contract (console, /, /healthz) and
+# the app's lifespan.
+REPLACED = (SecurityMiddleware, RequestValidationMiddleware, ResponseValidationMiddleware, ContextMiddleware)
+MIDDLEWARES = [middleware for middleware in ConnexionMiddleware.default_middlewares if middleware not in REPLACED]
 
 
 def create_app(settings: Settings | None = None) -> connexion.AsyncApp:
