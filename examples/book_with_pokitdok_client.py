@@ -31,7 +31,7 @@ try:
 except ImportError:
     sys.exit("this example needs the official client: pip install pokitdok==2.8.1")
 
-# The documentation's records, present in every fresh sandbox (docs/pokitdok-scheduling-v4.md).
+# The documentation's records, present in every fresh sandbox (contract_tests/data/pokitdok-scheduling-v4.md).
 PROVIDER_UUID = "b691b7f9-bfa8-486d-a689-214ae47ea6f8"
 PATIENT = {
     "_uuid": "500ef469-2767-4901-b705-425e9b6f7f83",

@@ -14,7 +14,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-# Records every new tenant has: the documentation's provider and patients (docs/pokitdok-scheduling-v4.md).
+# Records every new tenant has: the documentation's provider and patients
+# (contract_tests/data/pokitdok-scheduling-v4.md).
 PROVIDER = "b691b7f9-bfa8-486d-a689-214ae47ea6f8"
 JOHN_DOE = {"_uuid": "500ef469-2767-4901-b705-425e9b6f7f83", "first_name": "John", "last_name": "Doe"}
 PEG = {"_uuid": "2773f6ff-00cb-460f-823f-5ff2208511e7", "first_name": "Peg", "last_name": "Patient"}

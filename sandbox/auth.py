@@ -100,7 +100,7 @@ class Authority:
             if name == b"authorization":
                 kind, _, token = value.decode("latin-1").partition(" ")
                 if kind.lower() == "bearer" and token.strip():
-                    known = self.store.cached_token(token.strip())  # never waits: after the answer
+                    known = self.store.cached_token(token.strip(), fresh=False)  # never waits: after the answer
                     if known is None or known["expires_at"] <= self.clock():
                         return None
                     return known["client_id"]

@@ -22,7 +22,7 @@ from .datasets import SeedSettings
 from .errors import SandboxError
 from .extras.rate_limits import parse_limit
 from .settings import DEFAULT_DB, MEMORY, Limits, Settings
-from .stores import Store, StoreError, open_store, redact, store_class
+from .stores import Store, StoreError, location_of, open_store, redact, store_class
 from .tenants import Tenants
 
 
@@ -179,7 +179,7 @@ def _migrate(args) -> int:
 
 def _check(args) -> int:
     settings = _settings(args)
-    report = store_class(settings).check(settings.store_url or settings.db_path, args.salvage)
+    report = store_class(settings).check(location_of(settings), args.salvage)
     print("\n".join(report.lines))
     return 0 if report.intact or args.salvage else 1
 

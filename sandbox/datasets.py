@@ -12,8 +12,6 @@ from dataclasses import asdict, dataclass
 
 from pokitdok_sandbox.fixtures import DEFAULT_PROVIDERS, DEFAULT_SEED, DEFAULT_SLOTS
 
-from .stores import Store
-
 # Where `pokitdok-sandbox seed` leaves its settings, as the default for new tenants.
 SEED_DEFAULTS_KEY = "seed_defaults"
 
@@ -25,11 +23,11 @@ class SeedSettings:
     slots: int = DEFAULT_SLOTS
 
 
-def remembered_defaults(store: Store, fallback: SeedSettings) -> SeedSettings:
-    """The seed settings the store was last seeded with, else `fallback`."""
+def remembered_defaults(store, fallback: SeedSettings) -> SeedSettings:
+    """The seed settings the store (a `stores.Store`) was last seeded with, else `fallback`."""
     remembered = store.meta(SEED_DEFAULTS_KEY)
     return SeedSettings(**remembered) if remembered else fallback
 
 
-def remember_defaults(store: Store, settings: SeedSettings) -> None:
+def remember_defaults(store, settings: SeedSettings) -> None:
     store.put_meta(SEED_DEFAULTS_KEY, asdict(settings))

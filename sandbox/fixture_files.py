@@ -9,7 +9,6 @@ format, complete, so loading an export gives the same data set again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import reprlib
@@ -371,9 +370,3 @@ def dump(document: dict, yaml: bool) -> str:
     import yaml as pyyaml
 
     return pyyaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=None, width=120)
-
-
-def digest(dataset: dict) -> str:
-    """A short name for a data set's content (where a store keeps a loaded fixture for resets)."""
-    text = json.dumps(dataset, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -8,9 +8,9 @@ Reading only: no rule lives here.
 
 from __future__ import annotations
 
-from .api import slot_view
 from .tenants import Tenants
 from .timefmt import parse_datetime
+from .views import slot_view
 
 _PROVIDER_FIELDS = ("pd_provider_uuid", "name", "specialty", "scheduler_uuid", "provider_scheduler_uuid",
                     "locations")
@@ -47,9 +47,5 @@ def slots(tenants: Tenants, tenant_id: str, *, pd_provider_uuid: str | None = No
                       else tenant.slots_starting_between(low, high))
     found = [slot for slot in candidates if wanted(slot)]
     found.sort(key=lambda s: (s["start_date"], s["pd_appointment_uuid"]))
-    return {"total": len(found), "slots": [_slot_view(slot) for slot in found[:limit]]}
+    return {"total": len(found), "slots": [slot_view(slot, whereabouts=True) for slot in found[:limit]]}
 
-
-def _slot_view(slot: dict) -> dict:
-    """The documented view (`api.slot_view`: status, six-digit date-times) plus where and whose."""
-    return {**slot_view(slot), "pd_provider_uuid": slot["pd_provider_uuid"], "location": slot["location"]}

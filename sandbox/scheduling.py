@@ -19,44 +19,14 @@ from __future__ import annotations
 import random
 import string
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 from . import geo
 from .errors import Conflict, NotFound, SandboxError, ScopeRefused, Unprocessable
-from .stores import OverlapRefused, TenantData
+from .slot_search import SlotSearch
+from .stores import KINDS, OverlapRefused, TenantData
 from .tenants import Tenants
 from .timefmt import format_datetime, parse_datetime
-
-
-@dataclass(frozen=True)
-class SlotQuery:
-    """Filters of GET /schedule/appointments/ (already type-checked by the contract)."""
-
-    patient_uuid: str | None = None
-    pd_provider_uuid: str | None = None
-    location: list | None = None
-    radius: str | None = None
-    appointment_type: str | None = None
-    start_date: str | None = None
-    end_date: str | None = None
-    # The provider's calendar (open, booked and completed) rather than open slots: a search by a
-    # provider-side application, whose token has business_schedule without user_schedule.
-    calendar: bool = False
-
-
-@dataclass(frozen=True)
-class _Criteria:
-    """A search's filters, checked and parsed (lower-case uuids, naive UTC datetimes)."""
-
-    patient: str | None
-    provider: str | None
-    appointment_type: str | None
-    origin: tuple | None
-    radius: float
-    start: datetime | None
-    end: datetime | None
-    calendar: bool = False
 
 
 def status_of(slot: dict) -> str:
@@ -117,7 +87,6 @@ class Scheduling:
         end not after start (422), overlap with the provider's slot at the same place (409)."""
         place = list(geo.check_location(location))
         start, end = _date_range(start_date, end_date)
-        self.tenants.check_room(1)  # every tenant's slots together (approximate: not under a lock)
         with self._transaction(tenant_id) as tenant:
             provider = self._require(tenant, "providers", pd_provider_uuid, "pd_provider_uuid")
             if not any(t["type"] == appointment_type for t in tenant.all("appointment_types")):
@@ -131,6 +100,7 @@ class Scheduling:
             if most is not None and tenant.count("slots") >= most:
                 raise Conflict(f"this data set holds {most} slots, this server's limit per tenant "
                                "(--max-tenant-slots); delete slots or reset the data set first", "pd_provider_uuid")
+            self.tenants.check_room(1, within=tenant)  # all tenants' slots, held until this commits
             slot = {
                 "pd_appointment_uuid": str(uuid.uuid4()),
                 "appointment_id": _new_appointment_id(),
@@ -164,86 +134,85 @@ class Scheduling:
             return slot
 
     # -- appointments ----------------------------------------------------------
-    def search(self, tenant_id: str, query: SlotQuery) -> list[dict]:
-        """A patient's booked appointments (patient_uuid), or open slots by provider
-        and/or location; narrowed by type and dates; ordered by start, then distance."""
-        return self._search_all(tenant_id, self._criteria(query))
-
-    def search_page(self, tenant_id: str, query: SlotQuery, limit: int, offset: int) -> tuple[int, list[dict]]:
-        """One page of `search`: how many match, and `limit` of them from `offset`.
-
-        A search by provider alone (open slots, no location) is paged by the store when it can
-        (`TenantData.open_slots_page`): its cost then does not grow with the number of matches."""
-        criteria = self._criteria(query)
-        if criteria.patient is None and criteria.origin is None and not criteria.calendar:
-            with self._transaction(tenant_id, readonly=True) as tenant:
-                paged = tenant.open_slots_page(criteria.provider, criteria.appointment_type, criteria.start,
-                                               criteria.end, offset, limit)
-            if paged is not None:
-                return paged
-        found = self._search_all(tenant_id, criteria)
-        return len(found), found[offset:offset + limit]
-
-    def _criteria(self, query: SlotQuery) -> "_Criteria":
-        """The query checked and parsed (422 for what cannot be searched)."""
-        if query.calendar and (query.patient_uuid or not (query.pd_provider_uuid or query.location)):
+    def slot_search(self, patient_uuid: str | None = None, pd_provider_uuid: str | None = None,
+                    location: list | None = None, radius: str | None = None, appointment_type: str | None = None,
+                    start_date: str | None = None, end_date: str | None = None,
+                    calendar: bool = False) -> SlotSearch:
+        """The filters of GET /schedule/appointments/ (already type-checked by the contract), checked
+        and parsed once: 403 or 422 for what cannot be searched. `calendar`: the token lacks
+        user_schedule, so the search is a provider-side application's look at the provider's calendar
+        (open, booked and completed), by provider and/or location."""
+        if calendar and (patient_uuid or not (pd_provider_uuid or location)):
             # As recorded: a search without user_schedule is the scope 403, unless it is the final
             # documentation's business_schedule search (by provider and/or location, no patient).
             raise ScopeRefused("user_schedule", "a search by patient_uuid (or by nothing) needs the user_schedule "
                                "scope; with business_schedule, search by pd_provider_uuid and/or location, or get "
                                "a token with scope=user_schedule from POST /oauth2/token")
-        if not (query.patient_uuid or query.pd_provider_uuid or query.location):
+        if not (patient_uuid or pd_provider_uuid or location):
             raise Unprocessable("give patient_uuid (booked appointments) or pd_provider_uuid and/or location "
-                             "(open slots)", "patient_uuid")
-        if query.radius is not None and not query.location:
+                                "(open slots)", "patient_uuid")
+        if radius is not None and not location:
             raise Unprocessable("radius needs a location", "radius")
-        origin = geo.check_location(query.location) if query.location else None
-        radius = geo.parse_radius(query.radius)
+        origin = geo.check_location(location) if location else None
+        miles = geo.parse_radius(radius)
         most = self.limits.radius_miles if self.limits else None
-        if most is not None and radius > most:
-            raise Unprocessable(f"radius {query.radius} is wider than this server's limit of {most:g} miles "
-                             "(--max-radius); search a smaller area", "radius")
-        start = parse_datetime(query.start_date, "start_date") if query.start_date else None
-        end = parse_datetime(query.end_date, "end_date") if query.end_date else None
+        if most is not None and miles > most:
+            raise Unprocessable(f"radius {radius} is wider than this server's limit of {most:g} miles "
+                                "(--max-radius); search a smaller area", "radius")
+        start = parse_datetime(start_date, "start_date") if start_date else None
+        end = parse_datetime(end_date, "end_date") if end_date else None
         if start and end:
             _check_order(start, end)
-        return _Criteria(patient=query.patient_uuid.lower() if query.patient_uuid else None,
-                         provider=query.pd_provider_uuid.lower() if query.pd_provider_uuid else None,
-                         appointment_type=query.appointment_type, origin=origin, radius=radius, start=start, end=end,
-                         calendar=query.calendar)
+        return SlotSearch(patient=patient_uuid.lower() if patient_uuid else None,
+                          provider=pd_provider_uuid.lower() if pd_provider_uuid else None,
+                          origin=origin, radius=miles, appointment_type=appointment_type, start=start, end=end,
+                          calendar=calendar)
 
-    def _search_all(self, tenant_id: str, criteria: "_Criteria") -> list[dict]:
-        patient, provider, origin, radius = criteria.patient, criteria.provider, criteria.origin, criteria.radius
-        start, end, appointment_type = criteria.start, criteria.end, criteria.appointment_type
-        miles = geo.miles_from(origin) if origin is not None else None
+    def search(self, tenant_id: str, search: SlotSearch) -> list[dict]:
+        """A patient's booked appointments (`patient`), or open slots (the calendar's every slot with
+        `calendar`) by provider and/or place; narrowed by type and dates; ordered by start, then distance."""
+        with self._transaction(tenant_id, readonly=True) as tenant:
+            candidates = tenant.search_candidates(search)
+        miles = geo.miles_from(search.origin) if search.origin is not None else None
 
         def order(slot: dict):
             """The slot's place in the answer (start, then distance), or None when it does not match."""
-            if patient is not None:
-                if not slot["booked"] or slot["patient"]["_uuid"].lower() != patient:
+            if search.patient is not None:
+                if not slot["booked"] or slot["patient"]["_uuid"].lower() != search.patient:
                     return None
-            elif slot["booked"] and not criteria.calendar:
+            elif slot["booked"] and not search.calendar:
                 return None
-            if provider is not None and slot["pd_provider_uuid"] != provider:
+            if search.provider is not None and slot["pd_provider_uuid"] != search.provider:
                 return None
-            if appointment_type is not None and slot["appointment_type"] != appointment_type:
+            if search.appointment_type is not None and slot["appointment_type"] != search.appointment_type:
                 return None
             begins = parse_datetime(slot["start_date"], "start_date")
-            if start is not None and begins < start:
+            if search.start is not None and begins < search.start:
                 return None
-            if end is not None and parse_datetime(slot["end_date"], "end_date") > end:
+            if search.end is not None and parse_datetime(slot["end_date"], "end_date") > search.end:
                 return None
             if miles is None:
                 return begins, 0.0
             distance = miles(slot["location"])
-            return (begins, distance) if distance <= radius else None
+            return (begins, distance) if distance <= search.radius else None
 
-        with self._transaction(tenant_id, readonly=True) as tenant:
-            candidates = self._search_candidates(tenant, patient, provider, origin, radius, start, end)
         # Each slot measured once; sorted by its key alone (stable: equal keys keep the candidates' order).
         found = [(key, slot) for slot in candidates if (key := order(slot)) is not None]
         found.sort(key=_first)
         return [slot for _key, slot in found]
+
+    def search_page(self, tenant_id: str, search: SlotSearch, limit: int, offset: int) -> tuple[int, list[dict]]:
+        """One page of `search`: how many match, and `limit` of them from `offset`.
+
+        A provider's open slots (no patient, no place) are paged by the store when it can
+        (`TenantData.open_slots_page`): the cost then does not grow with the number of matches."""
+        if search.open_slots_of_provider:
+            with self._transaction(tenant_id, readonly=True) as tenant:
+                paged = tenant.open_slots_page(search, offset, limit)
+            if paged is not None:
+                return paged
+        found = self.search(tenant_id, search)
+        return len(found), found[offset:offset + limit]
 
     def get_appointment(self, tenant_id: str, pd_appointment_uuid: str) -> dict:
         with self._transaction(tenant_id, readonly=True) as tenant:
@@ -299,15 +268,6 @@ class Scheduling:
             return slot
 
     # -- helpers -------------------------------------------------------------
-    @staticmethod
-    def _search_candidates(tenant: TenantData, patient, provider, origin, radius, start, end) -> list[dict]:
-        """The slots a search can match, from the narrowest index (a superset)."""
-        if patient is not None:
-            return tenant.slots_of_patient(patient)
-        if provider is not None:
-            return tenant.slots_of_provider(provider, start, end)
-        return tenant.slots_near(origin, radius, start, end)
-
     @staticmethod
     def _require(tenant: TenantData, kind: str, key: str, field: str, for_update: bool = False) -> dict:
         """The record; `for_update` keeps other transactions from changing it until this one ends."""
@@ -384,8 +344,6 @@ def check_dataset(dataset: dict) -> None:
     and appointment type, a booking's patient, a registration's patient and provider), locations and
     date ranges must be valid, a provider's slots at one place must not overlap, and no two records
     of a kind may share a key. `dataset` holds lower-case keys, as the stores keep them."""
-    from .stores import KINDS
-
     seen: dict[str, set] = {}
     for kind, key_field in KINDS.items():
         keys = seen[kind] = set()

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from .datasets import SeedSettings
+from .stores import location_of, redact
 
 DEFAULT_DB = "pokitdok-sandbox.json"
 # The demo client's credentials: the server registers them, the contract kit signs in with them.
@@ -128,7 +129,5 @@ class Settings:
 
     @property
     def store_description(self) -> str:
-        from .stores import redact
-
-        location = self.store_url or self.db_path
+        location = location_of(self)
         return redact(location) if location else "memory"

@@ -10,6 +10,8 @@ app keeps per tenant (fault rules, the request journal) hangs a reset hook here.
 from __future__ import annotations
 
 import gc
+import hashlib
+import json
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -21,11 +23,17 @@ from pokitdok_sandbox.fixtures import generate_dataset
 from . import datasets
 from .datasets import SeedSettings
 from .errors import Conflict, Unprocessable
-from .stores import Store, TenantData
+from .stores import SlotLimitReached, Store, TenantData
 
 
 # Where a loaded fixture's records are kept (by content digest), for resets.
 FIXTURE_KEY = "fixture:"
+
+
+def _no_room(total: int, more_slots: int, most: int) -> Conflict:
+    return Conflict(f"this sandbox holds {total} slots across its tenants and {more_slots} more would pass its "
+                    f"limit of {most} (--max-slots); delete slots, seed a smaller data set, or ask its "
+                    "operator to raise the limit", "slots")
 
 
 class Tenants:
@@ -44,7 +52,7 @@ class Tenants:
         if not self.store.tenant_exists(tenant_id):
             settings = asdict(self.defaults)
             self.check_room(settings["slots"])
-            self.store.put_dataset(tenant_id, settings, generate_dataset(**settings), if_new=True)
+            self._put(tenant_id, settings, generate_dataset(**settings), if_new=True)
 
     @contextmanager
     def transaction(self, tenant_id: str, readonly: bool = False) -> Iterator[TenantData]:
@@ -66,27 +74,36 @@ class Tenants:
         self.check_room(settings.slots - held)
         return self._store_dataset(tenant_id, settings)
 
-    def check_room(self, more_slots: int) -> None:
-        """A 409 unless the server's slots of all tenants together (`--max-slots`) leave room for `more_slots`."""
+    def check_room(self, more_slots: int, within: TenantData | None = None) -> None:
+        """A 409 unless the server's slots of all tenants together (`--max-slots`) leave room for `more_slots`.
+        `within`: the transaction that will add them, which then holds the total until it ends, so that
+        the check is exact across processes (`TenantData.slot_total`); without it, the check is
+        as of now (a seed's, before its data set is written)."""
         most = self.limits.slots if self.limits is not None else None
         if most is None or more_slots <= 0:
             return
-        total = self.store.slot_total()
+        total = within.slot_total() if within is not None else self.store.slot_total()
         if total + more_slots > most:
-            raise Conflict(f"this sandbox holds {total} slots across its tenants and {more_slots} more would pass its "
-                           f"limit of {most} (--max-slots); delete slots, seed a smaller data set, or ask its "
-                           "operator to raise the limit", "slots")
+            raise _no_room(total, more_slots, most)
+
+    def _put(self, tenant_id: str, settings: dict, dataset: dict, if_new: bool = False) -> None:
+        """Store a whole data set; the check of `--max-slots` before it is as of then, this one is exact."""
+        most = self.limits.slots if self.limits is not None else None
+        try:
+            self.store.put_dataset(tenant_id, settings, dataset, if_new=if_new, most_slots=most)
+        except SlotLimitReached as refused:
+            raise Conflict(f"this data set's {refused.slots} slots and the {refused.others} of the other tenants would "
+                           f"pass this sandbox's limit of {refused.most} slots (--max-slots); seed a smaller data "
+                           "set, delete slots elsewhere, or ask its operator to raise the limit", "slots") from None
 
     def load(self, tenant_id: str, dataset: dict, description: str | None, source: str = "fixture") -> dict:
         """Replace the tenant's data set with a fixture's records (`fixture_files`, already checked);
         a reset comes back to them. The summary calls it by its `description`, else its `source`."""
-        from .fixture_files import digest
-
-        key = digest(dataset)
+        key = _digest(dataset)
         self.store.put_meta(FIXTURE_KEY + key, dataset)  # content-addressed: the same file is kept once
         settings = {"fixture": key, "description": description, "source": source}
         with _long_lived_records():
-            self.store.put_dataset(tenant_id, settings, dataset)
+            self._put(tenant_id, settings, dataset)
         return self.summary(tenant_id)
 
     def reset(self, tenant_id: str) -> dict:
@@ -95,7 +112,7 @@ class Tenants:
         if remembered and "fixture" in remembered:
             dataset = self.store.meta(FIXTURE_KEY + remembered["fixture"])
             with _long_lived_records():
-                self.store.put_dataset(tenant_id, remembered, dataset)
+                self._put(tenant_id, remembered, dataset)
             summary = self.summary(tenant_id)
         else:
             summary = self._store_dataset(tenant_id, SeedSettings(**remembered) if remembered else self.defaults)
@@ -121,7 +138,7 @@ class Tenants:
 
     def _store_dataset(self, tenant_id: str, settings: SeedSettings) -> dict:
         with _long_lived_records():
-            self.store.put_dataset(tenant_id, asdict(settings), generate_dataset(**asdict(settings)))
+            self._put(tenant_id, asdict(settings), generate_dataset(**asdict(settings)))
         return self.summary(tenant_id)
 
     def _check_size(self, choices: dict) -> None:
@@ -155,3 +172,9 @@ def _long_lived_records():
             if _bulk_runs == 0:
                 gc.freeze()  # what the seed keeps lives as long as the tenant (see app.create_app)
                 gc.enable()
+
+
+def _digest(dataset: dict) -> str:
+    """A short name for a data set's content (where the store keeps a loaded fixture for resets)."""
+    text = json.dumps(dataset, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -32,6 +32,8 @@ from typing import Any, Iterator
 
 import httpx
 
+from .stores import url_scheme
+
 __all__ = ["running_sandbox", "Sandbox", "SandboxServer", "Tenant", "free_port", "DEMO"]
 
 DEMO = ("sandbox-demo", "sandbox-demo-secret")
@@ -160,7 +162,7 @@ class SandboxServer(Sandbox):
     def _store_option(self) -> list[str]:
         if self.db is None:
             return ["--db", ":memory:"]
-        return ["--store", str(self.db)] if str(self.db).startswith("postgresql:") else ["--db", str(self.db)]
+        return ["--store", str(self.db)] if url_scheme(str(self.db)) else ["--db", str(self.db)]
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -41,10 +41,6 @@ def _search(monkeypatch, transform):
     monkeypatch.setattr(Scheduling, "search_page", search_page)
 
 
-def _origin(query):
-    return geo.check_location(query.location) if query.location else None
-
-
 # -- geometry ------------------------------------------------------------------------------------
 
 @variant
@@ -52,11 +48,9 @@ def radius_strict(monkeypatch):
     """`distance < radius`: a slot exactly at the radius (radius 0, at the place) is left out."""
     def strict(self, tenant, query, original):
         found = original(self, tenant, query)
-        origin = _origin(query)
-        if origin is None:
+        if query.origin is None:
             return found
-        radius = geo.parse_radius(query.radius)
-        return [s for s in found if geo.miles_between(origin, s["location"]) < radius]
+        return [s for s in found if geo.miles_between(query.origin, s["location"]) < query.radius]
     _search(monkeypatch, strict)
 
 
@@ -116,10 +110,9 @@ def _distance(monkeypatch, miles_between) -> None:
 def end_date_time_ignored(monkeypatch):
     """end_date compared by its day only: a slot ending later that day is listed."""
     def by_day(self, tenant, query, original):
-        if query.end_date:
-            end = parse_datetime(query.end_date, "end_date")
-            day_end = datetime(end.year, end.month, end.day) + timedelta(days=1) - timedelta(microseconds=1)
-            query = replace(query, end_date=day_end.isoformat())
+        if query.end:
+            end = query.end
+            query = replace(query, end=datetime(end.year, end.month, end.day) + timedelta(days=1, microseconds=-1))
         return original(self, tenant, query)
     _search(monkeypatch, by_day)
 
@@ -128,9 +121,8 @@ def end_date_time_ignored(monkeypatch):
 def window_to_the_second(monkeypatch):
     """The window's edges truncated to the second: a slot starting 0.25 s before start_date is listed."""
     def truncated(self, tenant, query, original):
-        if query.start_date:
-            start = parse_datetime(query.start_date, "start_date").replace(microsecond=0)
-            query = replace(query, start_date=start.isoformat())
+        if query.start:
+            query = replace(query, start=query.start.replace(microsecond=0))
         return original(self, tenant, query)
     _search(monkeypatch, truncated)
 
@@ -262,8 +254,8 @@ def zero_length_slot_accepted(monkeypatch):
 def provider_ignored_with_a_location(monkeypatch):
     """With a location, pd_provider_uuid is ignored: every provider's slots near it."""
     def ignored(self, tenant, query, original):
-        if query.location and query.pd_provider_uuid:
-            query = replace(query, pd_provider_uuid=None)
+        if query.origin and query.provider:
+            query = replace(query, provider=None)
         return original(self, tenant, query)
     _search(monkeypatch, ignored)
 
@@ -281,7 +273,7 @@ def cancelled_slot_missing_from_location_search(monkeypatch):
 
     def stale(self, tenant, query, original):
         found = original(self, tenant, query)
-        if query.location and not query.patient_uuid:
+        if query.origin and not query.patient:
             found = [slot for slot in found if slot["pd_appointment_uuid"] not in cancelled]
         return found
     monkeypatch.setattr(Scheduling, "cancel_appointment", cancel)
@@ -294,12 +286,12 @@ def search_end_equal_to_start_answered(monkeypatch):
     import pokitdok_sandbox.scheduling as scheduling
     original = scheduling._check_order
     in_search = {"on": False}
-    original_criteria = Scheduling._criteria
+    original_slot_search = Scheduling.slot_search
 
-    def criteria(self, query):
+    def slot_search(self, **filters):
         in_search["on"] = True
         try:
-            return original_criteria(self, query)
+            return original_slot_search(self, **filters)
         finally:
             in_search["on"] = False
 
@@ -308,7 +300,7 @@ def search_end_equal_to_start_answered(monkeypatch):
             return
         original(start, end)
     monkeypatch.setattr(scheduling, "_check_order", check)
-    monkeypatch.setattr(Scheduling, "_criteria", criteria)
+    monkeypatch.setattr(Scheduling, "slot_search", slot_search)
 
 
 
@@ -353,8 +345,8 @@ def credentials_in_the_form_refused(monkeypatch):
 def patient_search_ignores_the_provider(monkeypatch):
     """With patient_uuid, pd_provider_uuid is ignored: the patient's bookings with every provider."""
     def ignored(self, tenant, query, original):
-        if query.patient_uuid and query.pd_provider_uuid:
-            query = replace(query, pd_provider_uuid=None)
+        if query.patient and query.provider:
+            query = replace(query, provider=None)
         return original(self, tenant, query)
     _search(monkeypatch, ignored)
 

@@ -25,8 +25,11 @@ from pokitdok_sandbox.api import slots as slot_handlers
 from pokitdok_sandbox.app import create_app
 from pokitdok_sandbox.errors import Conflict, NotFound, SandboxError
 from pokitdok_sandbox.scheduling import Scheduling, _booking_patient
+from pokitdok_sandbox.slot_search import SlotSearch
+from pokitdok_sandbox.stores.base import TenantData
 from pokitdok_sandbox import geo
 from pokitdok_sandbox.timefmt import format_datetime, parse_datetime
+from pokitdok_sandbox.views import slot_view
 
 from .conftest import make_settings
 
@@ -87,21 +90,21 @@ def _search_with(transform):
     return make
 
 
-@pytest.mark.parametrize("field, words", [
-    (("start_date", "end_date"), ("start_date filter", "end_date filter", "start_date=", "end_date=")),
-    (("appointment_type",), ("appointment_type=",)),
-    (("radius",), ("location radius", "a matching record is missing")),
+@pytest.mark.parametrize("ignored, words", [
+    ({"start": None, "end": None}, ("start_date filter", "end_date filter", "start_date=", "end_date=")),
+    ({"appointment_type": None}, ("appointment_type=",)),
+    ({"radius": geo.DEFAULT_RADIUS_MILES}, ("location radius", "a matching record is missing")),
 ], ids=["dates", "type", "radius"])
-def test_a_search_filter_ignored_is_caught(server, monkeypatch, field, words):
+def test_a_search_filter_ignored_is_caught(server, monkeypatch, ignored, words):
     patch(monkeypatch, "search", _search_with(
-        lambda self, tenant, query, original: original(self, tenant, replace(query, **{f: None for f in field}))))
+        lambda self, tenant, query, original: original(self, tenant, replace(query, **ignored))))
     assert_caught(run_model(server), *words)
 
 
 def test_a_provider_filter_ignored_is_caught(server, monkeypatch):
     def any_provider(self, tenant, query, original):
-        if query.pd_provider_uuid and not query.location:  # the bug: every provider's open slots near it
-            found = original(self, tenant, replace(query, pd_provider_uuid="b691b7f9-bfa8-486d-a689-214ae47ea6f8"))
+        if query.provider and not query.origin:  # the bug: every provider's open slots near it
+            found = original(self, tenant, replace(query, provider="b691b7f9-bfa8-486d-a689-214ae47ea6f8"))
             return found
         return original(self, tenant, query)
 
@@ -111,11 +114,11 @@ def test_a_provider_filter_ignored_is_caught(server, monkeypatch):
 
 def test_a_patient_search_listing_another_patients_bookings_is_caught(server, monkeypatch):
     def everyones(self, tenant, query, original):
-        if not query.patient_uuid:
+        if not query.patient:
             return original(self, tenant, query)
         mine = original(self, tenant, query)
-        others = original(self, tenant, replace(query, patient_uuid="500ef469-2767-4901-b705-425e9b6f7f83"))
-        others += original(self, tenant, replace(query, patient_uuid="2773f6ff-00cb-460f-823f-5ff2208511e7"))
+        others = original(self, tenant, replace(query, patient="500ef469-2767-4901-b705-425e9b6f7f83"))
+        others += original(self, tenant, replace(query, patient="2773f6ff-00cb-460f-823f-5ff2208511e7"))
         seen = {slot["pd_appointment_uuid"] for slot in mine}
         return mine + [slot for slot in others if slot["pd_appointment_uuid"] not in seen]
 
@@ -126,12 +129,11 @@ def test_a_patient_search_listing_another_patients_bookings_is_caught(server, mo
 def test_booked_slots_listed_as_open_are_caught(server, monkeypatch):
     def with_booked(self, tenant, query, original):
         found = original(self, tenant, query)
-        if query.patient_uuid:
+        if query.patient:
             return found
         booked = []
         for patient in ("500ef469-2767-4901-b705-425e9b6f7f83", "2773f6ff-00cb-460f-823f-5ff2208511e7"):
-            booked += original(self, tenant, replace(query, patient_uuid=patient, location=None, radius=None,
-                                                       pd_provider_uuid=None))
+            booked += original(self, tenant, replace(query, patient=patient, origin=None, provider=None))
         return sorted(found + booked, key=lambda slot: slot["start_date"])
 
     patch(monkeypatch, "search", _search_with(with_booked))
@@ -141,9 +143,8 @@ def test_booked_slots_listed_as_open_are_caught(server, monkeypatch):
 def test_an_exclusive_end_date_is_caught(server, monkeypatch):
     def exclusive(self, tenant, query, original):
         found = original(self, tenant, query)
-        if query.end_date:  # the bug: a slot ending exactly at end_date is left out
-            end = parse_datetime(query.end_date, "end_date")
-            found = [slot for slot in found if parse_datetime(slot["end_date"], "end_date") < end]
+        if query.end:  # the bug: a slot ending exactly at end_date is left out
+            found = [slot for slot in found if parse_datetime(slot["end_date"], "end_date") < query.end]
         return found
 
     patch(monkeypatch, "search", _search_with(exclusive))
@@ -162,8 +163,8 @@ def test_a_deleted_slot_still_listed_is_caught(server, monkeypatch):
 
     def haunted(self, tenant, query, original):
         found = original(self, tenant, query)
-        if query.pd_provider_uuid and not query.patient_uuid:  # the bug: a stale search index
-            found = sorted(found + [s for s in graveyard if s["pd_provider_uuid"] == query.pd_provider_uuid.lower()],
+        if query.provider and not query.patient:  # the bug: a stale search index
+            found = sorted(found + [s for s in graveyard if s["pd_provider_uuid"] == query.provider],
                            key=lambda slot: slot["start_date"])
         return found
 
@@ -261,11 +262,8 @@ def test_the_wrong_record_for_a_uuid_is_caught(server, monkeypatch):
 
 
 def _provider_query(slot):
-    from pokitdok_sandbox.scheduling import SlotQuery
-
     start = parse_datetime(slot["start_date"], "start_date")
-    return SlotQuery(pd_provider_uuid=slot["pd_provider_uuid"], start_date=format_datetime(start - timedelta(days=2)),
-                     end_date=format_datetime(start + timedelta(days=2)))
+    return SlotSearch(provider=slot["pd_provider_uuid"], start=start - timedelta(days=2), end=start + timedelta(days=2))
 
 
 def test_stale_reads_are_caught(server, monkeypatch):
@@ -365,7 +363,7 @@ def test_an_overlapping_slot_allowed_is_caught(server, monkeypatch):
 
 def test_generated_searches_are_checked_both_ways_too(server, monkeypatch):
     patch(monkeypatch, "search", _search_with(
-        lambda self, tenant, query, original: original(self, tenant, replace(query, start_date=None, end_date=None))))
+        lambda self, tenant, query, original: original(self, tenant, replace(query, start=None, end=None))))
     result = run(KitOptions(app=server, max_examples=EXAMPLES, seed=SEED),
                  keyword="properties and GET and appointments/]", quiet=True)
     assert not result.passed
@@ -499,7 +497,7 @@ def test_a_booking_checked_then_written_across_an_await_is_caught(monkeypatch):
         if description is not None:
             slot["description"] = description
         _write(scheduling, user, slot)
-        return api_handlers.one(api_handlers.slot_view(slot))
+        return api_handlers.one(slot_view(slot))
 
     app = racy_sandbox(monkeypatch, appointment_handlers, "update_appointment", update_appointment)
     assert_race_caught(run_kit(app, "concurrency"), "one booking wins", "no acknowledged write is lost")
@@ -517,7 +515,7 @@ def test_a_description_update_writing_back_a_stale_copy_is_caught(monkeypatch):
         await asyncio.sleep(YIELD)  # the bug: the whole record as read is written back (last writer wins)
         slot["description"] = body.get("description")
         _write(scheduling, user, slot)
-        return api_handlers.one(api_handlers.slot_view(slot))
+        return api_handlers.one(slot_view(slot))
 
     cancel = appointment_handlers.cancel_appointment
 
@@ -539,7 +537,7 @@ def test_a_cancel_checked_then_written_across_an_await_is_caught(monkeypatch):
         await asyncio.sleep(YIELD)  # the bug: a second cancel passes the same check
         slot["booked"], slot["patient"] = False, None
         _write(scheduling, user, slot)
-        return api_handlers.one(api_handlers.slot_view(slot))
+        return api_handlers.one(slot_view(slot))
 
     app = racy_sandbox(monkeypatch, appointment_handlers, "cancel_appointment", cancel_appointment)
     assert_race_caught(run_kit(app, "concurrency"), "one cancel wins", "no acknowledged write is lost")
@@ -554,7 +552,7 @@ def test_a_delete_checked_then_done_across_an_await_is_caught(monkeypatch):
         await asyncio.sleep(YIELD)  # the bug: a booking can land before the slot is removed
         with scheduling._transaction(user) as tenant:
             tenant.remove("slots", slot["pd_appointment_uuid"])
-        return api_handlers.one(api_handlers.slot_view(slot))
+        return api_handlers.one(slot_view(slot))
 
     booking = appointment_handlers.update_appointment
 
@@ -584,7 +582,7 @@ def test_an_overlap_checked_then_created_across_an_await_is_caught(monkeypatch):
                                           body["start_date"], body["end_date"])
         finally:
             del scheduling._overlapping_slot
-        return api_handlers.one(api_handlers.slot_view(slot))
+        return api_handlers.one(slot_view(slot))
 
     app = racy_sandbox(monkeypatch, slot_handlers, "create_slot", create_slot)
     assert_race_caught(run_kit(app, "concurrency"), "one of overlapping slots is created")
@@ -684,8 +682,12 @@ def test_a_time_zone_offset_ignored_in_a_search_is_caught(server, monkeypatch):
     def local(text):  # the bug: 10:00+02:00 taken for 10:00 UTC
         return text.replace("Z", "").split("+")[0] if text else text
 
-    patch(monkeypatch, "search", _search_with(lambda self, tenant, query, original: original(
-        self, tenant, replace(query, start_date=local(query.start_date), end_date=local(query.end_date)))))
+    original = Scheduling.slot_search
+
+    def slot_search(self, start_date=None, end_date=None, **filters):
+        return original(self, start_date=local(start_date), end_date=local(end_date), **filters)
+
+    monkeypatch.setattr(Scheduling, "slot_search", slot_search)
     assert_caught(run_model(server), "start_date", "end_date", "is missing")
 
 
@@ -696,9 +698,9 @@ def test_a_distance_that_ignores_longitude_is_caught(server, monkeypatch):
     # the bug: the distance compares latitudes only (and every slot of the period is a candidate)
     monkeypatch.setattr(scheduling_module.geo, "miles_from",
                         lambda origin: (lambda b, miles=real((origin[0], 0.0)): miles((b[0], 0.0))))
-    monkeypatch.setattr(Scheduling, "_search_candidates", staticmethod(
-        lambda tenant, patient, provider, origin, radius, start, end:
-            tenant.slots_of_patient(patient) if patient else tenant.slots_starting_between(start, end)))
+    monkeypatch.setattr(TenantData, "search_candidates", lambda tenant, search: (
+        tenant.slots_of_patient(search.patient) if search.patient
+        else tenant.slots_starting_between(search.start, search.end)))
     assert_caught(run_model(server), "location radius", "is missing")
 
 

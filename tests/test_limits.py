@@ -15,7 +15,7 @@ from pokitdok_sandbox.app import create_app
 from pokitdok_sandbox.settings import Limits, Settings
 
 from .conftest import DEMO, bearer, get_token, make_settings
-from .helpers import APPOINTMENTS, PROVIDER, SCHEDULERS, SLOTS, create_slot, slot_body
+from .helpers import APPOINTMENTS, PROVIDER, SCHEDULERS, SLOTS, create_slot, fresh_window, slot_body
 from .refusals import INVALID, payload, refusal
 
 GRANT = {"grant_type": "client_credentials"}
@@ -198,3 +198,104 @@ def test_the_tenant_cap_holds_under_concurrent_registrations_across_workers(pg_u
     with psycopg.connect(pg_url) as conn:
         clients = conn.execute("SELECT count(*) FROM pokitdok_sandbox.clients").fetchone()[0]
     assert clients == 10 and statuses.count(200) == 9 and statuses.count(403) == 21, (clients, statuses)
+
+
+def test_the_global_slot_cap_holds_under_concurrent_creations_across_workers(pg_url):
+    """PostgreSQL, 4 worker processes, 30 new slots at once with room for 10 under --max-slots:
+    exactly 10 created, and the store holds exactly the cap."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import asdict
+
+    import httpx
+    import psycopg
+
+    from pokitdok_sandbox.datasets import SeedSettings
+    from pokitdok_sandbox.fixtures import generate_dataset
+    from pokitdok_sandbox.testing import running_sandbox
+
+    seeded = len(generate_dataset(**asdict(SeedSettings()))["slots"])  # the demo tenant's, made at start
+    with running_sandbox(pg_url, "--workers", "4", "--max-slots", str(seeded + 10)) as server:
+        token = httpx.post(f"{server.origin}/oauth2/token", data=GRANT, auth=DEMO, timeout=30).json()["access_token"]
+
+        def create(window) -> int:
+            return httpx.post(f"{server.origin}{SLOTS}", json=slot_body(*window), timeout=30,
+                              headers={"Authorization": f"Bearer {token}"}).status_code
+
+        with ThreadPoolExecutor(30) as pool:
+            statuses = list(pool.map(create, [fresh_window() for _ in range(30)]))
+    with psycopg.connect(pg_url) as conn:
+        total = conn.execute("SELECT sum(slot_count)::int FROM pokitdok_sandbox.tenants").fetchone()[0]
+        rows = conn.execute("SELECT count(*) FROM pokitdok_sandbox.slots").fetchone()[0]
+    assert total == rows == seeded + 10 and statuses.count(200) == 10 and statuses.count(409) == 20, \
+        (total, rows, statuses)
+
+
+
+def test_the_global_slot_cap_holds_under_concurrent_seeds_across_workers(pg_url):
+    """PostgreSQL, 4 worker processes: six tenants each asking at once for a seed 100 slots larger than
+    their data set, with room under --max-slots for two of them: exactly two seeded, the other four
+    refused with nothing changed, and the store holds what the two added."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import asdict, replace
+
+    import httpx
+    import psycopg
+
+    from pokitdok_sandbox.datasets import SeedSettings
+    from pokitdok_sandbox.fixtures import generate_dataset
+    from pokitdok_sandbox.testing import running_sandbox
+
+    seeded = len(generate_dataset(**asdict(SeedSettings()))["slots"])  # every tenant's first data set
+    larger = len(generate_dataset(**asdict(replace(SeedSettings(), seed=5, slots=seeded + 100)))["slots"])
+    clients = [(f"seed-race-{number}", "s") for number in range(6)]
+    with running_sandbox(pg_url, "--workers", "4", "--max-slots", str(7 * seeded + 250)) as server:
+        def opened(client) -> dict:
+            token = httpx.post(f"{server.origin}/oauth2/token", data=GRANT, auth=client, timeout=30).json()
+            headers = {"Authorization": f"Bearer {token['access_token']}"}
+            assert httpx.get(f"{server.origin}{SCHEDULERS}", headers=headers, timeout=30).status_code == 200
+            return headers
+
+        headers = [opened(client) for client in clients]  # the demo tenant and six more: 7 data sets
+
+        def seed(client_headers) -> int:
+            return httpx.post(f"{server.origin}{SEED}", json={"seed": 5, "slots": seeded + 100}, timeout=60,
+                              headers=client_headers).status_code
+
+        with ThreadPoolExecutor(6) as pool:
+            statuses = list(pool.map(seed, headers))
+    with psycopg.connect(pg_url) as conn:
+        total = conn.execute("SELECT sum(slot_count)::int FROM pokitdok_sandbox.tenants").fetchone()[0]
+        rows = conn.execute("SELECT count(*) FROM pokitdok_sandbox.slots").fetchone()[0]
+    assert statuses.count(200) == 2 and statuses.count(409) == 4, statuses
+    assert total == rows == 5 * seeded + 2 * larger, (total, rows)
+
+
+def test_a_token_dropped_by_the_token_cap_is_refused_by_every_worker(pg_url):
+    """PostgreSQL, 4 worker processes, --max-client-tokens 1: a token used on every worker (each
+    caches it), then dropped by a newer one, is refused by all of them once the cached copies are
+    due for a re-read (`TOKEN_RECHECK_SECONDS`); the newer token works."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from pokitdok_sandbox.stores.postgres import TOKEN_RECHECK_SECONDS
+    from pokitdok_sandbox.testing import running_sandbox
+
+    with running_sandbox(pg_url, "--workers", "4", "--max-client-tokens", "1") as server:
+        def token() -> str:
+            return httpx.post(f"{server.origin}/oauth2/token", data=GRANT, auth=DEMO, timeout=30).json()["access_token"]
+
+        def statuses(access_token: str) -> list[int]:
+            def read(_number: int) -> int:
+                return httpx.get(f"{server.origin}{SCHEDULERS}", headers={"Authorization": f"Bearer {access_token}"},
+                                 timeout=30).status_code
+            with ThreadPoolExecutor(16) as pool:
+                return list(pool.map(read, range(64)))
+
+        first = token()
+        assert set(statuses(first)) == {200}  # spread over the workers: each has it cached now
+        second = token()  # the client's one live token: the first is dropped
+        time.sleep(TOKEN_RECHECK_SECONDS + 0.2)
+        assert set(statuses(first)) == {401}
+        assert set(statuses(second)) == {200}

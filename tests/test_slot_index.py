@@ -102,13 +102,11 @@ def test_open_pages_count_and_cut_like_a_full_scan():
 def test_a_search_by_provider_pages_as_the_full_search_cuts():
     """The rules' paged search (the store's index on TinyDB) against the full search, sliced."""
     from pokitdok_sandbox.app import create_app
-    from pokitdok_sandbox.scheduling import SlotQuery
-
     from .conftest import make_settings
 
     app = create_app(make_settings(db_path=None))
     rules, tenant = app.sandbox.rules, app.sandbox.settings.demo_client_id
-    slots = rules.search(tenant, SlotQuery(location=[37, -96], radius="3000mi"))
+    slots = rules.search(tenant, rules.slot_search(location=[37, -96], radius="3000mi"))
     rng = random.Random(3)
     for slot in rng.sample(slots, 20):  # book some, so open and booked slots mix
         rules.update_appointment(tenant, slot["pd_appointment_uuid"], {"_uuid": "2773f6ff-00cb-460f-823f-5ff2208511e7"})
@@ -118,8 +116,8 @@ def test_a_search_by_provider_pages_as_the_full_search_cuts():
         for kind in (None, "AT1", "AT2"):
             for start, end in ((None, None), ("2026-12-01T00:00:00", "2027-01-01T00:00:00"),
                                ("2026-12-07T09:30:00", "2026-12-09T10:15:00"), (None, "2026-12-20T12:00:00")):
-                query = SlotQuery(pd_provider_uuid=provider.upper(), appointment_type=kind, start_date=start,
-                                  end_date=end)
+                query = rules.slot_search(pd_provider_uuid=provider.upper(), appointment_type=kind,
+                                          start_date=start, end_date=end)
                 everything = rules.search(tenant, query)
                 sizes.append(len(everything))
                 for offset, limit in ((0, 100), (0, 1), (1, 2), (max(len(everything) - 1, 0), 5), (500, 5)):

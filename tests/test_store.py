@@ -128,3 +128,28 @@ def test_in_memory_sandboxes_share_nothing():
         slot = create_slot(one, bearer(get_token(one)))
         assert_error(two.get(f"{APPOINTMENTS}{slot['pd_appointment_uuid']}", headers=bearer(get_token(two))), 404,
                      "pd_appointment_uuid")
+
+
+def test_the_backend_is_chosen_by_the_locations_scheme_from_one_table(monkeypatch, tmp_path):
+    """`BACKENDS` maps URL schemes to backends for open_store, store_class and the CLI alike; any
+    other location is a TinyDB file, a path with a colon in it included."""
+    from pokitdok_sandbox import stores
+    from pokitdok_sandbox.stores.postgres import PostgresStore
+    from pokitdok_sandbox.stores.tinydb import TinyDBStore
+
+    assert stores.backend_for("postgresql://u@h/db") is PostgresStore
+    assert stores.backend_for("POSTGRES://u@h/db") is PostgresStore
+    for path in (None, "data.json", str(tmp_path / "a:b.json"), "C:\\data\\sandbox.json"):
+        assert stores.backend_for(path) is TinyDBStore, path
+
+    class MemoStore(TinyDBStore):  # a backend of its own scheme, kept in memory
+        def __init__(self, location):
+            super().__init__(None)
+            self.description = location
+
+    monkeypatch.setitem(stores.BACKENDS, "memo", lambda: MemoStore)
+    settings = make_settings(db_path=None, store_url="memo://scratch")
+    assert stores.store_class(settings) is MemoStore
+    store = stores.open_store(settings)
+    assert isinstance(store, MemoStore) and store.description == "memo://scratch"
+    store.close()

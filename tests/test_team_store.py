@@ -352,6 +352,7 @@ def test_a_page_of_a_providers_open_slots_is_what_the_rules_would_page(pg_url):
     from datetime import datetime
 
     from pokitdok_sandbox.fixtures import generate_dataset
+    from pokitdok_sandbox.slot_search import SlotSearch
 
     store = PostgresStore(pg_url)
     data = generate_dataset(slots=400)
@@ -368,10 +369,11 @@ def test_a_page_of_a_providers_open_slots_is_what_the_rules_would_page(pg_url):
                           key=lambda slot: (slot["start_date"], slot["pd_appointment_uuid"]))
         for offset, limit in ((0, 100), (0, 2), (3, 5), (len(expected), 10), (len(expected) + 5, 10)):
             with store.transaction("paged", readonly=True) as tenant:
-                assert tenant.open_slots_page(provider, None, start, end, offset, limit) == \
+                assert tenant.open_slots_page(SlotSearch(provider=provider, start=start, end=end), offset, limit) == \
                     (len(expected), expected[offset:offset + limit])
     with store.transaction("paged", readonly=True) as tenant:
-        assert tenant.open_slots_page(provider, "AT1", None, None, 0, 10) is None  # the rules filter types
+        assert tenant.open_slots_page(SlotSearch(provider=provider, appointment_type="AT1"), 0, 10) is None  # typed
+        assert tenant.open_slots_page(SlotSearch(provider=provider, calendar=True), 0, 10) is None  # booked too
 
 
 def _sandbox_on(pg_url):

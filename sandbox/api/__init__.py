@@ -16,12 +16,7 @@ from __future__ import annotations
 
 from .. import envelope, offload
 from ..context import current, scope
-from ..scheduling import Scheduling, status_of
-from ..timefmt import answer_form
-
-# Fields of a slot the documentation shows; internal ones (provider, location) stay inside.
-_SLOT_FIELDS = ("pd_appointment_uuid", "appointment_id", "appointment_type", "booked",
-                "provider_scheduler_uuid", "start_date", "end_date")
+from ..scheduling import Scheduling
 
 
 def rules() -> Scheduling:
@@ -52,18 +47,3 @@ def page(items: list, limit: int | None, offset: int | None) -> dict:
 def page_of(items: list, count: int, limit: int, offset: int) -> dict:
     """A page already cut (`items`, from `offset`) of `count` records, with `meta.count`, `next` and `previous`."""
     return envelope.paged_document(scope(), items, limit, offset, count=count)
-
-
-def slot_view(slot: dict) -> dict:
-    """A slot or appointment as the documentation shows it: the seed's fields (`booked`, the patient's
-    `_uuid`) and the final documentation's (`status`, the patient's `uuid`), date-times with six
-    fractional digits."""
-    view = {name: slot[name] for name in _SLOT_FIELDS}
-    view["start_date"] = answer_form(view["start_date"])
-    view["end_date"] = answer_form(view["end_date"])
-    view["status"] = status_of(slot)
-    if slot.get("patient"):
-        view["patient"] = {**slot["patient"], "uuid": slot["patient"]["_uuid"]}
-    if slot.get("description") is not None:
-        view["description"] = slot["description"]
-    return view

@@ -1,6 +1,7 @@
 """Open slots: create and delete (business_schedule scope)."""
 
-from . import call, one, rules, slot_view
+from ..views import slot_view
+from . import call, one, rules
 
 
 async def create_slot(user, body):

@@ -1,61 +1,75 @@
 """Where the data lives: the embedded TinyDB file (default) or a shared PostgreSQL database.
 
-`open_store(settings)` picks the backend at start-up from the settings: a
-`postgresql://` (or `postgres://`) URL selects PostgreSQL, anything else is
-the path of a TinyDB file; no store URL and no path keeps everything in memory.
-`store_class(settings)` names the backend without opening it, so a command can ask
+`open_store(settings)` picks the backend at start-up from the settings' store location
+(`store_url`, else the TinyDB `db_path`): a URL whose scheme is in `BACKENDS` selects that
+backend, anything else is the path of a TinyDB file; no location at all keeps everything in
+memory. `store_class(settings)` names the backend without opening it, so a command can ask
 what it supports (several processes, a schema to migrate) first.
 
 The TinyDB store's own parts live here too: `journal.py` (the durable file),
 `slot_index.py` (its in-memory indexes), `damage.py` (checking and salvaging a file),
-`filelock.py` (one process per file).
+`tinydb_format.py` (what the file says it is), `filelock.py` (one process per file).
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from typing import Callable
 
-from .base import KINDS, OverlapRefused, Store, StoreError, StoreUnavailable, TenantData
+from .base import KINDS, OverlapRefused, SlotLimitReached, Store, StoreError, StoreUnavailable, TenantData
+from .urls import redact
 
-__all__ = ["KINDS", "OverlapRefused", "Store", "StoreError", "StoreUnavailable", "TenantData", "open_store",
-           "redact", "store_class"]
-
-
-def _is_postgres_url(location: str | None) -> bool:
-    return bool(location) and location.split(":", 1)[0].lower() in ("postgresql", "postgres")
+__all__ = ["BACKENDS", "KINDS", "OverlapRefused", "SlotLimitReached", "Store", "StoreError", "StoreUnavailable", "TenantData",
+           "backend_for", "location_of", "open_store", "redact", "store_class", "url_scheme"]
 
 
-def redact(url: str) -> str:
-    """A URL fit to print: the password (in the authority or as `?password=`) replaced by `***`."""
-    parts = urlsplit(url)
-    if parts.password is not None:
-        user, _, host = parts.netloc.rpartition("@")
-        parts = parts._replace(netloc=f"{user.split(':', 1)[0]}:***@{host}")
-    if parts.query:
-        query = "&".join(f"{p.split('=', 1)[0]}=***" if p.split("=", 1)[0].lower() == "password" else p
-                         for p in parts.query.split("&"))
-        parts = parts._replace(query=query)
-    return urlunsplit(parts)
+# Each backend is imported when a location names it (psycopg is loaded only for PostgreSQL).
+def _postgres() -> type[Store]:
+    from .postgres import PostgresStore
+
+    return PostgresStore
 
 
-def _location(settings) -> str | None:
-    return settings.store_url or settings.db_path
-
-
-def store_class(settings) -> type[Store]:
-    """The backend the settings name (`store_url`, else the TinyDB `db_path`), not opened."""
-    if _is_postgres_url(_location(settings)):
-        from .postgres import PostgresStore
-
-        return PostgresStore
+def _tinydb() -> type[Store]:
     from .tinydb import TinyDBStore
 
     return TinyDBStore
 
 
+#: URL scheme (lower case) -> the backend for a location with it.
+BACKENDS: dict[str, Callable[[], type[Store]]] = {
+    "postgresql": _postgres,
+    "postgres": _postgres,
+}
+#: The backend for every other location: a TinyDB file's path, or None (in memory).
+FILE_BACKEND: Callable[[], type[Store]] = _tinydb
+
+
+def location_of(settings) -> str | None:
+    """Where the settings keep the data: `store_url`, else the TinyDB `db_path` (None: memory)."""
+    return settings.store_url or settings.db_path
+
+
+def url_scheme(location: str | None) -> str | None:
+    """The scheme of `location` when a backend in `BACKENDS` serves it, else None (a file path)."""
+    scheme = location.split(":", 1)[0].lower() if location and ":" in location else None
+    return scheme if scheme in BACKENDS else None
+
+
+def backend_for(location: str | None) -> type[Store]:
+    """The backend that serves `location`, not opened."""
+    scheme = url_scheme(location)
+    return BACKENDS[scheme]() if scheme is not None else FILE_BACKEND()
+
+
+def store_class(settings) -> type[Store]:
+    """The backend the settings name, not opened."""
+    return backend_for(location_of(settings))
+
+
 def open_store(settings, migrate: bool = True, create: bool = True) -> Store | None:
     """The store the settings name, open; None when there is none yet and `create` is false."""
-    kind = store_class(settings)
-    if not create and not kind.exists(_location(settings)):
+    location = location_of(settings)
+    kind = backend_for(location)
+    if not create and not kind.exists(location):
         return None
-    return kind(_location(settings), migrate=migrate) if kind.has_schema else kind(_location(settings))
+    return kind(location, migrate=migrate) if kind.has_schema else kind(location)

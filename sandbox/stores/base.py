@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Iterable
 
+from ..slot_search import SlotSearch
+
 # The key field of each kind of record.
 KINDS = {
     "schedulers": "scheduler_uuid",
@@ -50,6 +52,14 @@ class StoreUnavailable(StoreError):
 
 class OverlapRefused(StoreError):
     """The store itself refused a slot overlapping another of the provider at the same place."""
+
+
+class SlotLimitReached(StoreError):
+    """A data set refused because the slots of every tenant together would pass `most_slots`."""
+
+    def __init__(self, others: int, slots: int, most: int):
+        super().__init__(f"{others} slots in other tenants and {slots} in this data set pass the limit of {most}")
+        self.others, self.slots, self.most = others, slots, most
 
 
 @dataclass
@@ -92,15 +102,28 @@ class TenantData(ABC):
     def count_booked(self) -> int: ...
 
     @abstractmethod
+    def slot_total(self) -> int:
+        """Slots of every tenant together. From here until this transaction ends, no other
+        transaction that asked too adds a slot (in any process): a cap on the total checked
+        against this answer holds for this transaction's inserts."""
+
+    @abstractmethod
     def slots_of_provider(self, provider: str, start: datetime | None, end: datetime | None) -> list[dict]:
         """Slots of a provider starting in [start, end]."""
 
-    def open_slots_page(self, provider: str, appointment_type: str | None, start: datetime | None,
-                        end: datetime | None, offset: int, limit: int) -> tuple[int, list[dict]] | None:
-        """The open slots of a provider (of one appointment type, or any) that start at or after
-        `start` and end by `end`, ordered by start date: how many, and `limit` of them from `offset`.
+    def search_candidates(self, search: SlotSearch) -> list[dict]:
+        """The slots a search can match, from the narrowest index (a superset: the rules filter them)."""
+        if search.patient is not None:
+            return self.slots_of_patient(search.patient)
+        if search.provider is not None:
+            return self.slots_of_provider(search.provider, search.start, search.end)
+        return self.slots_near(search.origin, search.radius, search.start, search.end)
+
+    def open_slots_page(self, search: SlotSearch, offset: int, limit: int) -> tuple[int, list[dict]] | None:
+        """For a search of a provider's open slots (`search.open_slots_of_provider`): the slots matching
+        every filter of `search`, ordered by start date; how many, and `limit` of them from `offset`.
         Exact, unlike the other slot queries. None when the store has no faster way than
-        `slots_of_provider` (the rules then filter and page those)."""
+        `search_candidates` for this search (the rules then filter and page those)."""
         return None
 
     @abstractmethod
@@ -160,9 +183,12 @@ class Store(ABC):
 
     @abstractmethod
     def put_dataset(self, tenant_id: str, settings: dict, dataset: dict[str, Iterable[dict]],
-                    if_new: bool = False) -> bool:
+                    if_new: bool = False, most_slots: int | None = None) -> bool:
         """Replace a tenant's whole data set atomically. With `if_new`, only when the tenant
-        has none yet (two processes seeding a new tenant at once seed it once). True if stored."""
+        has none yet (two processes seeding a new tenant at once seed it once). True if stored.
+        With `most_slots`, `SlotLimitReached` (nothing stored) when the data set holds more slots than
+        the tenant's present one and, with the other tenants' slots, would pass it: counted while slot
+        creations of every process wait, as theirs are."""
 
     # -- OAuth clients and tokens ------------------------------------------------------
     @abstractmethod
@@ -177,8 +203,10 @@ class Store(ABC):
     @abstractmethod
     def get_token(self, access_token: str) -> dict | None: ...
 
-    def cached_token(self, access_token: str) -> dict | None:
-        """The token if it can be had without waiting (a blocking store's cache), else None."""
+    def cached_token(self, access_token: str, fresh: bool = True) -> dict | None:
+        """The token if it can be had without waiting (a blocking store's cache), else None. `fresh`:
+        only a copy recent enough to accept the token on (`get_token` reads it again otherwise);
+        without, any copy seen (to tell whose a request is, not to let it in)."""
         return None if self.blocking else self.get_token(access_token)
 
     @abstractmethod

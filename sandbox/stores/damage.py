@@ -27,13 +27,12 @@ from .journal import (
     DamagedDatabase, JournaledJSONStorage, apply_change, examine, header_generation, journal_path, line_problem,
     read_snapshot, split_line, torn_line_note,
 )
+from .tinydb_format import FORMAT, META_TABLE, TENANTS_TABLE, accept_format
 
 _DECODER = json.JSONDecoder()
 
 
 def check(path: Path, salvage_to: Path | None = None) -> CheckReport:
-    from .tinydb import FORMAT, META_TABLE, TENANTS_TABLE, accept_format
-
     path = Path(os.path.realpath(path))  # as serve opens it
     if salvage_to is not None and (salvage_to.exists() or journal_path(salvage_to).exists()):
         raise StoreError(f"{salvage_to} exists already; --salvage writes a new file, give a path that is free")
@@ -197,8 +196,6 @@ def _default_settings() -> dict:
 def _keep_valid(data: dict, default_settings: dict) -> tuple[list[str], list[str]]:
     """Drop from `data` what the sandbox does not store; give every tenant with records a settings row.
     Answer what was dropped and what was added, one line each."""
-    from .tinydb import META_TABLE, TENANTS_TABLE
-
     notes: list[str] = []
     added: list[str] = []
     for name in list(data):

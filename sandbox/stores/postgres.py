@@ -1,10 +1,11 @@
 """The shared store: one PostgreSQL database for many server processes and replicas.
 
-Every process keeps a small connection pool; nothing is cached that another
-process could change: only the tenants known to exist (tenants are never
-deleted) and access tokens already seen (a token never changes; it is only
-dropped once expired, which the caller checks). A transaction of the rules is
-one database transaction:
+Every process keeps a small connection pool; little is cached that another
+process could change: the tenants known to exist (tenants are never deleted)
+and access tokens already seen (a token never changes; it is dropped once expired,
+which the caller checks, or as a client's oldest past `--max-client-tokens`, which
+another process may do: a cached token is read again after `TOKEN_RECHECK_SECONDS`).
+A transaction of the rules is one database transaction:
 
   * booking, cancelling, updating and deleting a slot read it `FOR UPDATE`, so
     concurrent changes of one slot queue behind each other and the second sees
@@ -56,9 +57,10 @@ import orjson
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .base import KINDS, OverlapRefused, Store, StoreError, StoreUnavailable, TenantData, deadline
+from .base import KINDS, OverlapRefused, SlotLimitReached, Store, StoreError, StoreUnavailable, TenantData, deadline
 from .pg_schema import SCHEMA, migrate
 from .slot_index import cell_of, cells_near
+from .urls import redact
 
 log = logging.getLogger("pokitdok_sandbox")
 
@@ -67,6 +69,9 @@ CONNECT_TIMEOUT = 2  # seconds; libpq's minimum that means anything is 2
 CALL_SECONDS = 2.0  # a call's budget (connection and answers) outside a request's own deadline
 STATEMENT_TIMEOUT_MS = 10_000  # the database cancels a statement running longer (seeding: none)
 TOKEN_CACHE_SIZE = 10_000
+# A cached token is read again once it was last read this long ago: a token another process dropped
+# (the client's oldest past --max-client-tokens) is refused by every process within this time.
+TOKEN_RECHECK_SECONDS = 1.0
 _CELL_STRIDE = 4000  # longitude buckets span 3600: (lat bucket, lon bucket) -> one bigint
 _SLOT_COLUMNS = "tenant, uuid, provider, patient, booked, start_at, end_at, place_lat, place_lon, cell, doc"
 
@@ -243,18 +248,25 @@ class PgTenant(TenantData):
         return self._conn.execute("SELECT count(*) FROM slots WHERE tenant = %s AND booked",
                                   (self.id,)).fetchone()[0]
 
+    def slot_total(self) -> int:
+        # Every slot creation that checks the total queues here until the one before it commits; the
+        # sum is read after the lock, so it counts every slot committed before.
+        self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("slot total"),))
+        return self._conn.execute("SELECT coalesce(sum(slot_count), 0) FROM tenants").fetchone()[0]
+
     def slots_of_provider(self, provider, start, end) -> list[dict]:
         return self._window("SELECT doc FROM slots WHERE tenant = %s AND provider = %s", (self.id, provider),
                             start, end)
 
-    def open_slots_page(self, provider, appointment_type, start, end, offset, limit):
+    def open_slots_page(self, search, offset, limit):
         """One page of a provider's open slots in start order, and how many there are, in one statement
         (one snapshot): a range of slots_open_by_provider, in its order; the matches are counted from
         the index alone and only the page's rows are read.
-        None (the rules filter `slots_of_provider`) for an appointment type, which only `doc` holds."""
-        if appointment_type is not None:
+        None (the rules filter `search_candidates`) for an appointment type, which only `doc` holds."""
+        if not search.open_slots_of_provider or search.appointment_type is not None:
             return None
-        where, params = "tenant = %s AND provider = %s AND NOT booked", [self.id, provider]
+        start, end = search.start, search.end
+        where, params = "tenant = %s AND provider = %s AND NOT booked", [self.id, search.provider]
         if start is not None:
             where, params = where + " AND start_at >= %s", [*params, start]
         if end is not None:  # a slot ending by `end` starts before it: the index range is bounded too
@@ -298,12 +310,10 @@ class PostgresStore(Store):
     blocking = True
 
     def __init__(self, url: str, migrate: bool = True):
-        from . import redact
-
         self.url = url
         self.description = redact(url)
         self._known_tenants: set[str] = set()
-        self._tokens: dict[str, dict] = {}
+        self._tokens: dict[str, tuple[dict, float]] = {}  # token -> (record, when read: time.monotonic())
         if migrate:
             self.migrate()
         self._pool = _pool(url, self.description)
@@ -402,7 +412,7 @@ class PostgresStore(Store):
         return True
 
     def put_dataset(self, tenant_id: str, settings: dict, dataset: dict[str, Iterable[dict]],
-                    if_new: bool = False) -> bool:
+                    if_new: bool = False, most_slots: int | None = None) -> bool:
         with self._connection(bounded=False) as conn, conn.transaction():
             conn.execute("SET LOCAL statement_timeout = 0")  # a seed takes as long as its size
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("tenant", tenant_id),))
@@ -423,6 +433,14 @@ class PostgresStore(Store):
                 if clash is not None:
                     raise StoreError(f"the data set for tenant {tenant_id} has overlapping slots "
                                      f"({clash[0]} and the one before it); nothing was stored")
+            if most_slots is not None:
+                # Taken last, so slot creations wait for the count and the commit, not for the copy.
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("slot total"),))
+                own = conn.execute("SELECT slot_count FROM tenants WHERE tenant = %s", (tenant_id,)).fetchone()
+                others = conn.execute("SELECT coalesce(sum(slot_count), 0) FROM tenants WHERE tenant <> %s",
+                                      (tenant_id,)).fetchone()[0]
+                if slots > (own[0] if own else 0) and others + slots > most_slots:
+                    raise SlotLimitReached(others, slots, most_slots)
             if slots >= _ANALYZE_FROM:  # fresh statistics for the planner before the first query
                 conn.execute("ANALYZE slots")
             conn.execute("INSERT INTO tenants (tenant, settings, slot_count) VALUES (%s, %s, %s) "
@@ -459,22 +477,27 @@ class PostgresStore(Store):
             row = conn.execute("SELECT doc FROM clients WHERE client_id = %s", (record["client_id"],)).fetchone()
             return json.loads(row[0]) if row is not None else None
 
-    def cached_token(self, access_token: str) -> dict | None:
-        token = self._tokens.get(access_token)
-        return dict(token) if token is not None else None
+    def cached_token(self, access_token: str, fresh: bool = True) -> dict | None:
+        entry = self._tokens.get(access_token)
+        if entry is None or fresh and time.monotonic() - entry[1] >= TOKEN_RECHECK_SECONDS:
+            return None
+        return dict(entry[0])
 
     def get_token(self, access_token: str) -> dict | None:
-        token = self._tokens.get(access_token)
-        if token is None:
-            token = self._one("SELECT doc FROM tokens WHERE access_token = %s", (access_token,))
-            if token is not None:
-                self._remember_token(token)
-        return dict(token) if token is not None else None
+        token = self.cached_token(access_token)
+        if token is not None:
+            return token
+        token = self._one("SELECT doc FROM tokens WHERE access_token = %s", (access_token,))
+        if token is None:  # dropped (by any process) since it was cached
+            self._tokens.pop(access_token, None)
+            return None
+        self._remember_token(token)
+        return dict(token)
 
     def _remember_token(self, token: dict) -> None:
         if len(self._tokens) >= TOKEN_CACHE_SIZE:
             self._tokens.clear()
-        self._tokens[token["access_token"]] = token
+        self._tokens[token["access_token"]] = (token, time.monotonic())
 
     def put_token(self, record: dict, now: float, keep: int | None = None) -> None:
         client = record["client_id"]

@@ -26,56 +26,19 @@ from collections import defaultdict, deque
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from tinydb import TinyDB
 from tinydb.storages import MemoryStorage
 from tinydb.table import Table
 
-from ..timefmt import format_datetime
-from .base import FORMAT_MARK, KINDS, Store, StoreError, TenantData
+from .base import KINDS, SlotLimitReached, Store, StoreError, TenantData
 from .filelock import FileLock
-from .journal import JournaledJSONStorage, apply_change, defer_fsyncs, settle as settle_fsyncs, what_to_do
+from .journal import JournaledJSONStorage, apply_change, defer_fsyncs, settle as settle_fsyncs
 from .slot_index import SlotIndex
-
-# 2: a sealed snapshot and a checksummed journal that belong together (`journal.py`); 1 had neither
-# and is rewritten as 2 when opened.
-FORMAT_VERSION = 2
-FORMAT = {"name": FORMAT_MARK, "version": FORMAT_VERSION}
-META_TABLE = "_meta"
-TENANTS_TABLE = "_tenants"
-CLIENTS_TABLE = "_clients"
-TOKENS_TABLE = "_tokens"
-
-
-def format_problem(data: dict, path: Path, sealed: bool = True) -> str | None:
-    """Why a snapshot (already shaped like tables of records) is not a database this sandbox reads."""
-    mark = data.get(META_TABLE, {}).get("format", {})
-    if mark.get("name") != FORMAT_MARK:
-        return (f"{path} is not a pokitdok-sandbox database (no {FORMAT_MARK} format mark); refusing to touch "
-                "it. Point --db at a new path or delete the file.")
-    version = mark.get("version")
-    if version == 1 and not sealed or version == FORMAT_VERSION and sealed:
-        return None
-    if version == FORMAT_VERSION:
-        return (f"{path} says it is format {FORMAT_VERSION} but has no seal: it was changed after it was written. "
-                f"{what_to_do(path)}")
-    if isinstance(version, int) and version > FORMAT_VERSION:
-        return f"{path} has database format {version}, written by a newer version; this sandbox reads 1 and 2"
-    return f"{path} has database format {version!r}, this sandbox reads 1 and 2"
-
-
-def accept_format(path: Path) -> Callable[[dict, bool], None]:
-    """The journal's format check for a database at `path`: raises `StoreError` naming what is wrong."""
-    def accept(data: dict, sealed: bool) -> None:
-        problem = format_problem(data, path, sealed)
-        if problem:
-            raise StoreError(problem)
-    return accept
-
-
-def _upgrade(data: dict) -> None:
-    data[META_TABLE] = {**data.get(META_TABLE, {}), "format": dict(FORMAT)}
+from .tinydb_format import (
+    CLIENTS_TABLE, FORMAT, FORMAT_VERSION, META_TABLE, TENANTS_TABLE, TOKENS_TABLE, accept_format, upgrade,
+)
 
 
 class UuidTable(Table):
@@ -115,6 +78,7 @@ class TinyTenant(TenantData):
     def __init__(self, store: "TinyDBStore", tenant_id: str):
         self._store = store
         self.id = tenant_id
+        self._holds_total = False  # the store's `total_lock`, taken by `slot_total`
 
     def _table(self, kind: str) -> Table:
         return self._store.db.table(table_name(self.id, kind))
@@ -167,18 +131,33 @@ class TinyTenant(TenantData):
     def count_booked(self) -> int:
         return sum(1 for doc in self._table("slots") if doc["booked"])
 
+    def slot_total(self) -> int:
+        if not self._holds_total:  # released when the transaction ends (`TinyDBStore.transaction`)
+            self._store.total_lock.acquire()
+            self._holds_total = True
+        records = self._store.records
+        return sum(len(records(table_name(tenant, "slots"))) for tenant in self._store.tenant_ids())
+
+    def end(self) -> None:
+        if self._holds_total:
+            self._holds_total = False
+            self._store.total_lock.release()
+
     def slots_of_provider(self, provider, start, end) -> list[dict]:
         return self._slots(self._index.of_provider(provider, _iso(start), _iso(end)))
 
-    def open_slots_page(self, provider, appointment_type, start, end, offset, limit):
-        index = self._index
+    def open_slots_page(self, search, offset, limit):
+        if not search.open_slots_of_provider:
+            return None
+        index, provider, start, end = self._index, search.provider, search.start, search.end
         settled = None
         if end is not None:
             try:
-                settled = format_datetime(end - timedelta(days=index.longest_days(provider)))
+                settled = _iso(end - timedelta(days=index.longest_days(provider)))
             except OverflowError:  # an end in year 1
-                settled = format_datetime(datetime.min)
-        count, keys = index.open_page(provider, appointment_type, _iso(start), _iso(end), settled, offset, limit)
+                settled = _iso(datetime.min)
+        count, keys = index.open_page(provider, search.appointment_type, _iso(start), _iso(end), settled, offset,
+                                      limit)
         return count, self._slots(keys)
 
     def slots_of_patient(self, patient) -> list[dict]:
@@ -197,15 +176,15 @@ class TinyTenant(TenantData):
             earliest = start - timedelta(days=self._index.longest_days(provider))
         except OverflowError:  # a start in year 1
             earliest = datetime.min
-        return self._slots(self._index.overlap_candidates(provider, format_datetime(start), format_datetime(end),
-                                                          format_datetime(earliest)))
+        return self._slots(self._index.overlap_candidates(provider, _iso(start), _iso(end), _iso(earliest)))
 
     def lock_calendar(self, provider: str) -> None:
         """Nothing to do: the transaction holds the tenant's lock, and writers of a tenant take it."""
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return format_datetime(moment) if moment is not None else None
+    """A date as the records keep it (`timefmt.format_datetime`, isoformat), the form the indexes compare."""
+    return moment.isoformat() if moment is not None else None
 
 
 class TinyDBStore(Store):
@@ -216,6 +195,7 @@ class TinyDBStore(Store):
     def __init__(self, path: str | os.PathLike | None):
         """`path` None keeps everything in memory (tests, throw-away runs)."""
         self.lock = threading.RLock()  # clients, tokens, settings; and the table of tenant locks
+        self.total_lock = threading.Lock()  # from a transaction's `slot_total` to its end
         self._tenant_locks: dict[str, threading.RLock] = {}
         self.path = Path(path) if path is not None else None
         self.description = str(self.path) if self.path is not None else "memory"
@@ -241,7 +221,7 @@ class TinyDBStore(Store):
                              "a directory this user can write") from None
         try:
             self.db = SandboxDB(self.path, storage=JournaledJSONStorage, accept=accept_format(self.path),
-                                upgrade=_upgrade, on_rollback=self._forget_derived,
+                                upgrade=upgrade, on_rollback=self._forget_derived,
                                 initial={META_TABLE: {"format": dict(FORMAT)}})
             self.db.storage.read()  # open now: a damaged file is refused before anything is served
         except OSError as exc:
@@ -291,7 +271,11 @@ class TinyDBStore(Store):
     @contextmanager
     def transaction(self, tenant_id: str, readonly: bool = False) -> Iterator[TinyTenant]:
         with self._tenant_lock(tenant_id):
-            yield TinyTenant(self, tenant_id)
+            tenant = TinyTenant(self, tenant_id)
+            try:
+                yield tenant
+            finally:
+                tenant.end()
 
     def apply(self, changes: list[tuple]) -> None:
         """Make changes durable: appended to the journal, never a whole-file rewrite."""
@@ -343,7 +327,7 @@ class TinyDBStore(Store):
         return list((self.db.storage.read() or {}).get(TENANTS_TABLE, {}))  # list(dict): one atomic copy
 
     def put_dataset(self, tenant_id: str, settings: dict, dataset: dict[str, Iterable[dict]],
-                    if_new: bool = False) -> bool:
+                    if_new: bool = False, most_slots: int | None = None) -> bool:
         if if_new and self.tenant_settings(tenant_id) is not None:
             return False
         # The slow part (a seed may hold 100k slots) before any lock: index the new slots; the
@@ -355,9 +339,21 @@ class TinyDBStore(Store):
         with self._tenant_lock(tenant_id):
             if if_new and self.tenant_settings(tenant_id) is not None:
                 return False
-            self.apply(changes)
+            if most_slots is None:
+                self.apply(changes)
+            else:
+                with self.total_lock:  # as a slot creation's `slot_total`, after the tenant's lock
+                    self._refuse_past(most_slots, tenant_id, len(tables["slots"]))
+                    self.apply(changes)
             self._slot_indexes[tenant_id] = index
         return True
+
+    def _refuse_past(self, most: int, tenant_id: str, slots: int) -> None:
+        held = {tenant: len(self.records(table_name(tenant, "slots"))) for tenant in self.tenant_ids()}
+        own = held.pop(tenant_id, 0)
+        others = sum(held.values())
+        if slots > own and others + slots > most:
+            raise SlotLimitReached(others, slots, most)
 
     # -- OAuth clients and tokens ------------------------------------------
     def client_count(self) -> int:
