@@ -2,7 +2,7 @@
 
     python bench/run.py [--duration 4] [--rounds 5] [--connections 16] [--sizes 1000,10000,100000]
                         [--pg-sizes 1000000] [--no-prism]
-                        [--pg postgresql://postgres@127.0.0.1:5432/postgres | --no-pg]
+                        [--pg postgresql://postgres@127.0.0.1:5432/postgres | --no-pg] [--baseline-python PY]
 
 Every server runs on loopback and takes the same request mix from wrk (one
 thread; the server gets the other cores); one worker unless a row says otherwise:
@@ -71,6 +71,9 @@ def main() -> int:
                                                        "postgresql://postgres@127.0.0.1:5432/postgres"),
                         help="PostgreSQL server for the PostgreSQL rows (databases are created and dropped)")
     parser.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL rows")
+    parser.add_argument("--baseline-python", default=None,
+                        help="part 1 also measures, side by side, the sandbox this Python interpreter imports "
+                             "(e.g. a virtualenv of another branch) on a copy of the same TinyDB data")
     args = parser.parse_args()
 
     wrk = ensure_wrk()
@@ -122,9 +125,16 @@ def main() -> int:
                 sandboxes, targets = {}, {}
                 for name, (store_of, workers, _sizes) in stores.items():
                     port = servers.enter_context(sandbox_server(store_of(compare_size), workers))
-                    label = ("sandbox (Connexion + TinyDB, full validation)" if name == "TinyDB"
+                    label = (TINYDB_LABEL if name == "TinyDB"
                              else f"sandbox on {name}" if workers > 1 else f"sandbox on {name}, 1 worker")
                     sandboxes[label] = (port, get_token(port))
+                if args.baseline_python:
+                    copy, seeded = tmp / "baseline.json", stores["TinyDB"][0](compare_size)
+                    for suffix in ("", ".journal"):  # the snapshot and its journal belong together
+                        if Path(f"{seeded}{suffix}").exists():
+                            shutil.copyfile(f"{seeded}{suffix}", f"{copy}{suffix}")
+                    port = servers.enter_context(sandbox_server(copy, python=args.baseline_python))
+                    sandboxes[BASELINE_LABEL] = (port, get_token(port))
                 ceiling = servers.enter_context(ceiling_server())
                 mock = servers.enter_context(prism_server(prism)) if prism else None
                 for mix in ("reads", "searches", "writes"):
@@ -145,6 +155,10 @@ def main() -> int:
                     if label.startswith("sandbox"):
                         if prism:
                             lines.append(f"- {label} / Prism throughput: {row['rps'] / mix_rows[PRISM]['rps']:.2f}")
+                if BASELINE_LABEL in mix_rows:
+                    lines.append(f"- sandbox (TinyDB) / baseline throughput: "
+                                 f"{sandbox_rps / mix_rows[BASELINE_LABEL]['rps']:.2f} (baseline: "
+                                 f"{args.baseline_python})")
                 if CEILING in mix_rows:
                     lines.append(f"- sandbox (TinyDB) / ceiling throughput: {sandbox_rps / mix_rows[CEILING]['rps']:.2f}")
                 lines.append("")
@@ -197,7 +211,8 @@ def main() -> int:
 
 
 MIXES = ("reads", "searches", "writes")
-TINYDB_LABEL = "sandbox (Connexion + TinyDB, full validation)"
+TINYDB_LABEL = "sandbox (TinyDB, full validation)"
+BASELINE_LABEL = "sandbox, baseline (TinyDB, --baseline-python)"
 CEILING = "bare ASGI, static JSON (ceiling)"
 PRISM = "Stoplight Prism mock of openapi.yaml"
 
@@ -301,9 +316,9 @@ def store_option(store: Path | str) -> list[str]:
 MAX_TENANT_SLOTS = 100_000_000
 
 
-def sandbox_server(store: Path | str, workers: int = 1):
+def sandbox_server(store: Path | str, workers: int = 1, python: str = sys.executable):
     port = free_port()
-    return serving([sys.executable, "-m", "pokitdok_sandbox.cli", "serve", *store_option(store), "--port", str(port),
+    return serving([python, "-m", "pokitdok_sandbox.cli", "serve", *store_option(store), "--port", str(port),
                     "--workers", str(workers), "--log-level", "warning",
                     "--max-tenant-slots", str(MAX_TENANT_SLOTS)], port, cwd=ROOT)
 

@@ -16,33 +16,11 @@ import secrets
 import time
 from urllib.parse import unquote
 
-
 from . import offload
-from .context import of_scope
-from .request_facts import learn_tenant
-from .errors import SandboxError
+from .errors import OAuthError, TokenRefused
 
 ALL_SCOPES = ("user_schedule", "business_schedule")
 MAX_CLIENT_ID_LENGTH = 200
-
-
-class OAuthError(SandboxError):
-    """RFC 6749 section 5.2 errors of the token endpoint: `{"error": code, "error_description": message}`."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
-        super().__init__(status, message, field, code,
-                         headers={"WWW-Authenticate": 'Basic realm="pokitdok-sandbox"'} if status == 401 else None)
-
-    def body(self) -> dict:
-        return {"error": self.code, "error_description": self.message}
-
-
-class TokenRefused(SandboxError):
-    """A bearer token that is not (or no longer) good: a 401 saying which, with RFC 6750's header."""
-
-    def __init__(self, code: str, message: str):
-        header = f'Bearer realm="pokitdok-sandbox", error="invalid_token", error_description="{message}"'
-        super().__init__(401, message, "Authorization", code, headers={"WWW-Authenticate": header})
 
 
 def _secret_hash(secret: str, salt: str) -> str:
@@ -116,12 +94,6 @@ class Authority:
             "scope": " ".join(scopes),
         }
 
-    def token_info(self, access_token: str) -> dict | None:
-        token = self.store.get_token(access_token)
-        if token is None or token["expires_at"] <= self.clock():
-            return None
-        return {"sub": token["client_id"], "scope": token["scopes"]}
-
     def tenant_of_request(self, scope) -> str | None:
         """The client id of a request's valid bearer token, if it has one (for requests the token check never saw)."""
         for name, value in scope.get("headers", ()):
@@ -183,17 +155,3 @@ def _checked_client_id(client_id: str) -> str:
 def form_fields(form) -> dict:
     """A form's fields as a dict; of a repeated field, the first value counts."""
     return {name: form.getlist(name)[0] for name in form}
-
-
-async def token_info(access_token: str, request=None) -> dict | None:
-    """Connexion's x-tokenInfoFunc: a refused token raises its own 401; a missing scope then means 403.
-
-    It runs in Connexion's security middleware, before the operation's context is
-    set: the app's context comes from the request's scope.
-    """
-    context = of_scope(request.scope) if request is not None else None
-    if context is None:
-        return None
-    info = await context.authority.verify(access_token)
-    learn_tenant(request.scope, info["sub"])  # known now, even if the scope check then refuses
-    return info

@@ -1,38 +1,49 @@
-"""What the handlers of one app need (settings, rules, authority, extras), carried in each
-request's ASGI scope by the request guard: several apps may share a process (tests do), so
-nothing here is global.
+"""The current request, for handlers: its ASGI scope (set by the pipeline for the time of the
+call) and, in it, the app's context (the `SandboxContext` of `app_context.py`, put there by the
+entrance). Several apps may share a process (tests do), so nothing here is global but the
+request being answered.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from contextvars import ContextVar, Token
 
-from connexion.context import scope as _operation_scope
-
-if TYPE_CHECKING:
-    from .auth import Authority
-    from .extras import SandboxExtras
-    from .scheduling import Scheduling
-    from .settings import Settings
-    from .tenants import Tenants
+from starlette.datastructures import Headers
 
 SCOPE_KEY = "pokitdok_sandbox.context"
+_scope: ContextVar[dict] = ContextVar("pokitdok_sandbox.scope")
 
 
-@dataclass
-class SandboxContext:
-    settings: Settings
-    rules: Scheduling
-    tenants: Tenants
-    authority: Authority
-    extras: SandboxExtras
+def entered(scope) -> Token:
+    """The pipeline answers `scope` from now on (until `left`)."""
+    return _scope.set(scope)
 
 
-def current() -> SandboxContext:
-    """The context of the app serving the current operation (inside a handler)."""
-    return _operation_scope[SCOPE_KEY]
+def left(token: Token) -> None:
+    _scope.reset(token)
 
 
-def of_scope(scope) -> SandboxContext | None:
-    return scope.get(SCOPE_KEY)
+def scope() -> dict:
+    """The ASGI scope of the request being answered."""
+    return _scope.get()
+
+
+def current():
+    """The app's context of the request being answered (a `SandboxContext`)."""
+    return _scope.get()[SCOPE_KEY]
+
+
+def of_scope(request_scope):
+    """The app's context in a request's scope, or None (a scope the entrance never saw)."""
+    return request_scope.get(SCOPE_KEY)
+
+
+class _Request:
+    """What handlers read of the request being answered besides their arguments: its headers."""
+
+    @property
+    def headers(self) -> Headers:
+        return Headers(scope=_scope.get())
+
+
+request = _Request()

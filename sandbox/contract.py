@@ -1,8 +1,9 @@
 """The contract (openapi.yaml) as the sandbox's own layers read it: loaded once, here.
 
-Connexion loads it for routing and validation; the facts the sandbox's middlewares need
-(which operations are documented rather than sandbox administration, which methods each
-path allows, which paths end in a slash) come from here.
+The pipeline compiles its operations from it (`operations.py`), Connexion serves it (Swagger
+UI, `openapi.json`); the facts the sandbox's layers need (which operations are documented rather
+than sandbox administration, which methods each path allows, which paths end in a slash) come
+from here.
 """
 
 from __future__ import annotations

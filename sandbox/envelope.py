@@ -3,22 +3,24 @@
 `meta` is built here and only here, from the request's facts (`request_facts.py`: its activity
 id and when it started, the rate-limit window when rate limits are on) and, for collection
 answers, the paging links. Handlers answer `one(data)` or `page(items, limit, offset)`;
-error answers are built by `errors.py` on top of `document()`.
+error answers by `answers.py` (each error gives its own `data`, `errors.py`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import types
 
 import orjson
 from starlette.datastructures import URL
 
-from .middleware.common_parameters import ASYNC_NOTE
+from .context import of_scope
 from .request_facts import begin, facts_of
 
 APPLICATION_MODE = "test"
+# `meta.message` of a request that asked for asynchronous processing (`async=true`, a common parameter).
+ASYNC_NOTE = ("scheduling is real-time only: this request was answered synchronously; "
+              "async=true is accepted and has no effect")
 DEFAULT_LIMIT = 100
 
 
@@ -55,10 +57,6 @@ def _without_surrogates(value):
     if isinstance(value, (list, tuple)):
         return [_without_surrogates(item) for item in value]
     return value
-
-
-# What Connexion's Jsonifier calls to write the handlers' answers.
-CODEC = types.SimpleNamespace(dumps=lambda data, **_options: encode(data).decode(), loads=json.loads)
 
 
 def meta(scope) -> dict:
@@ -106,8 +104,6 @@ def _request_url(scope) -> URL | None:
     can set to send the next page's link elsewhere)."""
     if scope is None or scope.get("type") != "http":
         return None
-    from .context import of_scope
-
     context = of_scope(scope)
     base = context.settings.public_url if context is not None else None
     if not base:

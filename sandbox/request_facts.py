@@ -1,9 +1,9 @@
 """What the sandbox's layers learn about one request, in one object carried in its ASGI scope.
 
-The entrance, the outermost layer, creates it (`middleware/guard.py`'s `start`) (the activity id and the clock); after
-Connexion's routing the operation is noted (`learn_operation`), and the token check notes the
-tenant (`learn_tenant`, from `auth.token_info`). The envelope's `meta`, rate limiting, fault
-injection and the request journal read it here instead of reaching into Connexion's scope keys.
+The entrance, the outermost layer, creates it (`middleware/guard.py`'s `start`: the activity id
+and the clock); the pipeline notes the routed operation and, once the token is checked, the tenant
+(`learn_tenant`). The envelope's `meta`, rate limiting, fault injection and the request journal
+read it here.
 """
 
 from __future__ import annotations
@@ -12,12 +12,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from . import contract
-
 FACTS_KEY = "pokitdok_sandbox.request"
-# Where Connexion leaves, in the ASGI scope's extensions, the routed operation.
-_CONNEXION_ROUTING = "connexion_routing"
-# The token endpoint's one name, whichever of its two paths was asked (one is a plain route).
+# The token endpoint's one name, whichever of its two paths was asked.
 TOKEN_OPERATION = "issue_token"
 
 
@@ -32,7 +28,7 @@ class RateWindow:
 class RequestFacts:
     activity_id: str
     started: float
-    # The routed operation's short name (the last part of its operationId), or None.
+    # The routed operation's operationId, or None.
     operation: str | None = None
     # Whether that operation is the platform's (not sandbox administration).
     documented: bool = False
@@ -59,25 +55,6 @@ def begin(scope) -> RequestFacts:
 
 def facts_of(scope) -> RequestFacts | None:
     return scope.get(FACTS_KEY) if scope is not None else None
-
-
-def short_name(operation_id: str) -> str:
-    """What rules and the journal call an operation: the last part of its operationId (`update_appointment`)."""
-    return operation_id.rsplit(".", 1)[-1]
-
-
-def learn_operation(scope) -> RequestFacts | None:
-    """After routing: note the operation Connexion routed the request to (or the token route)."""
-    facts = facts_of(scope)
-    if facts is None:
-        return None
-    operation_id = ((scope.get("extensions") or {}).get(_CONNEXION_ROUTING) or {}).get("operation_id")
-    if operation_id:
-        facts.operation = short_name(operation_id)
-        facts.documented = operation_id in contract.documented_operations()
-    elif scope.get("path") == contract.TOKEN_PATH and scope.get("method") == "POST":
-        facts.operation, facts.documented = TOKEN_OPERATION, True
-    return facts
 
 
 def learn_tenant(scope, tenant_id: str) -> None:

@@ -24,7 +24,8 @@ import socket
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .errors import error_json
+from . import envelope
+from .errors import SandboxError
 
 HEADER_TIMEOUT_SECONDS = 10.0
 BODY_TIMEOUT_SECONDS = 10.0
@@ -69,8 +70,9 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         if self.cycle is not None and self.cycle.response_started:  # (a bad chunk after the answer began)
             self.transport.close()
             return
-        body = error_json(None, 422, f"the request is not valid HTTP/1.1 ({msg.rstrip('.')}); send a well-formed "
-                          "request line, headers and body", None, "malformed_request")
+        error = SandboxError(422, f"the request is not valid HTTP/1.1 ({msg.rstrip('.')}); send a well-formed "
+                                  "request line, headers and body", None, "malformed_request")
+        body = envelope.encode(error.body(envelope.meta(None)))
         self.transport.write(b"".join([
             b"HTTP/1.1 422 Unprocessable Entity\r\n",
             *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),

@@ -78,9 +78,6 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     # Check every answer against the contract too (the test suite turns this on).
     validate_responses: bool = False
-    # Answer the platform's operations through `middleware/fast_path.py` (False: always through
-    # Connexion's full stack; the answers are the same, the tests compare both).
-    fast_path: bool = True
     limits: Limits = field(default_factory=Limits)
     # Every tenant's requests per window, e.g. "1000/hour" (None: no limit); see extras/rate_limits.py.
     rate_limit: str | None = None

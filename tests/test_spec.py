@@ -1,5 +1,6 @@
 """openapi.yaml, the contract: valid OpenAPI, complete, and honest about errors and links."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,17 @@ def test_it_has_the_eleven_scheduling_operations_and_the_token_endpoint():
 def test_operation_ids_are_unique():
     ids = [operation["operationId"] for _, _, operation in OPERATIONS]
     assert len(ids) == len(set(ids))
+
+
+def test_operation_ids_are_plain_names_each_with_a_handler():
+    """The contract names no code: its operationIds are plain names, mapped to handlers by the sandbox."""
+    from pokitdok_sandbox.api.handlers import HANDLERS
+
+    ids = {operation["operationId"] for _, _, operation in OPERATIONS}
+    assert all(re.fullmatch(r"[a-z_]+", operation_id) for operation_id in ids), sorted(ids)
+    assert set(HANDLERS) == ids
+    schemes = SPEC["components"]["securitySchemes"].values()
+    assert not any(key.startswith("x-") for scheme in schemes for key in scheme)
 
 
 @pytest.mark.parametrize("path, method, operation",

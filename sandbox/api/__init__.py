@@ -1,11 +1,12 @@
 """Thin HTTP handlers, one module per resource: parse, call the rules, shape the answer.
 
-Connexion has already checked every parameter and body against openapi.yaml
-and the token's scopes; `user` is the token's client id, i.e. the tenant.
+The pipeline (`middleware/pipeline.py`) has already checked every parameter and body against
+openapi.yaml and the token's scopes; `user` is the token's client id, i.e. the tenant. Which
+handler answers which operation: `handlers.py`.
 Every answer is the platform's envelope (docs/wire-format.md): `one(data)`, or
 `page(items, limit, offset)` for collections and searches.
 
-Handlers are coroutines: Connexion runs a plain function on a worker thread, and
+Handlers are coroutines: the pipeline runs a plain function on a worker thread, and
 that hand-off cost more than the rules and the store together. They run on the
 event loop and reach the rules through `call`, which waits for a store on the
 network (PostgreSQL) off the loop, within the request's deadline (`offload.py`).
@@ -13,10 +14,8 @@ network (PostgreSQL) off the loop, within the request's deadline (`offload.py`).
 
 from __future__ import annotations
 
-from connexion.context import scope as _request_scope
-
 from .. import envelope, offload
-from ..context import current
+from ..context import current, scope
 from ..scheduling import Scheduling
 
 
@@ -37,14 +36,14 @@ async def heavy_call(user: str, fn, *args, **kwargs):
 
 def one(data) -> dict:
     """The answer `{meta, data}` (200)."""
-    return envelope.document(_request_scope, data)
+    return envelope.document(scope(), data)
 
 
 def page(items: list, limit: int | None, offset: int | None) -> dict:
     """One page of a collection, with `meta.count`, `next` and `previous`."""
-    return envelope.paged_document(_request_scope, items, limit, offset)
+    return envelope.paged_document(scope(), items, limit, offset)
 
 
 def page_of(items: list, count: int, limit: int, offset: int) -> dict:
     """A page already cut (`items`, from `offset`) of `count` records, with `meta.count`, `next` and `previous`."""
-    return envelope.paged_document(_request_scope, items, limit, offset, count=count)
+    return envelope.paged_document(scope(), items, limit, offset, count=count)

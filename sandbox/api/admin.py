@@ -5,10 +5,9 @@ these also need it in the X-Sandbox-Admin-Token header.
 """
 
 import hmac
-from connexion.context import request
 
 from .. import fixture_files
-from ..context import current
+from ..context import current, request
 from ..errors import SandboxError, Unprocessable
 from . import one
 
@@ -25,7 +24,7 @@ def _require_admin() -> None:
                                 "header for sandbox administration", ADMIN_HEADER, "admin_token_required")
 
 
-# Reset and seed are bulk work (a seed may write 100k slots): plain functions, which Connexion
+# Reset and seed are bulk work (a seed may write 100k slots): plain functions, which the pipeline
 # runs on a worker thread, so the event loop goes on answering other requests meanwhile.
 
 def reset_tenant(user):

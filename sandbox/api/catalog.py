@@ -8,8 +8,8 @@ unchanged: a client polling the catalogue gets its answer without the records ag
 import hashlib
 
 import orjson
-from connexion.context import request
 
+from ..context import request
 from ..envelope import DEFAULT_LIMIT
 from . import call, one, page, rules
 

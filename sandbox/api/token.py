@@ -1,7 +1,6 @@
-"""The token endpoint (OAuth2 client credentials): one adapter, bound at `/oauth2/token` (a plain
-route, outside the API base as on the original platform) and at `/api/v4/oauth2/token` (the
-contract's operation, for clients that join every path to the API base). Same content-type rule,
-same rules of the authority, same answer, at both.
+"""The token endpoint (OAuth2 client credentials), at `/oauth2/token` (outside the API base, as on
+the original platform) and at `/api/v4/oauth2/token` (for clients that join every path to the API
+base): one adapter, the same content-type rule, the same rules of the authority, the same answer.
 
 Not the platform's envelope: OAuth2 client libraries read the token, and RFC 6749's errors, at
 the top level.
@@ -9,13 +8,15 @@ the top level.
 
 from __future__ import annotations
 
-from connexion.context import request as _operation_request
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from .. import offload
-from ..auth import OAuthError, form_fields
+from ..answers import unreadable_form
+from ..auth import form_fields
 from ..context import of_scope
 from ..envelope import encode
+from ..errors import OAuthError
 
 FORM = "application/x-www-form-urlencoded"
 # PHP's curl given an array (the official PHP client's token request) posts multipart/form-data,
@@ -24,7 +25,6 @@ MULTIPART = "multipart/form-data"
 FORMS = (FORM, MULTIPART)
 REFUSED_TYPE = (f"send the token request as {FORM} (grant_type=client_credentials) or as {MULTIPART} "
                 "with the same fields")
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 section 5.1
 
 
 async def token(request) -> Response:
@@ -32,17 +32,11 @@ async def token(request) -> Response:
     URL-encoded or multipart."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() not in FORMS:
         raise OAuthError(400, "invalid_request", REFUSED_TYPE, "Content-Type")
-    return await _answer(request.scope, form_fields(await request.form()), request.headers.get("Authorization"))
-
-
-async def issue_token(body=None, **_ignored):
-    """The contract's operation (`/api/v4/oauth2/token`): Connexion has read the form (and refused
-    another content type, which the error handler answers as above)."""
-    request = _operation_request
-    return await _answer(request.scope, body if isinstance(body, dict) else {}, request.headers.get("Authorization"))
-
-
-async def _answer(scope, form: dict, authorization: str | None) -> Response:
-    authority = of_scope(scope).authority
-    issued = await offload.run(authority.store, authority.issue, form, authorization)
-    return Response(encode(issued), media_type="application/json", headers=NO_STORE)
+    try:
+        form = form_fields(await request.form())
+    except HTTPException as exc:  # a multipart body without its boundary, or broken
+        raise OAuthError(400, "invalid_request", unreadable_form(request.scope, str(exc.detail)),
+                         "Content-Type") from None
+    authority = of_scope(request.scope).authority
+    issued = await offload.run(authority.store, authority.issue, form, request.headers.get("Authorization"))
+    return Response(encode(issued), media_type="application/json", headers=OAuthError.NO_STORE)

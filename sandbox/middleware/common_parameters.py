@@ -1,8 +1,8 @@
 """The platform's common parameters (`_common.md` of the final documentation): `application_data`
 and `async`, accepted on every operation of the platform, in the query string or in a JSON body.
 
-They are taken out of the request before Connexion sees it (so no operation's schema has to
-declare them and both request pipelines see the same request) and noted in the request's facts:
+They are taken out of the request by the entrance's guard, before the pipeline sees it (so no
+operation's schema has to declare them) and noted in the request's facts:
 
 * `application_data`: any JSON value the client wants kept with the request's activity
   (`GET /activities/{activity_id}` answers it). In a query string: `application_data=<JSON or
@@ -21,10 +21,10 @@ import json
 import re
 from urllib.parse import parse_qsl, urlencode
 
+from ..validation import nested_deeper_than, unstorable
+
 APPLICATION_DATA = "application_data"
 ASYNC = "async"
-ASYNC_NOTE = ("scheduling is real-time only: this request was answered synchronously; "
-              "async=true is accepted and has no effect")
 _KEYED = re.compile(r"^application_data\[(?P<key>[^\]]*)\]$")
 _TRUE, _FALSE = ("true", "1"), ("false", "0")
 # How deep application_data may nest (its activity's answer must still be writable).
@@ -112,8 +112,6 @@ def _boolean(value: str) -> bool:
 def _storable(value):
     """`value`, or `Refused` when its activity could not be answered: nested deeper than
     `MAX_DEPTH`, or holding what no JSON answer carries (a lone surrogate, NaN)."""
-    from ..validation import nested_deeper_than, unstorable  # (validation imports the envelope, which imports us)
-
     if nested_deeper_than(value, MAX_DEPTH):
         raise Refused(APPLICATION_DATA, f"application_data is nested more than {MAX_DEPTH} levels deep; "
                                         f"send at most {MAX_DEPTH} levels of objects and lists")

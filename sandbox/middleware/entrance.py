@@ -1,11 +1,12 @@
-"""The entrance: the sandbox's one outer ASGI layer, ahead of Connexion's (and of the fast path).
+"""The entrance: the sandbox's one outer ASGI layer, ahead of Connexion's and of the pipeline.
 
 In one pass over each request, each concern in its own module:
 
 * the request's facts begin (activity id, clock), slashes are merged (`guard.start`);
 * the answer carries the activity id in `X-Activity-Id`, and starts only once the changes the
-  request made are durable (the TinyDB journal's group commit, `stores/journal.py`);
-* the guard refuses what must never reach Connexion (`guard.RequestGuard`);
+  request made are durable (`Store.defer_durability` and `Store.settle`: the TinyDB journal's
+  group commit);
+* the guard refuses what must never reach the pipeline (`guard.RequestGuard`);
 * the request is recorded in its tenant's request journal once answered, refusals of the guard
   included (`journal_recording.JournalRecorder`).
 
@@ -16,10 +17,10 @@ request now goes through one call and one wrapper.
 from __future__ import annotations
 
 from ..context import SCOPE_KEY
-from ..errors import send_error
+from .. import answers
+from ..errors import Unavailable
 from ..request_facts import facts_of
 from ..stores import StoreUnavailable
-from ..stores.journal import defer_fsyncs, settle
 from .guard import RequestGuard, start
 from .journal_recording import MAX_ERROR_BODY, JournalRecorder
 
@@ -30,6 +31,7 @@ class Entrance:
         self.context = context
         self.guard = RequestGuard(context, max_body_bytes)
         self.recorder = recorder
+        self.store = context.tenants.store
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -38,7 +40,7 @@ class Entrance:
             return
         scope = start(scope)
         stamp = (b"x-activity-id", facts_of(scope).activity_id.encode())
-        unsynced = defer_fsyncs()
+        unsynced = self.store.defer_durability()
         journaled = self.recorder.journaled(scope)
         status, error_body, replaced = 500, [], False
 
@@ -48,11 +50,10 @@ class Entrance:
                 return
             if message["type"] == "http.response.start":
                 try:
-                    await settle(unsynced)
+                    await self.store.settle(unsynced)
                 except StoreUnavailable as exc:  # a failed fsync rolled this request's change back
                     replaced, status = True, 503
-                    await send_error(scope, send, 503, str(exc), None, "store_unavailable",
-                                     headers=((b"retry-after", b"1"), stamp))
+                    await answers.send(scope, send, Unavailable(str(exc)), headers=(stamp,))
                     return
                 status = message["status"]
                 message = dict(message, headers=[*message.get("headers", ()), stamp])
@@ -67,7 +68,7 @@ class Entrance:
                 await self.app(*admitted, answer)
         finally:
             try:
-                await settle(unsynced)  # (no answer was sent)
+                await self.store.settle(unsynced)  # (no answer was sent)
             except StoreUnavailable:
                 pass  # nobody to tell: no answer went out
             if journaled:

@@ -1,12 +1,12 @@
 """What the entrance (`entrance.py`) does first: `start` (the request's facts begin, repeated
-slashes merged), then `RequestGuard.admit`, which refuses what must never reach Connexion, in
-the error shape, and puts what it accepts in the form Connexion expects:
+slashes merged), then `RequestGuard.admit`, which refuses what must never reach the pipeline, in
+the error shape, and puts what it accepts in the form the pipeline expects:
 
 * control characters in the path (a 422 naming the path, where the router
   would answer a bare "Not Found");
 * query strings and bodies over their limits (414 and 413), checked before
   anything is read into memory (a chunked body is read up to the limit, then
-  passed on with a Content-Length, which Connexion needs to see a body at all);
+  passed on with a Content-Length, as every body after the guard has one);
 * list parameters as each official client encodes them become repeated keys, the form the
   contract declares: indexed (`location[0]=..&location[1]=..`, Node; PHP's `http_build_query`),
   appended (`location[]=..&location[]=..`, Ruby's Faraday) or bracketed (`location=[lat, lon]`,
@@ -14,8 +14,7 @@ the error shape, and puts what it accepts in the form Connexion expects:
 * the platform's common parameters `application_data` and `async` are taken out of the query
   string and of JSON bodies and noted in the request's facts (`common_parameters.py`);
 * a body sent without Content-Type is read as JSON (the only body the API takes);
-* and it puts the app's context (`sandbox.context`) in the scope, for the
-  token check and the handlers.
+* and it puts the app's context in the scope (`context.SCOPE_KEY`), for the handlers.
 """
 
 from __future__ import annotations
@@ -24,7 +23,8 @@ import re
 
 from .. import contract
 from ..context import SCOPE_KEY
-from ..errors import send_error
+from .. import answers
+from ..errors import SandboxError
 from ..request_facts import begin, facts_of
 from . import common_parameters
 from .common_parameters import Refused
@@ -45,7 +45,7 @@ def start(scope) -> dict:
     as the documented one.
 
     A client given its base URL with a trailing slash (`http://127.0.0.1:8000/`) asks
-    for `//api/v4/...`, which Connexion's router does not match (every call a 404).
+    for `//api/v4/...`, which no route matches (every call a 404).
     Merged here, the request is routed, checked and journaled like any other.
     """
     if "//" in scope.get("path", ""):
@@ -68,22 +68,22 @@ class RequestGuard:
         self.max_body_bytes = max_body_bytes
 
     async def admit(self, scope, receive, send):
-        """(scope, receive) as Connexion expects them, or None when the request was refused (answered)."""
+        """(scope, receive) as the pipeline expects them, or None when the request was refused (answered)."""
         scope[SCOPE_KEY] = self.context
         if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in scope.get("path", "")):
-            await send_error(scope, send, 422, "the path contains control characters; send the record's uuid as it "
+            await _refuse(scope, send, 422, "the path contains control characters; send the record's uuid as it "
                              "was answered", "path")
             return None
         query = scope.get("query_string", b"")
         if len(query) > MAX_QUERY_BYTES:
-            await send_error(scope, send, 414, f"the query string is longer than {MAX_QUERY_BYTES} bytes", "query")
+            await _refuse(scope, send, 414, f"the query string is longer than {MAX_QUERY_BYTES} bytes", "query")
             return None
         common = self._takes_common_parameters(scope)
         if _REWRITTEN.search(query):
             try:
                 query = _rewritten_query(query, common, facts_of(scope))
             except Refused as refused:
-                await send_error(scope, send, 422, refused.message, refused.field)
+                await _refuse(scope, send, 422, refused.message, refused.field)
                 return None
             scope = dict(scope, query_string=query)
         headers = dict(scope.get("headers", ()))
@@ -93,13 +93,13 @@ class RequestGuard:
         declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.isdigit() or int(declared) > self.max_body_bytes:
-                await send_error(scope, send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
+                await _refuse(scope, send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
                 return None
         elif b"chunked" in headers.get(b"transfer-encoding", b"").lower():
-            # Connexion reads a body without Content-Length as no body: buffer it here, within the limit.
+            # Buffered here, within the limit, and passed on with its Content-Length.
             body = await self._read_chunked(receive)
             if body is None:
-                await send_error(scope, send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
+                await _refuse(scope, send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
                 return None
             scope = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k != b"transfer-encoding"]
                          + [(b"content-length", str(len(body)).encode())])
@@ -108,7 +108,7 @@ class RequestGuard:
             try:
                 scope, receive = await _without_common_parameters(scope, receive)
             except Refused as refused:
-                await send_error(scope, send, 422, refused.message, refused.field)
+                await _refuse(scope, send, 422, refused.message, refused.field)
                 return None
         return scope, receive
 
@@ -189,7 +189,7 @@ def _unindexed(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 async def _without_common_parameters(scope, receive):
     """A JSON body without `application_data` and `async` (noted in the request's facts)."""
-    body = await _read_all(receive)
+    body = await read_all(receive)
     if common_parameters.mentioned(body):
         body, found = common_parameters.from_body(body)
         if found:
@@ -199,7 +199,7 @@ async def _without_common_parameters(scope, receive):
     return scope, _replay(body, receive)
 
 
-async def _read_all(receive) -> bytes:
+async def read_all(receive) -> bytes:
     chunks, more = [], True
     while more:
         message = await receive()
@@ -230,3 +230,7 @@ def _replay(body: bytes, receive):
         return await receive()
 
     return replay
+
+
+async def _refuse(scope, send, status: int, message: str, field: str | None = None) -> None:
+    await answers.send(scope, send, SandboxError(status, message, field))

@@ -251,5 +251,15 @@ class Store(ABC):
     def warm_up(self, tenant_id: str) -> None:
         """Build whatever a tenant's first request would otherwise wait for."""
 
+    def defer_durability(self) -> object:
+        """From here on in this context (one request), changes note what they still need to become
+        durable instead of waiting for it; answer a handle for `settle`. A store whose changes are
+        durable when their transaction ends has nothing to note."""
+        return None
+
+    async def settle(self, deferred: object) -> None:
+        """Wait until the changes noted under `deferred` are durable; raise `StoreUnavailable` if
+        one of them was rolled back instead."""
+
     def close(self) -> None:
         """Release connections and files (the store is not used afterwards)."""

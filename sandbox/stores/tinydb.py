@@ -34,7 +34,7 @@ from tinydb.table import Table
 
 from .base import KINDS, SlotLimitReached, Store, StoreError, TenantData
 from .filelock import FileLock
-from .journal import JournaledJSONStorage, apply_change
+from .journal import JournaledJSONStorage, apply_change, defer_fsyncs, settle as settle_fsyncs
 from .slot_index import SlotIndex
 from .tinydb_format import (
     CLIENTS_TABLE, FORMAT, FORMAT_VERSION, META_TABLE, TENANTS_TABLE, TOKENS_TABLE, accept_format, upgrade,
@@ -290,6 +290,13 @@ class TinyDBStore(Store):
                 index = SlotIndex(TinyTenant(self, tenant_id).all("slots"))
                 self._slot_indexes[tenant_id] = index
             return index
+
+    def defer_durability(self) -> list:
+        """The journal's group commit: a request's fsyncs are waited for once, before its answer."""
+        return defer_fsyncs()
+
+    async def settle(self, deferred: list) -> None:
+        await settle_fsyncs(deferred)
 
     def warm_up(self, tenant_id: str) -> None:
         self.slot_index(tenant_id)
