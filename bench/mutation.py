@@ -57,8 +57,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(__file__).resolve()
 ANNOTATIONS = ROOT / "bench" / "mutation-equivalent.toml"
-MODULES = ["sandbox/scheduling.py", "sandbox/geo.py", "sandbox/timefmt.py", "sandbox/auth.py",
-           "sandbox/validation.py", "sandbox/envelope.py", "sandbox/api/*.py"]
+# The rules and everything a client reads on the wire: with the one request pipeline, parameters,
+# bodies and errors are checked and rendered by the sandbox's own operations.py, errors.py and answers.py.
+MODULES = ["sandbox/scheduling.py", "sandbox/slot_search.py", "sandbox/geo.py", "sandbox/timefmt.py",
+           "sandbox/auth.py", "sandbox/validation.py", "sandbox/envelope.py", "sandbox/operations.py",
+           "sandbox/errors.py", "sandbox/answers.py", "sandbox/views.py", "sandbox/api/*.py"]
 KIT_DEFAULT_ARGS = "-x --seed 1 --shrink-seconds 1"
 VERDICT = "MUTANT-VERDICT:"
 OUTPUT_TAIL = 120  # lines of the kit's output kept per mutant
