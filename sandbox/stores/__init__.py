@@ -18,8 +18,8 @@ from typing import Callable
 from .base import KINDS, OverlapRefused, SlotLimitReached, Store, StoreError, StoreUnavailable, TenantData
 from .urls import redact
 
-__all__ = ["BACKENDS", "KINDS", "OverlapRefused", "SlotLimitReached", "Store", "StoreError", "StoreUnavailable", "TenantData",
-           "backend_for", "location_of", "open_store", "redact", "store_class", "url_scheme"]
+__all__ = ["BACKENDS", "KINDS", "OverlapRefused", "SlotLimitReached", "Store", "StoreError", "StoreUnavailable",
+           "TenantData", "backend_for", "location_of", "open_store", "redact", "store_class", "url_scheme"]
 
 
 # Each backend is imported when a location names it (psycopg is loaded only for PostgreSQL).
