@@ -436,10 +436,11 @@ class PostgresStore(Store):
             if most_slots is not None:
                 # Taken last, so slot creations wait for the count and the commit, not for the copy.
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("slot total"),))
-                own = conn.execute("SELECT slot_count FROM tenants WHERE tenant = %s", (tenant_id,)).fetchone()
-                others = conn.execute("SELECT coalesce(sum(slot_count), 0) FROM tenants WHERE tenant <> %s",
-                                      (tenant_id,)).fetchone()[0]
-                if slots > (own[0] if own else 0) and others + slots > most_slots:
+                own, others = conn.execute(
+                    "SELECT coalesce(sum(slot_count) FILTER (WHERE tenant = %s), 0), "
+                    "coalesce(sum(slot_count) FILTER (WHERE tenant <> %s), 0) FROM tenants",
+                    (tenant_id, tenant_id)).fetchone()
+                if slots > own and others + slots > most_slots:
                     raise SlotLimitReached(others, slots, most_slots)
             if slots >= _ANALYZE_FROM:  # fresh statistics for the planner before the first query
                 conn.execute("ANALYZE slots")

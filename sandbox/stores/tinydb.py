@@ -135,8 +135,7 @@ class TinyTenant(TenantData):
         if not self._holds_total:  # released when the transaction ends (`TinyDBStore.transaction`)
             self._store.total_lock.acquire()
             self._holds_total = True
-        records = self._store.records
-        return sum(len(records(table_name(tenant, "slots"))) for tenant in self._store.tenant_ids())
+        return sum(self._store.slots_by_tenant().values())
 
     def end(self) -> None:
         if self._holds_total:
@@ -348,8 +347,12 @@ class TinyDBStore(Store):
             self._slot_indexes[tenant_id] = index
         return True
 
+    def slots_by_tenant(self) -> dict[str, int]:
+        """How many slots each tenant holds (read under `total_lock` for a count that must stay true)."""
+        return {tenant: len(self.records(table_name(tenant, "slots"))) for tenant in self.tenant_ids()}
+
     def _refuse_past(self, most: int, tenant_id: str, slots: int) -> None:
-        held = {tenant: len(self.records(table_name(tenant, "slots"))) for tenant in self.tenant_ids()}
+        held = self.slots_by_tenant()
         own = held.pop(tenant_id, 0)
         others = sum(held.values())
         if slots > own and others + slots > most:
