@@ -89,17 +89,23 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         tmp = Path(tmp)
-        pg = {}  # one throw-away database per size
-        for size in [] if args.no_pg else pg_sizes:
-            pg[size] = stack.enter_context(pg_database(args.pg))
-            if pg[size] is None:  # no server: said once, no PostgreSQL rows
-                pg = {}
+        # One throw-away database per PostgreSQL row and size: each server has its own copy of the data,
+        # as the TinyDB rows do, so one row's writes (and the autovacuum after them) do not land in
+        # another row's measurements.
+        pg = {1: {}, 4: {}}
+        for workers in () if args.no_pg else (1, 4):
+            for size in pg_sizes:
+                pg[workers][size] = stack.enter_context(pg_database(args.pg))
+                if pg[workers][size] is None:  # no server: said once, no PostgreSQL rows
+                    pg = {}
+                    break
+            if not pg:
                 break
         stores = {"TinyDB": (lambda size: tmp / f"size-{size}.json", 1, sizes)}
         if pg:
-            stores.update({"PostgreSQL": (pg.get, 1, pg_sizes), "PostgreSQL, 4 workers": (pg.get, 4, pg_sizes)})
+            stores.update({"PostgreSQL": (pg[1].get, 1, pg_sizes), "PostgreSQL, 4 workers": (pg[4].get, 4, pg_sizes)})
 
-        # Seeding, timed: each store location once (the 4-worker rows use the databases seeded for 1 worker).
+        # Seeding, timed: each store location once.
         seeding = {}
         for store_of, _workers, store_sizes in stores.values():
             for size in store_sizes:

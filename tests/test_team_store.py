@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +23,7 @@ from pokitdok_sandbox.fixtures.doc_examples import OPEN_SLOT, PROVIDER_MAIN_OFFI
 from pokitdok_sandbox.cli import main
 from pokitdok_sandbox.stores import StoreError
 from pokitdok_sandbox.stores.pg_schema import MIGRATIONS, SCHEMA
+from pokitdok_sandbox.stores import postgres
 from pokitdok_sandbox.stores.postgres import PostgresStore, close_pools
 
 from .conftest import bearer, get_token
@@ -400,18 +402,50 @@ def test_connections_cut_by_the_database_are_replaced(pg_url):
         assert [client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers).status_code for _ in range(3)] == [200] * 3
 
 
+def _cut_connections_opened_since(pg_url, since) -> int:
+    """End this test's sandbox connections and wait until the database has let them go."""
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        mine = ("FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = 'pokitdok-sandbox' AND backend_start >= %s")
+        cut = admin.execute(f"SELECT count(pg_terminate_backend(pid)) {mine}", (since,)).fetchone()[0]
+        for _ in range(200):
+            if admin.execute(f"SELECT count(*) {mine}", (since,)).fetchone()[0] == 0:
+                return cut
+            time.sleep(0.01)
+    raise AssertionError("the database kept the connections it was asked to end")
+
+
+def test_a_connection_cut_unseen_fails_only_its_first_statement_which_is_sent_again(pg_url, monkeypatch):
+    """A pooled connection is handed out without a round trip. One the database ended before its
+    socket showed it (as if the notice had not arrived yet) fails the first statement sent on it; that
+    statement goes again on a checked connection, and reads and writes answer as usual."""
+    close_pools()
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        since = admin.execute("SELECT now()").fetchone()[0]
+    with _sandbox_on(pg_url).test_client() as client:
+        headers = bearer(get_token(client))
+        assert data_of(client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers))
+        monkeypatch.setattr(postgres, "_has_input", lambda conn: False)
+        assert _cut_connections_opened_since(pg_url, since) >= 1
+        assert data_of(client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers))[0]["pd_appointment_uuid"] == \
+            OPEN_SLOT
+        assert _cut_connections_opened_since(pg_url, since) >= 1
+        changed = client.put(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers, json={"description": "after the cut"})
+        assert data_of(changed)["description"] == "after the cut"
+        assert data_of(client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers))[0]["description"] == \
+            "after the cut"
+
+
 def test_an_unavailable_database_is_a_503_in_the_error_shape(pg_url, monkeypatch):
     app = _sandbox_on(pg_url)
     with app.test_client() as client:
         headers = bearer(get_token(client))
         store = app.sandbox.tenants.store
 
-        @contextmanager
         def gone(*_args, **_kwargs):
             raise psycopg.OperationalError("server closed the connection unexpectedly")
-            yield
 
-        monkeypatch.setattr(store._pool, "connection", gone)
+        monkeypatch.setattr(store._pool, "getconn", gone)
         answer = client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers)
     body = assert_error(answer, 503, None)
     assert body["error"] == "store_unavailable"

@@ -149,6 +149,8 @@ class TenantData(ABC):
 class Store(ABC):
     """Tenants' data sets, OAuth clients and tokens, settings."""
 
+    #: what the data lives in, for messages ("PostgreSQL at <description> did not answer ...")
+    name: ClassVar[str] = "the store"
     #: where the data lives, fit to show (no password)
     description: str
     #: several server processes may share this store (`serve --workers N`)

@@ -189,6 +189,8 @@ def _iso(moment: datetime | None) -> str | None:
 class TinyDBStore(Store):
     """The database file: tenants' data sets, OAuth clients and tokens."""
 
+    name = "TinyDB"
+
     FORMAT_VERSION = FORMAT_VERSION
 
     def __init__(self, path: str | os.PathLike | None):
