@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,14 +26,13 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def thread_cpu(port: int) -> tuple[float, float]:
     """CPU seconds so far of the server on `port`: (its event loop's thread, every other thread)."""
-    pids = subprocess.run(["pgrep", "-f", "--", f"--port {port}"], capture_output=True, text=True).stdout.split()
     loop = others = 0.0
-    for pid in pids:
+    for pid in bench.server_pids(port):
         for tid in os.listdir(f"/proc/{pid}/task"):
             with open(f"/proc/{pid}/task/{tid}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
             seconds = (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
-            if tid == pid:
+            if tid == str(pid):
                 loop += seconds
             else:
                 others += seconds

@@ -293,8 +293,8 @@ def serving(command: list[str], port: int, **kwargs):
             process.kill()
 
 
-def rss_mb(port: int) -> float:
-    """Resident memory of the server on `port`: its process and every process below it (workers), MiB."""
+def server_pids(port: int) -> list[int]:
+    """The server on `port`: its process first, then every process below it (workers)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -302,10 +302,18 @@ def rss_mb(port: int) -> float:
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total, todo = 0, [_PROCESSES[port].pid]
+    pids, todo = [], [_PROCESSES[port].pid]
     while todo:
         pid = todo.pop()
+        pids.append(pid)
         todo += children.get(pid, [])
+    return pids
+
+
+def rss_mb(port: int) -> float:
+    """Resident memory of the server on `port`: its process and every process below it (workers), MiB."""
+    total = 0
+    for pid in server_pids(port):
         try:
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:

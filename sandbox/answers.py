@@ -76,8 +76,14 @@ def response(scope, exc: BaseException) -> Response:
 async def send(scope, send_, exc: BaseException, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
     """Answer `exc` straight from an ASGI layer (`headers`: more of them, already encoded)."""
     status, named, body = render(scope, exc)
+    await send_json(send_, status, body, named, headers)
+
+
+async def send_json(send_, status: int, body: bytes, headers: dict,
+                    encoded: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    """A JSON answer sent from an ASGI layer: `headers` by name, `encoded` already as bytes."""
     await send_({"type": "http.response.start", "status": status,
                  "headers": [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode()),
-                             *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in named.items()),
-                             *headers]})
+                             *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()),
+                             *encoded]})
     await send_({"type": "http.response.body", "body": body})

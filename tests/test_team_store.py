@@ -384,29 +384,22 @@ def _sandbox_on(pg_url):
     return create_app(Settings(db_path=None, store_url=pg_url, validate_responses=True))
 
 
-def test_connections_cut_by_the_database_are_replaced(pg_url):
-    # Only this test's connections are cut (not those of the team server's workers): a fresh pool,
-    # and the connections opened since.
+def _database_now(pg_url):
+    """The database's clock now: connections opened from here on are this test's (a fresh pool)."""
     close_pools()
     with psycopg.connect(pg_url, autocommit=True) as admin:
-        since = admin.execute("SELECT now()").fetchone()[0]
-    with _sandbox_on(pg_url).test_client() as client:
-        headers = bearer(get_token(client))
-        assert data_of(client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers))
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            cut = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                "WHERE datname = current_database() AND application_name = 'pokitdok-sandbox' "
-                                "AND backend_start >= %s", (since,)).fetchone()[0]
-        assert cut >= 1
-        assert [client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers).status_code for _ in range(3)] == [200] * 3
+        return admin.execute("SELECT now()").fetchone()[0]
 
 
-def _cut_connections_opened_since(pg_url, since) -> int:
-    """End this test's sandbox connections and wait until the database has let them go."""
+def _cut_connections_opened_since(pg_url, since, wait_until_gone: bool = True) -> int:
+    """End this test's sandbox connections (not those of the team server's workers); with
+    `wait_until_gone`, only once the database has let them go."""
     with psycopg.connect(pg_url, autocommit=True) as admin:
         mine = ("FROM pg_stat_activity WHERE datname = current_database() "
                 "AND application_name = 'pokitdok-sandbox' AND backend_start >= %s")
         cut = admin.execute(f"SELECT count(pg_terminate_backend(pid)) {mine}", (since,)).fetchone()[0]
+        if not wait_until_gone:
+            return cut
         for _ in range(200):
             if admin.execute(f"SELECT count(*) {mine}", (since,)).fetchone()[0] == 0:
                 return cut
@@ -414,13 +407,20 @@ def _cut_connections_opened_since(pg_url, since) -> int:
     raise AssertionError("the database kept the connections it was asked to end")
 
 
+def test_connections_cut_by_the_database_are_replaced(pg_url):
+    since = _database_now(pg_url)
+    with _sandbox_on(pg_url).test_client() as client:
+        headers = bearer(get_token(client))
+        assert data_of(client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers))
+        assert _cut_connections_opened_since(pg_url, since, wait_until_gone=False) >= 1
+        assert [client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers).status_code for _ in range(3)] == [200] * 3
+
+
 def test_a_connection_cut_unseen_fails_only_its_first_statement_which_is_sent_again(pg_url, monkeypatch):
     """A pooled connection is handed out without a round trip. One the database ended before its
     socket showed it (as if the notice had not arrived yet) fails the first statement sent on it; that
     statement goes again on a checked connection, and reads and writes answer as usual."""
-    close_pools()
-    with psycopg.connect(pg_url, autocommit=True) as admin:
-        since = admin.execute("SELECT now()").fetchone()[0]
+    since = _database_now(pg_url)
     with _sandbox_on(pg_url).test_client() as client:
         headers = bearer(get_token(client))
         assert data_of(client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers))

@@ -40,8 +40,6 @@ from ..request_facts import facts_of, learn_tenant
 from . import extras_gate
 from .guard import read_all
 
-JSON_HEADERS = [(b"content-type", b"application/json")]
-
 
 class _Handler:
     """A handler and the keywords it takes."""
@@ -179,10 +177,7 @@ class Pipeline:
         body = b"" if result is None else envelope.encode(result) + b"\n"
         if result is not None and operation.answers:
             _check_answer(operation, status, body)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [*JSON_HEADERS, (b"content-length", str(len(body)).encode()),
-                                *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())]})
-        await send({"type": "http.response.body", "body": body})
+        await answers.send_json(send, status, body, headers)
 
 
 def _check_answer(operation: Operation, status: int, body: bytes) -> None:
