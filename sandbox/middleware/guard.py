@@ -24,7 +24,7 @@ import re
 from .. import contract
 from ..context import SCOPE_KEY
 from .. import answers
-from ..errors import SandboxError
+from ..errors import SandboxError, TooLarge
 from ..request_facts import begin, facts_of
 from . import common_parameters
 from .common_parameters import Refused
@@ -76,7 +76,7 @@ class RequestGuard:
             return None
         query = scope.get("query_string", b"")
         if len(query) > MAX_QUERY_BYTES:
-            await _refuse(scope, send, 414, f"the query string is longer than {MAX_QUERY_BYTES} bytes", "query")
+            await answers.send(scope, send, TooLarge(414, "query string", MAX_QUERY_BYTES, "query"))
             return None
         common = self._takes_common_parameters(scope)
         if _REWRITTEN.search(query):
@@ -93,13 +93,13 @@ class RequestGuard:
         declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.isdigit() or int(declared) > self.max_body_bytes:
-                await _refuse(scope, send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
+                await answers.send(scope, send, TooLarge(413, "body", self.max_body_bytes, "body"))
                 return None
         elif b"chunked" in headers.get(b"transfer-encoding", b"").lower():
             # Buffered here, within the limit, and passed on with its Content-Length.
             body = await self._read_chunked(receive)
             if body is None:
-                await _refuse(scope, send, 413, f"the body is larger than {self.max_body_bytes} bytes", "body")
+                await answers.send(scope, send, TooLarge(413, "body", self.max_body_bytes, "body"))
                 return None
             scope = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k != b"transfer-encoding"]
                          + [(b"content-length", str(len(body)).encode())])
