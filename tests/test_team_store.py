@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from pokitdok_sandbox.fixtures.doc_examples import OPEN_SLOT, PROVIDER_MAIN_OFFICE, PROVIDER_UUID
+from pokitdok_sandbox import offload
 from pokitdok_sandbox.cli import main
 from pokitdok_sandbox.stores import StoreError
 from pokitdok_sandbox.stores.pg_schema import MIGRATIONS, SCHEMA
@@ -444,11 +445,37 @@ def test_an_unavailable_database_is_a_503_in_the_error_shape(pg_url, monkeypatch
         def gone(*_args, **_kwargs):
             raise psycopg.OperationalError("server closed the connection unexpectedly")
 
-        monkeypatch.setattr(store._pool, "getconn", gone)
+        monkeypatch.setattr(store._pool, "getconn", gone)  # calls on threads
+        monkeypatch.setattr(store._loop_connections, "getconn", gone)  # calls on the event loop
         answer = client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers)
     body = assert_error(answer, 503, None)
     assert body["error"] == "store_unavailable"
     assert "PostgreSQL" in body["message"] and "unavailable" in body["message"]
+
+
+def test_requests_on_the_event_loop_share_a_few_connections_and_keep_them(pg_url, monkeypatch):
+    """However many requests come at once, the calls made on the event loop hold at most
+    `offload.LOOP_CALLS` connections (the others wait their turn), and keep them for the next ones."""
+    opened = []
+    connect = postgres._LoopAwareConnection.connect
+
+    def counted(*args, **kwargs):
+        opened.append(1)
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(postgres._LoopAwareConnection, "connect", counted)
+    with _sandbox_on(pg_url).test_client() as client, ThreadPoolExecutor(40) as requests:
+        headers = bearer(get_token(client))
+
+        def burst():
+            return list(requests.map(lambda _: client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers).status_code,
+                                     range(80)))
+
+        assert burst() == [200] * 80
+        assert 1 <= len(opened) <= offload.LOOP_CALLS
+        first = len(opened)
+        assert burst() == [200] * 80
+        assert len(opened) == first
 
 
 def test_worker_processes_keep_the_serving_options(team_server):

@@ -24,13 +24,18 @@ the indexes need; the slot queries use btree indexes, never a scan of the tenant
 Each tenant's slot count is kept in `tenants.slot_count`, so counting does not
 grow with the data.
 
+A call made on the event loop (through `offload.run`, under `greenbridge`) has its database waits
+awaited there, so the loop answers other requests meanwhile; it takes its connections from
+`_LoopConnections`, which never makes the loop wait for one. A call made on a thread (heavy reads,
+sandbox administration, the command line) waits as usual, on the pool (`ConnectionPool`).
+
 Every call is bounded in time, for the database refusing connections and for one that stops
 answering (a partition: packets go unanswered, or a proxy in between stops forwarding):
   * a call has until the request's deadline (`base.deadline`, set by `offload.run`; else
-    `CALL_SECONDS`) to get a pooled connection and its answers; past it, the connection's socket
+    `CALL_SECONDS`) to get a connection and its answers; past it, the connection's socket
     is shut down by a watchdog thread (libpq has no client-side timeout of its own, and TCP
     settings cannot see a peer that acknowledges and never answers), the call fails with
-    `StoreUnavailable` (a 503) and the pool drops the connection;
+    `StoreUnavailable` (a 503) and the connection is dropped;
   * a pooled connection is handed out without a round trip to check it; one the database ended
     meanwhile is replaced when taken or on its first statement (`_Checkout`);
   * connections are opened with `connect_timeout`, TCP keepalives and `tcp_user_timeout` (a
@@ -44,6 +49,7 @@ after the database returns would still fail.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -52,14 +58,17 @@ import select
 import socket
 import threading
 import time
+from collections import deque
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from typing import Iterable, Iterator
 
 import orjson
 import psycopg
+from psycopg import waiting
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from .. import greenbridge
 from .base import KINDS, OverlapRefused, SlotLimitReached, Store, StoreError, StoreUnavailable, TenantData, deadline
 from .pg_schema import SCHEMA, migrate
 from .slot_index import cell_of, cells_near
@@ -67,7 +76,8 @@ from .urls import redact
 
 log = logging.getLogger("pokitdok_sandbox")
 
-POOL_SIZE = 10
+POOL_SIZE = 10  # the pool of calls made on threads
+LOOP_CONNECTIONS = 8  # connections kept for calls made on the event loop (`offload.LOOP_CALLS` at once)
 CONNECT_TIMEOUT = 2  # seconds; libpq's minimum that means anything is 2
 CALL_SECONDS = 2.0  # a call's budget (connection and answers) outside a request's own deadline
 STATEMENT_TIMEOUT_MS = 10_000  # the database cancels a statement running longer (seeding: none)
@@ -321,7 +331,8 @@ class PostgresStore(Store):
         if migrate:
             self.migrate()
         self._pool = _pool(url, self.description)
-        self._down = False  # the last request found the database gone: try direct connections
+        self._down = False  # the last call on a thread found the database gone: try direct connections
+        self._loop_connections = _LoopConnections(url)
 
     def migrate(self) -> int:
         """Create or update the schema; answer its version."""
@@ -330,9 +341,19 @@ class PostgresStore(Store):
 
     @contextmanager
     def _connection(self, bounded: bool = True) -> Iterator[_Checkout | psycopg.Connection]:
-        """A pooled connection in autocommit: one statement is one round trip; see `transaction`.
-        Within the call's deadline (`bounded`), else as long as the work takes (seeding)."""
+        """A connection in autocommit: one statement is one round trip; see `transaction`. Within
+        the call's deadline (`bounded`), else as long as the work takes (seeding). On the event loop,
+        one of the loop's (`_LoopConnections`); on a thread, a pooled one."""
         budget = _budget() if bounded else POOL_WAIT_UNBOUNDED
+        if greenbridge.inside():
+            try:
+                with _checkout(self._loop_connections, budget, bounded) as conn:
+                    yield conn
+            except StoreUnavailable as exc:
+                raise StoreUnavailable(f"PostgreSQL at {self.description} did not answer in time: {exc}") from None
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable(f"PostgreSQL at {self.description} is unavailable: {_first_line(exc)}") from None
+            return
         if self._down:
             with self._direct_connection(budget if bounded else None) as conn:
                 yield conn
@@ -458,6 +479,7 @@ class PostgresStore(Store):
         if self._pool is None:
             return
         self._pool = None
+        self._loop_connections.close()
         with _pools_lock:
             _pool_users[self.url] = _pool_users.get(self.url, 1) - 1
             pool = _pools.pop(self.url, None) if _pool_users[self.url] <= 0 else None
@@ -654,7 +676,7 @@ class _Checkout:
     after the first statement is the call's own. This halves the round trips of a read: with one
     worker process, the read mix went from 930 to 1,247 requests a second (`bench/run.py`)."""
 
-    def __init__(self, pool: ConnectionPool, seconds: float, bounded: bool):
+    def __init__(self, pool: ConnectionPool | _LoopConnections, seconds: float, bounded: bool):
         self._pool = pool
         self._until = time.monotonic() + seconds
         self._bounded = bounded
@@ -715,7 +737,7 @@ class _Checkout:
 
 
 @contextmanager
-def _checkout(pool: ConnectionPool, seconds: float, bounded: bool) -> Iterator[_Checkout]:
+def _checkout(pool: ConnectionPool | _LoopConnections, seconds: float, bounded: bool) -> Iterator[_Checkout]:
     call = _Checkout(pool, seconds, bounded)
     try:
         yield call
@@ -725,6 +747,52 @@ def _checkout(pool: ConnectionPool, seconds: float, bounded: bool) -> Iterator[_
         raise
     finally:
         call.release()
+
+
+class _LoopAwareConnection(psycopg.Connection):
+    """A connection whose waits for the database, in a call made on the event loop (under
+    `greenbridge`), are awaited there: the loop answers other requests meanwhile."""
+
+    def wait(self, gen, interval: float = 0.1, timeout: float | None = None):
+        if greenbridge.inside():
+            return greenbridge.wait(waiting.wait_async(gen, self.pgconn.socket, interval=interval, timeout=timeout))
+        return super().wait(gen, interval, timeout)
+
+
+class _LoopConnections:
+    """The connections of calls made on the event loop, with `ConnectionPool`'s getconn and putconn.
+
+    psycopg_pool's pool is made for threads: waiting there for a connection, or its pause after a
+    failed check, would stop the loop. These are taken and given back by the loop's thread, by at
+    most `offload.LOOP_CALLS` calls at once, so none is ever waited for: a call takes one kept idle
+    (at most `LOOP_CONNECTIONS` are), checked like the pool's (`_check`), or else one is opened on
+    a thread while the loop goes on."""
+
+    def __init__(self, url: str):
+        self._url = url
+        self._idle: deque[_LoopAwareConnection] = deque()
+
+    def getconn(self, timeout: float) -> _LoopAwareConnection:
+        while self._idle:
+            conn = self._idle.pop()
+            try:
+                _check(conn)
+                return conn
+            except psycopg.OperationalError:
+                conn.close()
+        return greenbridge.wait(asyncio.to_thread(_LoopAwareConnection.connect, self._url,
+                                                  **_connection_options(timeout)))
+
+    def putconn(self, conn: _LoopAwareConnection) -> None:
+        if (conn.broken or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+                or len(self._idle) >= LOOP_CONNECTIONS):
+            conn.close()
+        else:
+            self._idle.append(conn)
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
 
 
 def _has_input(conn: psycopg.Connection) -> bool:
