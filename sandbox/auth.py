@@ -107,8 +107,8 @@ class Authority:
         return None
 
     async def verify(self, access_token: str) -> dict:
-        """`check_token` from the event loop: a store on the network is asked off the loop, unless
-        it knows the token already."""
+        """`check_token` from the event loop: a store on the network is asked through `offload.run`
+        (its wait awaited), unless it knows the token already."""
         if self.store.cached_token(access_token) is None:  # to be read from the store
             return await offload.run(self.store, self.check_token, access_token)
         return self.check_token(access_token)  # from the cache: no wait

@@ -86,12 +86,24 @@ async def run(store, fn, *args, seconds: float = REQUEST_SECONDS, off_loop: bool
         work = asyncio.get_running_loop().run_in_executor(_threads(), functools.partial(context.run, fn, *args, **kwargs))
         if not store.blocking:  # in memory: nothing to wait for but the work itself
             return await work
+        waited = work  # given up at the deadline: dropped if still queued, let go if running
     else:
-        work = _on_loop(context, fn, *args, **kwargs)
+        # A task of its own, so that past the deadline the request answers and the work is let go,
+        # not cancelled: bounded work ends at its own deadline, and a first use's seed (which has
+        # none) completes, so the tenant's next request finds its data set.
+        work = asyncio.ensure_future(_on_loop(context, fn, *args, **kwargs))
+        waited = asyncio.shield(work)
     try:
-        return await _within(work, seconds + margin)
-    except asyncio.TimeoutError:  # a heavy read's thread past its deadline is let go
+        return await _within(waited, seconds + margin)
+    except asyncio.TimeoutError:
+        work.add_done_callback(_let_go)
         raise StoreUnavailable(f"{store.name} at {store.description} did not answer within {seconds:g}s") from None
+
+
+def _let_go(work: asyncio.Future) -> None:
+    """The end of work whose request has answered already: its failure was the request's 503."""
+    if not work.cancelled():
+        work.exception()
 
 
 async def _on_loop(context: contextvars.Context, fn, *args, **kwargs):
@@ -100,6 +112,8 @@ async def _on_loop(context: contextvars.Context, fn, *args, **kwargs):
     if turns is None:
         turns = _turns[loop] = asyncio.Semaphore(LOOP_CALLS)
     async with turns:
+        if time.monotonic() >= context[deadline]:  # its request answered while it waited for its turn
+            raise StoreUnavailable("no turn before the request's deadline")
         return await greenbridge.run(context, fn, *args, **kwargs)
 
 

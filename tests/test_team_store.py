@@ -478,6 +478,37 @@ def test_requests_on_the_event_loop_share_a_few_connections_and_keep_them(pg_url
         assert len(opened) == first
 
 
+def test_a_first_use_whose_seed_outlasts_its_request_completes_after_the_503(pg_url, monkeypatch):
+    """A new tenant's data set is written by its first request. When that takes longer than the
+    request's deadline, the request answers its 503 on time and the seed is let go, not cancelled:
+    it completes, and the tenant's next request finds the whole data set."""
+    from pokitdok_sandbox.fixtures import generate_dataset
+
+    put_dataset, slow_seeds = PostgresStore.put_dataset, []
+
+    def slow(self, tenant_id, *args, **kwargs):
+        if tenant_id == "slow-first-use":
+            slow_seeds.append(tenant_id)
+            with self._connection(bounded=False) as conn:
+                conn.execute("SELECT pg_sleep(%s)", (offload.REQUEST_SECONDS + 0.5,))
+        return put_dataset(self, tenant_id, *args, **kwargs)
+
+    monkeypatch.setattr(PostgresStore, "put_dataset", slow)
+    app = _sandbox_on(pg_url)
+    with app.test_client() as client:
+        headers = bearer(get_token(client, ("slow-first-use", "secret")))
+        started = time.monotonic()
+        first = client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers)
+        assert_error(first, 503, None)
+        assert time.monotonic() - started < offload.REQUEST_SECONDS + 0.45  # before the seed's end
+        time.sleep(1.0)
+        assert data_of(client.get(f"{APPOINTMENTS}{OPEN_SLOT}", headers=headers))[0]["pd_appointment_uuid"] == \
+            OPEN_SLOT
+    assert slow_seeds == ["slow-first-use"]  # seeded once: the second request found it done
+    with app.sandbox.tenants.store.transaction("slow-first-use", readonly=True) as tenant:
+        assert tenant.count("slots") == len(generate_dataset()["slots"])
+
+
 def test_worker_processes_keep_the_serving_options(team_server):
     """Workers are built from the environment; the long-query limit and the error shape still hold."""
     client = _client_for(team_server, "query")

@@ -8,8 +8,8 @@ Every answer is the platform's envelope (docs/wire-format.md): `one(data)`, or
 
 Handlers are coroutines: the pipeline runs a plain function on a worker thread, and
 that hand-off cost more than the rules and the store together. They run on the
-event loop and reach the rules through `call`, which waits for a store on the
-network (PostgreSQL) off the loop, within the request's deadline (`offload.py`).
+event loop and reach the rules through `call`, which awaits a store on the
+network (PostgreSQL) without blocking the loop, within the request's deadline (`offload.py`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ def rules() -> Scheduling:
 
 
 async def call(fn, *args, **kwargs):
-    """`fn(*args, **kwargs)` (the rules, or another reader of the store), off the loop when the store blocks."""
+    """`fn(*args, **kwargs)` (the rules, or another reader of the store), its waits on a store on the
+    network awaited (`offload.run`)."""
     return await offload.run(current().tenants.store, fn, *args, **kwargs)
 
 

@@ -157,7 +157,7 @@ class Store(ABC):
     multi_process: ClassVar[bool] = False
     #: the store has a schema that `migrate` creates or updates
     has_schema: ClassVar[bool] = False
-    #: calls wait on the network: the app makes them on worker threads (`offload.run`), never on the loop
+    #: calls wait on the network: the app awaits those waits on the event loop (`offload.run`, `greenbridge`)
     blocking: ClassVar[bool] = False
 
     @abstractmethod

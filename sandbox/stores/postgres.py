@@ -666,8 +666,9 @@ _watchdog = _Watchdog()
 
 
 class _Checkout:
-    """One call's connection from the pool, handed out without a round trip to ask the database
-    whether it is still there (`_check` asks only when the connection has something to read).
+    """One call's connection from the pool (or the loop's connections), handed out without a round
+    trip to ask the database whether it is still there (`_check` asks only when the connection has
+    something to read).
 
     A connection the database ended while it sat in the pool, before its socket showed it (a
     restart, `pg_terminate_backend`), fails the first statement sent on it. Every call of this
@@ -807,8 +808,9 @@ def _has_input(conn: psycopg.Connection) -> bool:
 
 
 def _check(conn: psycopg.Connection) -> None:
-    """The pool's check of a connection it hands out: a round trip, within the call's time, only when
-    the connection has something to read (see `_Checkout` for the one cut unseen)."""
+    """The check of a connection handed out (by the pool, or the loop's connections): a round trip,
+    within the call's time, only when the connection has something to read (see `_Checkout` for the
+    one cut unseen)."""
     if _has_input(conn):
         with _watchdog.watching(conn, _budget()):
             ConnectionPool.check_connection(conn)
