@@ -6,8 +6,8 @@
 One worker each, the read mix of `bench/run.py` (or only its requests whose path contains
 `--only`), wrk with 16 connections. For each server and round: requests a second, and the CPU
 seconds its process spent per request (from /proc), split into the event loop's thread and the
-other threads (on PostgreSQL, the threads that wait on the database). With one worker process the
-server is bound by one core, so CPU per request is what sets its rate.
+other threads (location searches, connections being opened, the watchdog). With one worker
+process the server is bound by one core, so CPU per request is what sets its rate.
 """
 
 from __future__ import annotations

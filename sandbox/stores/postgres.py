@@ -331,7 +331,7 @@ class PostgresStore(Store):
         if migrate:
             self.migrate()
         self._pool = _pool(url, self.description)
-        self._down = False  # the last call on a thread found the database gone: try direct connections
+        self._down = False  # the last call found the database gone: calls on threads try direct connections
         self._loop_connections = _LoopConnections(url)
 
     def migrate(self) -> int:
@@ -345,21 +345,13 @@ class PostgresStore(Store):
         the call's deadline (`bounded`), else as long as the work takes (seeding). On the event loop,
         one of the loop's (`_LoopConnections`); on a thread, a pooled one."""
         budget = _budget() if bounded else POOL_WAIT_UNBOUNDED
-        if greenbridge.inside():
-            try:
-                with _checkout(self._loop_connections, budget, bounded) as conn:
-                    yield conn
-            except StoreUnavailable as exc:
-                raise StoreUnavailable(f"PostgreSQL at {self.description} did not answer in time: {exc}") from None
-            except psycopg.OperationalError as exc:
-                raise StoreUnavailable(f"PostgreSQL at {self.description} is unavailable: {_first_line(exc)}") from None
-            return
-        if self._down:
+        on_loop = greenbridge.inside()
+        if self._down and not on_loop:  # (the loop's connections are opened anew as needed anyway)
             with self._direct_connection(budget if bounded else None) as conn:
                 yield conn
             return
         try:
-            with _checkout(self._pool, budget, bounded) as conn:
+            with _checkout(self._loop_connections if on_loop else self._pool, budget, bounded) as conn:
                 yield conn
         except PoolTimeout:
             self._down = True
