@@ -112,8 +112,8 @@ async def _on_loop(context: contextvars.Context, fn, *args, **kwargs):
     if turns is None:
         turns = _turns[loop] = asyncio.Semaphore(LOOP_CALLS)
     async with turns:
-        if time.monotonic() >= context[deadline]:  # its request answered while it waited for its turn
-            raise StoreUnavailable("no turn before the request's deadline")
+        if time.monotonic() >= context[deadline]:  # its deadline passed while it waited for its turn
+            raise asyncio.TimeoutError  # `run`'s own 503, if its request is still waiting
         return await greenbridge.run(context, fn, *args, **kwargs)
 
 
